@@ -1,0 +1,25 @@
+"""edgevision: make vision models small and fast enough for limited hardware, and prove it with measurements.
+
+The public API mirrors the CLI: each verb is a function of the same name.
+
+    >>> import edgevision as ev
+    >>> res = ev.train(model="student_cnn", data={"source": "synthetic:shapes", "input_size": 32}, epochs=3)
+    >>> ev.evaluate(res.artifact).metrics
+"""
+
+from ._version import __version__
+from .apps.predict import predict
+from .artifacts import Artifact, load_artifact, save_model
+from .bench.profile import list_models, profile
+from .errors import EdgevisionError
+from .models import MODELS, build_model
+from .recipe import quickstart, run
+from .registry import Registry
+from .report.html import report
+from .stages import StageResult
+from .train.evaluate import evaluate
+from .train.stage import train
+
+__all__ = ["MODELS", "Artifact", "EdgevisionError", "Registry", "StageResult", "__version__", "build_model",
+           "evaluate", "list_models", "load_artifact", "predict", "profile", "quickstart", "report", "run",
+           "save_model", "train"]

@@ -1,0 +1,112 @@
+"""The ``predict`` stage: run an artifact on image files or folders; write predictions and drawn images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..artifacts import Artifact, load_artifact
+from ..config import dump
+from ..data.imageio import is_image_file, read_image, resize
+from ..errors import DataError
+from ..runs import RunDir, make_card
+from ..stages import StageResult, run_stage, stage
+from ..tasks import build_task
+from ..utils.io import write_text
+from ..utils.progress import console
+
+
+class PredictConfig(BaseModel):
+    """``edgevision predict``: an artifact and the images to run it on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    artifact: str
+    inputs: list[str] = Field(..., min_length=1, description="image files and/or folders of images")
+    batch_size: int = Field(32, ge=1)
+    draw: bool = True
+
+
+def list_inputs(inputs: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for s in inputs:
+        p = Path(s)
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if is_image_file(f))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise DataError(f"{p}: no such file or folder")
+    if not files:
+        raise DataError(f"no images found in {', '.join(inputs)}")
+    return files
+
+
+def preprocess(images: list[np.ndarray], pre: dict[str, Any]) -> torch.Tensor:
+    """RGB/grey uint8 images → the normalized (B, C, H, W) float tensor the artifact expects."""
+    size = tuple(pre["input_size"])
+    x = np.stack([resize(im, size) for im in images]).astype(np.float32) * float(pre.get("scale", 1 / 255))
+    x = (x - np.asarray(pre["mean"], np.float32)) / np.asarray(pre["std"], np.float32)
+    return torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+
+
+def predict_images(art: Artifact, images: list[np.ndarray], batch_size: int = 32) -> list[dict[str, Any]]:
+    """Predictions (one dict per image) for RGB/grey uint8 images of any size."""
+    task = build_task(art.task)
+    preds: list[dict[str, Any]] = []
+    with torch.inference_mode():
+        for i in range(0, len(images), batch_size):
+            chunk = images[i:i + batch_size]
+            out = art.model(preprocess(chunk, art.preprocess))
+            preds += task.decode(out, image_sizes=[im.shape[:2] for im in chunk]) if _takes_sizes(task) else \
+                task.decode(out)
+    return preds
+
+
+def _takes_sizes(task: Any) -> bool:
+    import inspect
+
+    return "image_sizes" in inspect.signature(task.decode).parameters
+
+
+@stage("predict", PredictConfig, input_field="artifact", summary="run an artifact on images")
+def run_predict(cfg: PredictConfig, out: Path) -> StageResult:
+    art = load_artifact(cfg.artifact)
+    task = build_task(art.task)
+    files = list_inputs(cfg.inputs)
+    ch = int(art.preprocess["channels"])
+    run = RunDir(out).mkdir()
+    run.write_config(dump(cfg))
+    lines, unreadable = [], []
+    for i in range(0, len(files), cfg.batch_size):
+        chunk = [(f, im) for f in files[i:i + cfg.batch_size] if (im := read_image(f, ch)) is not None]
+        unreadable += [str(f) for f in files[i:i + cfg.batch_size] if f not in {c[0] for c in chunk}]
+        if not chunk:
+            continue
+        preds = predict_images(art, [im for _, im in chunk], cfg.batch_size)
+        for (f, im), p in zip(chunk, preds):
+            lines.append({"file": str(f), **p})
+            if cfg.draw:
+                rgb = im if im.shape[2] == 3 else np.repeat(im, 3, 2)
+                cv2.imwrite(str(run.path / f"{f.stem}.png"), cv2.cvtColor(task.draw(rgb, p), cv2.COLOR_RGB2BGR))
+    import json
+
+    write_text(run.path / "predictions.jsonl", "".join(json.dumps(x) + "\n" for x in lines))
+    for x in lines[:20]:
+        console.print(f"{x['file']}: {x.get('label', '')} {x.get('score', 0):.3f}", highlight=False)
+    if unreadable:
+        console.print(f"[yellow]warning:[/] {len(unreadable)} unreadable files skipped: {', '.join(unreadable[:5])}")
+    card = make_card("predict", task=art.task, parent=str(art.path), metrics={"n": len(lines),
+                     "unreadable": len(unreadable)})
+    run.write_card(card)
+    return StageResult(run.path, None, card)
+
+
+def predict(artifact: str | Path, inputs: list[str | Path], out: str | Path | None = None,
+            **options: Any) -> StageResult:
+    """Run an artifact on images; writes ``predictions.jsonl`` and drawn images into the run folder."""
+    return run_stage("predict", {"artifact": str(artifact), "inputs": [str(i) for i in inputs], **options}, out)

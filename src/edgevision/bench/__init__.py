@@ -1,0 +1,1 @@
+"""Measurement: the profiler (params, bytes, MACs, latency, throughput, memory)."""

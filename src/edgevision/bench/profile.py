@@ -1,0 +1,148 @@
+"""The ``profile`` stage: what a model costs.
+
+Reports parameters and fp32 bytes, file bytes, MACs (multiply-accumulates of conv/linear/matmul at batch 1),
+latency p50/p90 at batch 1 after a warm-up for torch eager and onnxruntime, throughput at batch N, and the
+process's peak resident memory. All engines run in the same process with the same thread count, so their
+ratios are comparable.
+"""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from ..artifacts import load_artifact
+from ..config import dump
+from ..errors import EdgevisionError, suggest
+from ..models import MODELS, build_model, count_params, default_input
+from ..models.complexity import count_macs
+from ..runs import RunDir, machine, make_card
+from ..stages import StageResult, run_stage, stage
+from ..utils.io import write_json
+from ..utils.shapes import parse_shape
+from ..utils.timing import measure
+
+ENGINES = ("torch", "onnxruntime")
+
+
+class ProfileConfig(BaseModel):
+    """``edgevision profile``: a registered model name or an artifact."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    target: str = Field(..., description="model name (see `edgevision models`) or artifact / run folder")
+    input: str | None = Field(None, description="C×H×W, e.g. 3x224x224 (default: the model's)")
+    threads: int | None = Field(None, ge=1, le=256)
+    batch: int = Field(8, ge=1, le=1024, description="batch size for the throughput measurement")
+    engines: list[Literal["torch", "onnxruntime"]] = Field(default_factory=lambda: list(ENGINES))
+    budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per measurement")
+
+
+def _open(target: str, input_text: str | None) -> tuple[nn.Module, tuple[int, ...], dict[str, Any]]:
+    """Model, input shape and description of ``target`` (a registry name or an artifact)."""
+    if target in MODELS:
+        shape = parse_shape(input_text, 3) if input_text else default_input(target)
+        model = build_model(target, **({"in_channels": shape[0]} if shape[0] != 3 else {}))
+        return model, shape, {"name": target, "kind": "registry", "file_bytes": None}
+    p = Path(target)
+    if not p.exists():
+        raise EdgevisionError(f"{target!r} is neither a registered model{suggest(target, MODELS.names())} "
+                              f"nor an existing artifact path")
+    art = load_artifact(p)
+    shape = parse_shape(input_text, 3) if input_text else art.input_shape
+    size = art.path.stat().st_size
+    return art.model, shape, {"name": art.arch.name, "kind": art.path.suffix, "file_bytes": size,
+                              "path": str(art.path)}
+
+
+def _ort_runner(model: nn.Module, shape: tuple[int, ...], threads: int, tmp: Path):
+    from ..deploy.onnx import export_onnx, ort_session
+
+    path = export_onnx(model, tmp / "model.onnx", shape)
+    sess = ort_session(path, threads)
+    name = sess.get_inputs()[0].name
+    return lambda x: sess.run(None, {name: x.numpy()})
+
+
+def profile_model(model: nn.Module, shape: tuple[int, ...], threads: int | None = None, batch: int = 8,
+                  engines: list[str] = ENGINES, budget_s: float = 1.0) -> dict[str, Any]:
+    """Measure ``model`` at input ``shape`` (C, H, W); returns the stable profile dict (see module doc)."""
+    threads = threads or torch.get_num_threads()
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    model.eval()
+    try:
+        macs = count_macs(model, shape)
+    except Exception as e:
+        raise EdgevisionError(f"the model cannot run on input {'x'.join(map(str, shape))}: "
+                              f"{str(e).splitlines()[0][:160]}") from None
+    params = count_params(model)
+    res: dict[str, Any] = {"input_shape": list(shape), "threads": threads, "params": params, "fp32_bytes": params * 4,
+                           "macs": macs, "macs_note": "multiply-accumulates (conv/linear/matmul) at batch 1",
+                           "latency": {}, "throughput": {}}
+    x1, xb = torch.randn(1, *shape), torch.randn(batch, *shape)
+    try:
+        with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
+            for eng in engines:
+                fn = model if eng == "torch" else _ort_runner(model, shape, threads, Path(tmp))
+                lat = measure(lambda f=fn: f(x1), budget_s=budget_s)
+                thr = measure(lambda f=fn: f(xb), min_runs=3, budget_s=budget_s)
+                res["latency"][eng] = {k: round(v, 4) if isinstance(v, float) else v for k, v in lat.items()}
+                res["throughput"][eng] = {"batch": batch, "images_per_s": round(batch * 1000 / thr["p50_ms"], 2)}
+    finally:
+        torch.set_num_threads(prev)
+    res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    res["machine"] = machine()
+    return res
+
+
+@stage("profile", ProfileConfig, input_field="target", summary="params, MACs, latency, throughput, memory")
+def run_profile(cfg: ProfileConfig, out: Path) -> StageResult:
+    model, shape, desc = _open(cfg.target, cfg.input)
+    res = {"target": cfg.target, "model": desc["name"], "kind": desc["kind"], "file_bytes": desc["file_bytes"],
+           **profile_model(model, shape, cfg.threads, cfg.batch, cfg.engines, cfg.budget_s)}
+    run = RunDir(out).mkdir()
+    run.write_config(dump(cfg))
+    write_json(run.path / "profile.json", res)
+    card = make_card("profile", model={"name": desc["name"]}, parent=desc.get("path"), params=res["params"],
+                     macs=res["macs"], latency=res["latency"], throughput=res["throughput"],
+                     peak_rss_mb=res["peak_rss_mb"], input_shape=res["input_shape"], threads=res["threads"],
+                     profiled_file_bytes=res["file_bytes"])
+    run.write_card(card)
+    return StageResult(run.path, None, {**card, "profile": res})
+
+
+def format_profile(res: dict[str, Any]) -> str:
+    lines = [f"{res['model']}  input {'x'.join(map(str, res['input_shape']))}  threads {res['threads']}",
+             f"  params      {res['params']:,}  ({res['fp32_bytes'] / 1e6:.2f} MB fp32)",
+             f"  file        {res['file_bytes']:,} bytes" if res.get("file_bytes") else "  file        -",
+             f"  MACs        {res['macs']:,}  ({res['macs'] / 1e9:.3f} G, {res['macs_note']})"]
+    for eng, lat in res["latency"].items():
+        thr = res["throughput"][eng]
+        lines.append(f"  {eng:<12}batch 1: p50 {lat['p50_ms']:.3f} ms, p90 {lat['p90_ms']:.3f} ms;  "
+                     f"batch {thr['batch']}: {thr['images_per_s']:.1f} img/s")
+    lines.append(f"  peak RSS    {res['peak_rss_mb']} MB (whole process)")
+    return "\n".join(lines)
+
+
+def profile(target: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
+    """Profile a model name or artifact; the result's ``card['profile']`` holds the full measurement."""
+    return run_stage("profile", {"target": str(target), **options}, out)
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Every registered model with its params and MACs at its default input."""
+    rows = []
+    for e in MODELS:
+        m = build_model(e.name)
+        shape = default_input(e.name)
+        rows.append({"name": e.name, "family": e.meta.get("family", ""), "params": count_params(m),
+                     "macs": count_macs(m, shape), "input": "x".join(map(str, shape)),
+                     "description": e.meta.get("description", "")})
+    return rows
+

@@ -1,0 +1,314 @@
+"""Batched augmentation on float images in [0, 1], aware of masks and boxes.
+
+Geometric ops (flips, rotation, crop, translation, perspective) each draw a per-sample 3×3 matrix in pixel
+coordinates (x right, y down, edges at 0 and W). The matrices are composed and the batch is warped **once**
+with ``grid_sample``: bilinear for images, nearest for masks, and box corners are mapped, clipped and
+degenerate boxes dropped. Photometric ops (blur, noise, contrast, brightness, salt-and-pepper, CLAHE) follow.
+Every random draw uses the ``torch.Generator`` passed in, so a batch's augmentation is a pure function of
+(seed, epoch, batch index) and a resumed run replays exactly.
+
+The op list is reference doc 003's (noise, blur, salt-and-pepper, mirror, CLAHE), doc 001's (flips, rotation
+±45°, crops, blur, noise, contrast) and doc 004's random perspective warp.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Op(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    p: float = Field(0.5, ge=0, le=1, description="probability per sample")
+
+
+class RotateOp(_Op):
+    degrees: float = Field(15.0, ge=0, le=180)
+
+
+class CropOp(_Op):
+    scale: tuple[float, float] = (0.6, 1.0)  # kept area fraction
+    ratio: tuple[float, float] = (0.75, 1.333)
+
+
+class TranslateOp(_Op):
+    pixels: float = Field(2.0, ge=0)
+
+
+class PerspectiveOp(_Op):
+    """Doc 004: a random point in each corner cell of a 3×3 grid is mapped to the matching output corner."""
+
+
+class BlurOp(_Op):
+    sigma: float = Field(0.8, gt=0)
+    kernel: int = Field(3, ge=3, le=15)
+
+
+class NoiseOp(_Op):
+    sigma: float = Field(8.0, ge=0, description="Gaussian σ on the 0–255 scale")
+
+
+class RangeOp(_Op):
+    range: tuple[float, float] = (0.7, 1.3)
+
+
+class SaltPepperOp(_Op):
+    amount: float = Field(0.02, ge=0, le=0.5)
+
+
+class ClaheOp(_Op):
+    clip: float = Field(4.0, gt=0)
+    tiles: int = Field(8, ge=1, le=64)
+
+
+class AugmentConfig(BaseModel):
+    """Augmentations and their parameters; an op that is absent (None) is off."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    hflip: float = Field(0.0, ge=0, le=1, description="probability of a horizontal flip")
+    vflip: float = Field(0.0, ge=0, le=1, description="probability of a vertical flip")
+    rotate: RotateOp | None = None
+    crop: CropOp | None = None
+    translate: TranslateOp | None = None
+    perspective: PerspectiveOp | None = None
+    blur: BlurOp | None = None
+    noise: NoiseOp | None = None
+    contrast: RangeOp | None = None
+    brightness: RangeOp | None = None
+    salt_pepper: SaltPepperOp | None = None
+    clahe: ClaheOp | None = None
+
+    def is_identity(self) -> bool:
+        return all(not v for v in self.model_dump().values())
+
+
+def _coin(p: float, b: int, gen: torch.Generator) -> torch.Tensor:
+    return torch.rand(b, generator=gen) < p
+
+
+def _uniform(lo: float, hi: float, b: int, gen: torch.Generator) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(b, generator=gen, dtype=torch.float64)
+
+
+def _eye(b: int) -> torch.Tensor:
+    return torch.eye(3, dtype=torch.float64).repeat(b, 1, 1)
+
+
+def _about_centre(m: torch.Tensor, w: int, h: int) -> torch.Tensor:
+    t, ti = _eye(len(m)), _eye(len(m))
+    t[:, 0, 2], t[:, 1, 2] = w / 2, h / 2
+    ti[:, 0, 2], ti[:, 1, 2] = -w / 2, -h / 2
+    return t @ m @ ti
+
+
+def _flip(b: int, w: int, h: int, p: float, axis: int, gen: torch.Generator) -> torch.Tensor:
+    m = _eye(b)
+    on = _coin(p, b, gen)
+    m[on, axis, axis] = -1
+    m[on, axis, 2] = w if axis == 0 else h
+    return m
+
+
+def _rotate(b: int, w: int, h: int, op: RotateOp, gen: torch.Generator) -> torch.Tensor:
+    on = _coin(op.p, b, gen)
+    th = torch.deg2rad(_uniform(-op.degrees, op.degrees, b, gen)) * on
+    m = _eye(b)
+    m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = th.cos(), -th.sin(), th.sin(), th.cos()
+    return _about_centre(m, w, h)
+
+
+def _crop(b: int, w: int, h: int, op: CropOp, gen: torch.Generator) -> torch.Tensor:
+    """Random-resized crop: a window of the given area and aspect ratio is stretched to the full image."""
+    on = _coin(op.p, b, gen)
+    area = _uniform(*op.scale, b, gen)
+    logr = _uniform(math.log(op.ratio[0]), math.log(op.ratio[1]), b, gen)
+    cw = (area * logr.exp()).sqrt().clamp(max=1.0) * w
+    ch = (area / logr.exp()).sqrt().clamp(max=1.0) * h
+    x0, y0 = torch.rand(b, generator=gen, dtype=torch.float64) * (w - cw), torch.rand(
+        b, generator=gen, dtype=torch.float64) * (h - ch)
+    m = _eye(b)
+    m[:, 0, 0], m[:, 1, 1] = w / cw, h / ch
+    m[:, 0, 2], m[:, 1, 2] = -x0 * w / cw, -y0 * h / ch
+    return torch.where(on[:, None, None], m, _eye(b))
+
+
+def _translate(b: int, op: TranslateOp, gen: torch.Generator) -> torch.Tensor:
+    on = _coin(op.p, b, gen)
+    m = _eye(b)
+    m[:, 0, 2] = torch.round(_uniform(-op.pixels, op.pixels, b, gen)) * on
+    m[:, 1, 2] = torch.round(_uniform(-op.pixels, op.pixels, b, gen)) * on
+    return m
+
+
+def homography(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """Solve the (B, 3, 3) projective maps taking 4 points ``src`` (B, 4, 2) onto ``dst`` (B, 4, 2) (DLT, h33 = 1)."""
+    x, y, u, v = src[..., 0], src[..., 1], dst[..., 0], dst[..., 1]
+    z, o = torch.zeros_like(x), torch.ones_like(x)
+    rows_u = torch.stack([x, y, o, z, z, z, -u * x, -u * y], -1)
+    rows_v = torch.stack([z, z, z, x, y, o, -v * x, -v * y], -1)
+    a = torch.cat([rows_u, rows_v], 1)  # (B, 8, 8)
+    h = torch.linalg.solve(a, torch.cat([u, v], 1))
+    return torch.cat([h, torch.ones(len(h), 1, dtype=h.dtype)], 1).reshape(-1, 3, 3)
+
+
+def _perspective(b: int, w: int, h: int, op: PerspectiveOp, gen: torch.Generator) -> torch.Tensor:
+    on = _coin(op.p, b, gen)
+    corners = torch.tensor([[0, 0], [w, 0], [w, h], [0, h]], dtype=torch.float64)
+    cells = torch.tensor([[0, 0], [2, 0], [2, 2], [0, 2]], dtype=torch.float64)  # corner cells of the 3×3 grid
+    src = (cells + torch.rand(b, 4, 2, generator=gen, dtype=torch.float64)) * torch.tensor([w / 3, h / 3])
+    m = homography(src, corners.expand(b, 4, 2))
+    return torch.where(on[:, None, None], m, _eye(b))
+
+
+def sample_geometry(cfg: AugmentConfig, b: int, h: int, w: int, gen: torch.Generator) -> torch.Tensor | None:
+    """Compose the enabled geometric ops into one (B, 3, 3) source→output pixel map, or None if none is on."""
+    steps = []
+    if cfg.crop:
+        steps.append(_crop(b, w, h, cfg.crop, gen))
+    if cfg.perspective:
+        steps.append(_perspective(b, w, h, cfg.perspective, gen))
+    if cfg.rotate:
+        steps.append(_rotate(b, w, h, cfg.rotate, gen))
+    if cfg.translate:
+        steps.append(_translate(b, cfg.translate, gen))
+    if cfg.hflip:
+        steps.append(_flip(b, w, h, cfg.hflip, 0, gen))
+    if cfg.vflip:
+        steps.append(_flip(b, w, h, cfg.vflip, 1, gen))
+    if not steps:
+        return None
+    m = steps[0]
+    for s in steps[1:]:
+        m = s @ m
+    return m
+
+
+def warp_images(x: torch.Tensor, m: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """Warp (B, C, H, W) so that output pixel p' samples source ``m⁻¹ p'`` (pixel-edge coordinates)."""
+    b, _, h, w = x.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64) + 0.5, torch.arange(w, dtype=torch.float64) + 0.5,
+                            indexing="ij")
+    pts = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(1, -1, 3)  # (1, HW, 3) pixel centres
+    src = pts @ torch.linalg.inv(m).transpose(1, 2)  # (B, HW, 3)
+    src = src[..., :2] / src[..., 2:].clamp(min=1e-9)
+    grid = torch.stack([src[..., 0] / w * 2 - 1, src[..., 1] / h * 2 - 1], -1).reshape(b, h, w, 2)
+    return F.grid_sample(x, grid.to(x.dtype), mode=mode, padding_mode="zeros", align_corners=False)
+
+
+def warp_boxes(boxes: torch.Tensor, m: torch.Tensor, w: int, h: int, min_size: float = 2.0) -> tuple[torch.Tensor,
+                                                                                                   torch.Tensor]:
+    """Map xyxy boxes (N, 4) by per-box matrices (N, 3, 3); return clipped boxes and a keep mask.
+
+    The new box is the axis-aligned hull of the 4 mapped corners, clipped to the image; boxes narrower or
+    shorter than ``min_size`` pixels after clipping are dropped.
+    """
+    x1, y1, x2, y2 = boxes.double().unbind(-1)
+    cx = torch.stack([x1, x2, x2, x1], -1)
+    cy = torch.stack([y1, y1, y2, y2], -1)
+    pts = torch.stack([cx, cy, torch.ones_like(cx)], -1) @ m.transpose(1, 2)  # (N, 4, 3)
+    px, py = pts[..., 0] / pts[..., 2], pts[..., 1] / pts[..., 2]
+    out = torch.stack([px.min(1).values.clamp(0, w), py.min(1).values.clamp(0, h),
+                       px.max(1).values.clamp(0, w), py.max(1).values.clamp(0, h)], -1)
+    keep = ((out[:, 2] - out[:, 0]) >= min_size) & ((out[:, 3] - out[:, 1]) >= min_size)
+    return out.to(boxes.dtype), keep
+
+
+def _apply_geometry(batch: dict[str, Any], m: torch.Tensor) -> None:
+    img = batch["image"]
+    _, _, h, w = img.shape
+    batch["image"] = warp_images(img, m)
+    if "mask" in batch:
+        batch["mask"] = warp_images(batch["mask"][:, None].float(), m, "nearest")[:, 0].to(batch["mask"].dtype)
+    if "box" in batch:  # localization: one box per sample, clipped but never dropped
+        batch["box"] = warp_boxes(batch["box"], m, w, h, 0.0)[0]
+    if "boxes" in batch:
+        counts = [len(bx) for bx in batch["boxes"]]
+        if sum(counts):
+            flat = torch.cat(list(batch["boxes"]))
+            owner = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+            moved, keep = warp_boxes(flat, m[owner], w, h)
+            labels = torch.cat(list(batch["labels"]))
+            batch["boxes"] = [moved[(owner == i) & keep] for i in range(len(counts))]
+            batch["labels"] = [labels[(owner == i) & keep] for i in range(len(counts))]
+
+
+def _gaussian_kernel(sigma: float, k: int) -> torch.Tensor:
+    t = torch.arange(k, dtype=torch.float32) - (k - 1) / 2
+    g = torch.exp(-(t**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def _blur(x: torch.Tensor, op: BlurOp) -> torch.Tensor:
+    c = x.shape[1]
+    g = _gaussian_kernel(op.sigma, op.kernel)
+    x = F.pad(x, [op.kernel // 2] * 4, mode="replicate")
+    x = F.conv2d(x, g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(x, g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+def _clahe(x: torch.Tensor, op: ClaheOp) -> torch.Tensor:
+    """CLAHE on the L channel of Lab (grey images directly), as in reference doc 003; a loop over images only."""
+    clahe = cv2.createCLAHE(clipLimit=op.clip, tileGridSize=(op.tiles, op.tiles))
+    out = []
+    for im in (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy():
+        if im.shape[2] == 1:
+            out.append(clahe.apply(np.ascontiguousarray(im[..., 0]))[..., None])
+        else:
+            lab = cv2.cvtColor(np.ascontiguousarray(im), cv2.COLOR_RGB2LAB)
+            lab[..., 0] = clahe.apply(np.ascontiguousarray(lab[..., 0]))
+            out.append(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB))
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255
+
+
+def _photometric(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    b = len(x)
+
+    def pick(p: float) -> torch.Tensor:
+        return _coin(p, b, gen)[:, None, None, None]
+
+    if cfg.blur:
+        x = torch.where(pick(cfg.blur.p), _blur(x, cfg.blur), x)
+    if cfg.contrast:
+        f = _uniform(*cfg.contrast.range, b, gen).float()[:, None, None, None]
+        mean = x.mean((1, 2, 3), keepdim=True)
+        x = torch.where(pick(cfg.contrast.p), (x - mean) * f + mean, x)
+    if cfg.brightness:
+        f = _uniform(*cfg.brightness.range, b, gen).float()[:, None, None, None]
+        x = torch.where(pick(cfg.brightness.p), x * f, x)
+    if cfg.noise:
+        n = torch.randn(x.shape, generator=gen) * (cfg.noise.sigma / 255)
+        x = torch.where(pick(cfg.noise.p), x + n, x)
+    if cfg.salt_pepper:
+        r = torch.rand(x[:, :1].shape, generator=gen)
+        sel = pick(cfg.salt_pepper.p)
+        a = cfg.salt_pepper.amount
+        x = torch.where(sel & (r < a / 2), torch.zeros_like(x), x)
+        x = torch.where(sel & (r > 1 - a / 2), torch.ones_like(x), x)
+    if cfg.clahe:
+        sel = _coin(cfg.clahe.p, b, gen)
+        if sel.any():
+            x = x.clone()
+            x[sel] = _clahe(x[sel], cfg.clahe)
+    return x.clamp(0, 1)
+
+
+class Augmenter:
+    """Callable that augments a batch dict in place of its ``image`` (float, [0, 1]) and targets."""
+
+    def __init__(self, cfg: AugmentConfig) -> None:
+        self.cfg = cfg
+
+    def __call__(self, batch: dict[str, Any], gen: torch.Generator) -> dict[str, Any]:
+        x = batch["image"]
+        b, _, h, w = x.shape
+        m = sample_geometry(self.cfg, b, h, w, gen)
+        if m is not None:
+            _apply_geometry(batch, m)
+        batch["image"] = _photometric(batch["image"], self.cfg, gen)
+        return batch

@@ -1,0 +1,1 @@
+"""Export and runtimes: ONNX export with a parity check, onnxruntime sessions."""

@@ -1,0 +1,35 @@
+"""User-facing errors.
+
+Anything the user can fix (a missing path, a bad recipe key, a corrupt checkpoint) raises
+:class:`EdgevisionError` with a one-line message that names the file, key or value and what was
+expected. The CLI prints that line and exits non-zero; the traceback is shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class EdgevisionError(Exception):
+    """An error caused by user input; its message is shown as one line without a traceback."""
+
+    exit_code = 2
+
+
+class ConfigError(EdgevisionError):
+    """A recipe or option has a wrong key or an out-of-range value."""
+
+
+class DataError(EdgevisionError):
+    """A dataset is missing, empty or malformed."""
+
+
+class ArtifactError(EdgevisionError):
+    """A model file (.pt, .evz, .onnx) is missing, corrupt or of the wrong kind."""
+
+
+def suggest(name: str, choices: Iterable[str], n: int = 3) -> str:
+    """Return ``" (did you mean: a, b?)"`` for the closest ``choices`` to ``name``, or ``""``."""
+    close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)
+    return f" (did you mean: {', '.join(close)}?)" if close else ""

@@ -1,0 +1,97 @@
+"""The model contract and the architecture spec.
+
+Every registered model subclasses :class:`EdgeModel` and implements ``forward_features`` (the trunk,
+returning a feature map or vector) and ``forward_head`` (features → task outputs); ``forward`` is their
+composition. This single contract lets distillation, pruning, export and the tests treat any model the
+same way (as timm does).
+
+A model is saved as an :class:`ArchSpec` plus a ``state_dict`` — never as a pickled module. The spec is
+``name`` + ``kwargs`` for the registry, plus ``surgery``: an ordered map from a submodule path to a
+declarative description of the module that replaced it (see :mod:`edgevision.models.modspec`).
+Structured pruning and low-rank factorization record their new widths there, so a compressed model
+rebuilds from the spec alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..registry import Registry
+from .modspec import module_from_spec
+
+MODELS: Registry = Registry("model")
+
+
+class EdgeModel(nn.Module):
+    """Base class: ``forward(x) = forward_head(forward_features(x))``."""
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """Everything needed to rebuild a model's structure: registry name, kwargs, and module surgery."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    surgery: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kwargs": dict(self.kwargs), "surgery": dict(self.surgery)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ArchSpec:
+        return cls(d["name"], dict(d.get("kwargs") or {}), dict(d.get("surgery") or {}))
+
+    def with_surgery(self, path: str, module_spec: dict[str, Any]) -> ArchSpec:
+        """Return a copy recording that the submodule at ``path`` is now ``module_spec``."""
+        return ArchSpec(self.name, self.kwargs, {**self.surgery, path: module_spec})
+
+
+def build_model(name: str, **kwargs: Any) -> EdgeModel:
+    """Build a registered model; unset (None) kwargs are dropped so the model's defaults stand."""
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    model = MODELS.get(name)(**kwargs)
+    set_arch(model, ArchSpec(name, kwargs))
+    return model
+
+
+def build_from_spec(spec: ArchSpec | dict[str, Any]) -> EdgeModel:
+    """Rebuild a model from its spec, including recorded surgery (weights are not loaded)."""
+    spec = spec if isinstance(spec, ArchSpec) else ArchSpec.from_dict(spec)
+    model = build_model(spec.name, **spec.kwargs)
+    for path, mspec in spec.surgery.items():
+        model.set_submodule(path, module_from_spec(mspec))
+    set_arch(model, spec)
+    return model
+
+
+def get_arch(model: nn.Module) -> ArchSpec:
+    arch = getattr(model, "_edgevision_arch", None)
+    if arch is None:
+        raise ValueError("model was not built by edgevision.build_model, so it has no architecture spec")
+    return arch
+
+
+def set_arch(model: nn.Module, arch: ArchSpec) -> None:
+    object.__setattr__(model, "_edgevision_arch", arch)
+
+
+def default_input(name: str) -> tuple[int, ...]:
+    """The registered default input shape (C, H, W) of a model family."""
+    return tuple(MODELS.entry(name).meta.get("default_input", (3, 224, 224)))
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

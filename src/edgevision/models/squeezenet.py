@@ -1,0 +1,63 @@
+"""SqueezeNet v1.0 and v1.1 (Iandola et al. 2016, "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters").
+
+Layout as in reference doc 001 and torchvision: conv1 → fire2..fire9 with max-pools → dropout → conv10 (1×1 to
+classes) → ReLU → global average pool. ``width_mult`` scales every channel count; ``leaky`` switches ReLU to
+LeakyReLU, which the doc found fixes dead units.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import MODELS, EdgeModel
+from .blocks import Fire, act
+
+# (squeeze, expand1x1, expand3x3) per fire module, with "M" for a 3×3/2 max-pool (ceil mode).
+_V10 = (96, 7, [(16, 64, 64), (16, 64, 64), (32, 128, 128), "M", (32, 128, 128), (48, 192, 192), (48, 192, 192),
+                (64, 256, 256), "M", (64, 256, 256)])
+_V11 = (64, 3, [(16, 64, 64), (16, 64, 64), "M", (32, 128, 128), (32, 128, 128), "M", (48, 192, 192),
+                (48, 192, 192), (64, 256, 256), (64, 256, 256)])
+
+
+def _scaled(c: int, w: float) -> int:
+    return max(1, round(c * w))
+
+
+class SqueezeNet(EdgeModel):
+    def __init__(self, cfg: tuple, num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0,
+                 leaky: float = 0.0, dropout: float = 0.5) -> None:
+        super().__init__()
+        stem, k, fires = cfg
+        c = _scaled(stem, width_mult)
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, c, k, stride=2), act(leaky),
+                                   nn.MaxPool2d(3, 2, ceil_mode=True)]
+        for f in fires:
+            if f == "M":
+                layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
+                continue
+            s, e1, e3 = (_scaled(v, width_mult) for v in f)
+            layers.append(Fire(c, s, e1, e3, leaky))
+            c = e1 + e3
+        self.features = nn.Sequential(*layers)
+        self.num_features = c
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Conv2d(c, num_classes, 1), act(leaky),
+                                        nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(features)
+
+
+@MODELS.register("squeezenet1_0", default_input=(3, 224, 224), family="squeezenet",
+                 description="SqueezeNet v1.0 (1,248,424 params at 1000 classes)")
+def squeezenet1_0(**kwargs) -> SqueezeNet:
+    return SqueezeNet(_V10, **kwargs)
+
+
+@MODELS.register("squeezenet1_1", default_input=(3, 224, 224), family="squeezenet",
+                 description="SqueezeNet v1.1, 2.4x fewer MACs than v1.0 (1,235,496 params at 1000 classes)")
+def squeezenet1_1(**kwargs) -> SqueezeNet:
+    return SqueezeNet(_V11, **kwargs)

@@ -1,0 +1,68 @@
+"""The stage registry: each verb (train, eval, profile, …) is a config model plus a function.
+
+A recipe is a list of these verbs with their options; the CLI calls the same functions. A stage function takes
+its validated config and an output folder and returns a :class:`StageResult`. Stages that consume an artifact
+declare it with ``input_field`` so a recipe can default it to the previous stage's output (``"@prev"``) or
+refer to an earlier stage by name (``"@train"``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from .config import validate
+from .registry import Registry
+
+STAGES: Registry = Registry("stage")
+
+
+@dataclass
+class StageResult:
+    """What a stage leaves behind: its folder, main artifact (if any), card, and headline metrics."""
+
+    run_dir: Path
+    artifact: Path | None = None
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.card.get("metrics", {})
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    config: type[BaseModel]
+    fn: Callable[[Any, Path], StageResult]
+    input_field: str | None = None  # config field holding the input artifact
+    summary: str = ""
+
+
+def stage(name: str, config: type[BaseModel], input_field: str | None = None, summary: str = ""):
+    """Decorator registering ``fn(cfg, out) -> StageResult`` as the stage ``name``."""
+
+    def wrap(fn: Callable[[Any, Path], StageResult]) -> Callable[[Any, Path], StageResult]:
+        STAGES.register(name, StageSpec(name, config, fn, input_field, summary))
+        return fn
+
+    return wrap
+
+
+def default_out(verb: str, hint: str = "") -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    tag = f"-{Path(hint).stem or Path(hint).name}" if hint else ""
+    return Path("runs") / f"{verb}{tag}-{stamp}"
+
+
+def run_stage(name: str, options: dict[str, Any], out: str | Path | None = None) -> StageResult:
+    """Validate ``options`` for stage ``name`` and run it (the body of every public verb function)."""
+    spec: StageSpec = STAGES.get(name)
+    cfg = validate(spec.config, {k: v for k, v in options.items() if v is not None}, prefix=name)
+    hint = str(getattr(cfg, spec.input_field, "") or "") if spec.input_field else ""
+    return spec.fn(cfg, Path(out) if out else default_out(name, hint))

@@ -1,0 +1,69 @@
+"""The task protocol: ``step(model, batch) → {"loss", "output", ...}`` plus a metric meter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..registry import Registry
+
+TASKS: Registry = Registry("task")
+
+
+class Meter:
+    """Accumulates step outputs over an epoch and computes metrics at the end."""
+
+    def update(self, out: dict[str, Any], batch: dict[str, Any]) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def compute(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Task:
+    """Base task. Subclasses set ``name``, ``primary`` (metric used to pick the best checkpoint) and ``mode``."""
+
+    name = "task"
+    primary = "loss"
+    mode = "min"  # "max" when a higher primary metric is better
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.kwargs}
+
+    def forward(self, model: nn.Module, batch: dict[str, Any]) -> Any:
+        return model(batch["image"])
+
+    def loss(self, output: Any, batch: dict[str, Any]) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Any]:
+        """One forward pass and its loss. Distillation wraps this method, it does not replace the loop."""
+        output = self.forward(model, batch)
+        return {"loss": self.loss(output, batch), "output": output}
+
+    def meter(self) -> Meter:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def decode(self, output: Any) -> list[dict[str, Any]]:  # pragma: no cover - abstract
+        """Turn raw model outputs into per-image predictions (JSON-able dicts)."""
+        raise NotImplementedError
+
+    def draw(self, image: np.ndarray, pred: dict[str, Any]) -> np.ndarray:  # pragma: no cover - abstract
+        """Draw a prediction onto an RGB uint8 image (H, W, 3)."""
+        raise NotImplementedError
+
+    def summary(self, metrics: dict[str, Any]) -> str:
+        """One line for logs and the progress bar."""
+        v = metrics.get(self.primary)
+        return f"{self.primary} {v:.4f}" if isinstance(v, float) else ""
+
+
+def build_task(spec: dict[str, Any]) -> Task:
+    spec = dict(spec)
+    return TASKS.get(spec.pop("name"))(**spec)

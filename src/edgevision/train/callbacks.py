@@ -1,0 +1,32 @@
+"""Hooks into the training loop. Compression stages use them (e.g. pruning keeps masks applied)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+
+class Callback:
+    """Override any of these; the trainer calls them in this order within an epoch."""
+
+    def on_fit_start(self, trainer: Trainer) -> None: ...
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None: ...
+
+    def on_before_step(self, trainer: Trainer) -> None:
+        """After ``backward()``, before ``optimizer.step()`` (e.g. mask gradients)."""
+
+    def on_step_end(self, trainer: Trainer) -> None:
+        """After ``optimizer.step()`` (e.g. re-apply pruning masks)."""
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, record: dict[str, Any]) -> None: ...
+
+    def on_fit_end(self, trainer: Trainer) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in the checkpoint so a resumed run restores callback state."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...

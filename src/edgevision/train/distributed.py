@@ -1,0 +1,47 @@
+"""Multi-process training through ``torchrun``: gloo on CPU, nccl where a GPU exists."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+
+def init_distributed() -> Dist:
+    """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1); otherwise single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size())
+
+
+def barrier(d: Dist) -> None:
+    if d.enabled:
+        dist.barrier()
+
+
+def broadcast_flag(d: Dist, flag: bool) -> bool:
+    """Agree on a boolean across ranks (rank 0 decides), e.g. for early stopping."""
+    if not d.enabled:
+        return flag
+    t = torch.tensor([int(flag)])
+    dist.broadcast(t, 0)
+    return bool(t.item())

@@ -1,0 +1,70 @@
+"""The ``eval`` stage: metrics of any artifact on a split of its dataset (or another one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..artifacts import Artifact, load_artifact
+from ..config import dump
+from ..data import BatchLoader, BatchTransform, DataConfig, DataSplits, load_data
+from ..errors import DataError
+from ..runs import RunDir, make_card
+from ..stages import StageResult, run_stage, stage
+from ..tasks import build_task
+from ..utils.io import write_json
+from ..utils.progress import console
+from .trainer import evaluate_model, scalars
+
+
+class EvalConfig(BaseModel):
+    """``edgevision eval``: which artifact, on which data and split."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    artifact: str = Field(..., description="model file (.pt/.evz/.onnx) or run folder")
+    data: DataConfig | None = Field(None, description="default: the data the artifact was trained on")
+    split: Literal["train", "val", "test"] = "test"
+    batch_size: int = Field(128, ge=1)
+
+
+def data_for(art: Artifact, data: DataConfig | None, task: str) -> tuple[DataConfig, DataSplits]:
+    """Open the data an artifact expects: its recorded source unless overridden, at its input size and stats."""
+    base = data or (DataConfig.model_validate(art.meta["data"]) if art.meta.get("data") else None)
+    if base is None:
+        raise DataError(f"{art.path}: the artifact does not record its dataset; pass --data")
+    pre = art.preprocess
+    cfg = base.model_copy(update={"input_size": tuple(pre["input_size"]), "channels": pre["channels"],
+                                  "mean": tuple(pre["mean"]), "std": tuple(pre["std"])})
+    return cfg, load_data(cfg, task)
+
+
+@stage("eval", EvalConfig, input_field="artifact", summary="metrics of an artifact on a data split")
+def run_eval(cfg: EvalConfig, out: Path) -> StageResult:
+    art = load_artifact(cfg.artifact)
+    task = build_task(art.task)
+    data_cfg, splits = data_for(art, cfg.data, task.name)
+    ds = splits.split(cfg.split)
+    if len(ds) == 0:
+        raise DataError(f"{splits.source}: the {cfg.split} split is empty")
+    loader = BatchLoader(ds, cfg.batch_size, shuffle=False, transform=BatchTransform(splits.mean, splits.std),
+                         num_workers=data_cfg.num_workers)
+    metrics = evaluate_model(art.model, task, loader)
+    run = RunDir(out).mkdir()
+    run.write_config(dump(cfg))
+    write_json(run.path / "eval.json", metrics)
+    card = make_card("eval", task=art.task, model=art.arch.to_dict(), metrics={cfg.split: scalars(metrics, "")},
+                     parent=str(art.path), data=data_cfg.model_dump(mode="json"), split=cfg.split)
+    run.write_card(card)
+    console.print(f"{cfg.split}: {task.summary(metrics)}  (n={metrics.get('n', len(ds))})", highlight=False)
+    return StageResult(run.path, None, card)
+
+
+def evaluate(artifact: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
+    """Evaluate an artifact; ``edgevision eval`` in Python.
+
+    Example:
+        >>> edgevision.evaluate("runs/quickstart/train", split="test").metrics["test"]["top1"]
+    """
+    return run_stage("eval", {"artifact": str(artifact), **options}, out)

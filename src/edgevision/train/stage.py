@@ -1,0 +1,175 @@
+"""The ``train`` stage, and the helpers every training-like stage (distill, fine-tune) reuses."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import Field
+
+from ..artifacts import load_artifact, save_model
+from ..config import dump
+from ..data import AugmentConfig, BatchLoader, BatchTransform, DataConfig, DataSplits, load_data
+from ..errors import ConfigError, EdgevisionError
+from ..models import MODELS, build_model, count_params, get_arch
+from ..models.complexity import count_macs
+from ..runs import RunDir, make_card
+from ..stages import StageResult, stage
+from ..tasks import TASKS, Task, build_task
+from ..utils.progress import console
+from ..utils.seed import seed_everything
+from ..utils.timing import measure
+from .config import TrainConfig
+from .distributed import Dist, barrier, init_distributed
+from .trainer import Trainer, evaluate_model, scalars
+
+
+class TrainStageConfig(TrainConfig):
+    """``edgevision train``: a model, a dataset, a task and the loop options."""
+
+    model: str = "student_cnn"
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    task: str = "classification"
+    data: DataConfig = Field(default_factory=DataConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    init: str | None = Field(None, description="artifact whose matching weights initialize the model")
+    resume: bool = False
+
+
+def model_inputs(name: str, splits: DataSplits) -> dict[str, Any]:
+    """kwargs that adapt a registered model to the data: classes, channels, and input side when it needs one."""
+    kw: dict[str, Any] = {"num_classes": splits.num_classes, "in_channels": splits.channels}
+    obj = MODELS.get(name)
+    params = inspect.signature(obj.__init__ if inspect.isclass(obj) else obj).parameters
+    if "input_size" in params:
+        kw["input_size"] = splits.input_size[0]
+    return kw
+
+
+def build_for_data(name: str, kwargs: dict[str, Any], splits: DataSplits) -> torch.nn.Module:
+    full = {**model_inputs(name, splits), **kwargs}
+    if full["num_classes"] != splits.num_classes and "num_classes" in kwargs:
+        raise ConfigError(f"model_kwargs.num_classes={kwargs['num_classes']} but the data has "
+                          f"{splits.num_classes} classes")
+    try:
+        return build_model(name, **full)
+    except TypeError as e:
+        raise ConfigError(f"model_kwargs for {name!r}: {e}") from None
+
+
+def init_from(model: torch.nn.Module, artifact: str) -> list[str]:
+    """Copy every same-named, same-shaped tensor from ``artifact`` (transfer learning); return skipped names."""
+    src = load_artifact(artifact).model.state_dict()
+    own = model.state_dict()
+    take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    if not take:
+        raise EdgevisionError(f"init artifact {artifact}: no tensor matches this model's names and shapes")
+    model.load_state_dict(take, strict=False)
+    return sorted(set(own) - set(take))
+
+
+def preprocess_of(splits: DataSplits) -> dict[str, Any]:
+    return {"input_size": list(splits.input_size), "channels": splits.channels, "mean": list(splits.mean),
+            "std": list(splits.std), "resize": "stretch", "color": "RGB" if splits.channels == 3 else "GRAY",
+            "scale": 1 / 255}
+
+
+def make_loaders(splits: DataSplits, cfg: TrainConfig, augment: AugmentConfig | None, seed: int,
+                 num_workers: int = 0, dist: Dist | None = None) -> tuple[BatchLoader, BatchLoader, BatchLoader]:
+    dist = dist or Dist()
+    plain = BatchTransform(splits.mean, splits.std)
+    ebs = cfg.eval_batch_size or max(cfg.batch_size, 128)
+    train = BatchLoader(splits.train, cfg.batch_size, shuffle=True, transform=BatchTransform(splits.mean, splits.std,
+                        augment), train=True, seed=seed, num_workers=num_workers, drop_last=True, rank=dist.rank,
+                        world=dist.world)
+    val = BatchLoader(splits.val, ebs, shuffle=False, transform=plain, num_workers=num_workers)
+    test = BatchLoader(splits.test, ebs, shuffle=False, transform=plain, num_workers=num_workers)
+    return train, val, test
+
+
+def make_task(name: str, splits: DataSplits, **kwargs: Any) -> Task:
+    if name not in TASKS:
+        raise ConfigError(f"task {name!r}: allowed: {', '.join(TASKS.names())}")
+    return build_task({"name": name, "class_names": splits.class_names, **kwargs})
+
+
+def quick_latency(model: torch.nn.Module, input_shape: tuple[int, ...]) -> dict[str, float]:
+    """Torch eager batch-1 latency (p50/p90 ms) with a short budget, for the card."""
+    model.eval()
+    x = torch.randn(1, *input_shape)
+    with torch.inference_mode():
+        r = measure(lambda: model(x), warmup=3, min_runs=10, budget_s=0.5)
+    return {"engine": "torch", "batch": 1, "threads": torch.get_num_threads(), "p50_ms": round(r["p50_ms"], 4),
+            "p90_ms": round(r["p90_ms"], 4)}
+
+
+def finish_model_stage(run: RunDir, stage_name: str, model: torch.nn.Module, task: Task, splits: DataSplits,
+                       data_cfg: DataConfig, metrics: dict[str, Any], parent: str | None = None,
+                       extra: dict[str, Any] | None = None) -> StageResult:
+    """Save ``model.pt`` and write the card: the common ending of every stage that produces a model."""
+    pre = preprocess_of(splits)
+    shape = (splits.channels, *splits.input_size)
+    path = save_model(run.path / "model.pt", model, task=task.to_dict(), preprocess=pre,
+                      meta={"data": data_cfg.model_dump(mode="json"), "stage": stage_name})
+    arch = get_arch(model)
+    card = make_card(stage_name, task=task.to_dict(), model=arch.to_dict(), artifact=path, metrics=metrics,
+                     parent=parent, params=count_params(model), macs=count_macs(model, shape),
+                     input_shape=list(shape), preprocess=pre, data=data_cfg.model_dump(mode="json"),
+                     latency=quick_latency(model, shape), **(extra or {}))
+    run.write_card(card)
+    return StageResult(run.path, path, card)
+
+
+@stage("train", TrainStageConfig, summary="train a model on a dataset")
+def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
+    dist = init_distributed()
+    run = RunDir(out)
+    if run.is_complete():
+        if cfg.resume:
+            return StageResult(run.path, run.artifact(), run.card())
+        raise EdgevisionError(f"{out} already holds a finished run; choose another --out, or pass --resume to reuse it")
+    splits = load_data(cfg.data, cfg.task)
+    seed_everything(cfg.seed)
+    model = build_for_data(cfg.model, cfg.model_kwargs, splits)
+    if cfg.init:
+        init_from(model, cfg.init)
+    task = make_task(cfg.task, splits, **({"label_smoothing": cfg.label_smoothing} if cfg.label_smoothing else {}))
+    train_l, val_l, test_l = make_loaders(splits, cfg, cfg.augment, cfg.seed, cfg.data.num_workers, dist)
+    if dist.is_main:
+        run.mkdir().write_config(dump(cfg))
+        console.print(f"train {cfg.model} on {splits.source}: {len(splits.train)} train / {len(splits.val)} val / "
+                      f"{len(splits.test)} test, {splits.num_classes} classes, input {splits.channels}x"
+                      f"{splits.input_size[0]}x{splits.input_size[1]}", highlight=False)
+    trainer = Trainer(model, task, train_l, val_l, cfg, run, dist=dist)
+    state = trainer.fit(resume=cfg.resume)
+    trainer.load_best()
+    result = StageResult(run.path)
+    if dist.is_main:
+        test_m = evaluate_model(model, task, test_l) if len(splits.test) else {}
+        metrics = {"test": scalars(test_m, ""), "best_epoch": state.best_epoch, "epochs_run": state.epoch}
+        if state.history:
+            metrics["val"] = {k[4:]: v for k, v in state.history[state.best_epoch - 1].items() if k.startswith("val_")}
+        result = finish_model_stage(run, "train", model, task, splits, cfg.data, metrics, parent=cfg.init,
+                                    extra={"world_size": dist.world, "train_samples": len(splits.train)})
+        write_eval(run, test_m)
+    barrier(dist)
+    return result
+
+
+def write_eval(run: RunDir, metrics: dict[str, Any], name: str = "eval.json") -> Path:
+    from ..utils.io import write_json
+
+    return write_json(run.path / name, metrics)
+
+
+def train(out: str | Path | None = None, **options: Any) -> StageResult:
+    """Train a model. Same options as ``edgevision train`` / a recipe's ``train`` stage.
+
+    Example:
+        >>> edgevision.train(model="student_cnn", data={"source": "synthetic:shapes"}, epochs=5, out="runs/t")
+    """
+    from ..stages import run_stage
+
+    return run_stage("train", options, out)

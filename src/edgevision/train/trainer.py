@@ -1,0 +1,242 @@
+"""One training loop for every task, and for distillation (which is a task wrapping another task).
+
+Per epoch: reseed from (seed, epoch) → train steps (task.step → backward → callbacks → optimizer.step) →
+validate → schedule → log a line to ``metrics.jsonl`` → write ``last.pt`` (and ``best.pt`` on improvement)
+atomically → early-stopping check. ``fit(resume=True)`` restores ``last.pt`` and continues; because order,
+augmentation, dropout and learning rate are all functions of (seed, epoch, step), the resumed run ends with
+the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ..data.loader import BatchLoader
+from ..errors import EdgevisionError
+from ..runs import RunDir
+from ..tasks.base import Task
+from ..utils.io import write_text
+from ..utils.progress import console, make_progress
+from ..utils.seed import derive_seed
+from . import checkpoint
+from .callbacks import Callback
+from .config import TrainConfig
+from .distributed import Dist, broadcast_flag
+from .optim import lr_factor, make_optimizer, set_lr
+
+
+class TrainingDiverged(EdgevisionError):
+    """The loss became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class LoopState:
+    epoch: int = 0  # the next epoch to run
+    best: float | None = None
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    plateau_best: float | None = None
+    plateau_bad: int = 0
+    plateau_drops: int = 0
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+def scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    """Keep the scalar metrics (for logs), prefixed with ``train_`` / ``val_``."""
+    return {f"{prefix}{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float) and k != "n"}
+
+
+class Trainer:
+    """Trains ``model`` on ``task``; writes checkpoints and metrics into ``run`` (rank 0 only)."""
+
+    def __init__(self, model: nn.Module, task: Task, train_loader: BatchLoader, val_loader: BatchLoader | None,
+                 cfg: TrainConfig, run: RunDir | None = None, callbacks: Sequence[Callback] = (),
+                 dist: Dist | None = None, verbose: bool = True) -> None:
+        dist = dist or Dist()
+        self.model, self.task, self.cfg, self.run, self.dist = model, task, cfg, run, dist
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.callbacks = list(callbacks)
+        self.verbose = verbose and dist.is_main
+        self.opt = make_optimizer(model, cfg)
+        self.net = DistributedDataParallel(model) if dist.enabled else model
+        self.state = LoopState()
+        self.step_in_epoch = 0
+        self.skipped = 0
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def ckpt_dir(self) -> Path | None:
+        return self.run.path / "checkpoints" if self.run else None
+
+    def _has_val(self) -> bool:
+        return self.val_loader is not None and len(self.val_loader.dataset) > 0
+
+    # ------------------------------------------------------------------ loop
+    def fit(self, resume: bool = False) -> LoopState:
+        if resume:
+            self.load_checkpoint()
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        while self.state.epoch < self.cfg.epochs:
+            stop = self._run_epoch(self.state.epoch)
+            if broadcast_flag(self.dist, stop):
+                break
+        for cb in self.callbacks:
+            cb.on_fit_end(self)
+        return self.state
+
+    def _run_epoch(self, epoch: int) -> bool:
+        torch.manual_seed(derive_seed(self.cfg.seed, epoch, 1))  # dropout & friends replay after resume
+        for cb in self.callbacks:
+            cb.on_epoch_start(self, epoch)
+        t0 = time.perf_counter()
+        train_m = self.train_epoch(epoch)
+        val_m = self.evaluate(self.val_loader) if self._has_val() else {}
+        record = {"epoch": epoch + 1, "lr": self.opt.param_groups[0]["lr"] / self.opt.param_groups[0]["lr_mult"],
+                  "time_s": round(time.perf_counter() - t0, 3), **scalars(train_m, "train_"), **scalars(val_m, "val_")}
+        improved = self._update_state(epoch, val_m or train_m, bool(val_m))
+        self.state.history.append(record)
+        self.state.epoch = epoch + 1
+        if self.dist.is_main and self.run:
+            self.run.log(record)
+            if improved:
+                checkpoint.save(self.ckpt_dir / "best.pt", {"model": self.model.state_dict(), "epoch": epoch + 1})
+            self.save_checkpoint()
+        if self.verbose:
+            self._print_epoch(record)
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, epoch, record)
+        return bool(self.cfg.early_stop) and self.state.bad_epochs >= self.cfg.early_stop
+
+    def _update_state(self, epoch: int, m: dict[str, Any], is_val: bool) -> bool:
+        """Track the best epoch (primary metric on val, else train loss) and the plateau schedule."""
+        key, mode = (self.task.primary, self.task.mode) if is_val else ("loss", "min")
+        value = m.get(key, m.get("loss"))
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            value = -math.inf if mode == "max" else math.inf
+        better = lambda a, b: b is None or (a > b if mode == "max" else a < b)  # noqa: E731
+        s = self.state
+        if better(value, s.plateau_best):
+            s.plateau_best, s.plateau_bad = value, 0
+        else:
+            s.plateau_bad += 1
+            if s.plateau_bad > self.cfg.plateau_patience:
+                s.plateau_drops, s.plateau_bad = s.plateau_drops + 1, 0
+        improved = self.cfg.keep == "last" or better(value, s.best)
+        if improved:
+            s.best, s.best_epoch, s.bad_epochs = value, epoch + 1, 0
+        else:
+            s.bad_epochs += 1
+        return improved
+
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        self.net.train()
+        self.train_loader.set_epoch(epoch)
+        meter = self.task.meter()
+        n_steps = len(self.train_loader)
+        if self.cfg.max_steps_per_epoch:
+            n_steps = min(n_steps, self.cfg.max_steps_per_epoch)
+        self.skipped = 0
+        loss_sum, n_seen = 0.0, 0
+        with make_progress("loss") as bar:
+            job = bar.add_task(f"epoch {epoch + 1}/{self.cfg.epochs}", total=n_steps, loss="-")
+            for step, batch in enumerate(self.train_loader):
+                if step >= n_steps:
+                    break
+                self.skipped += int(batch.get("skipped", 0))
+                if "image" not in batch:
+                    continue
+                set_lr(self.opt, self.cfg.lr, lr_factor(self.cfg, epoch + step / n_steps, self.state.plateau_drops))
+                self.step_in_epoch = step
+                out = self.train_step(batch, epoch, step)
+                meter.update(out, batch)
+                loss_sum += float(out["loss"]) * len(batch["image"])
+                n_seen += len(batch["image"])
+                bar.update(job, advance=1, loss=f"{loss_sum / n_seen:.4f}")
+        if self.skipped and self.verbose:
+            console.print(f"[yellow]warning:[/] skipped {self.skipped} unreadable samples in epoch {epoch + 1}")
+        return meter.compute()
+
+    def train_step(self, batch: dict[str, Any], epoch: int = 0, step: int = 0) -> dict[str, Any]:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            out = self.task.step(self.net, batch)
+        loss = out["loss"]
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"loss became {float(loss)} at epoch {epoch + 1}, step {step + 1}; "
+                                   f"lower the learning rate (lr={self.cfg.lr}) or enable grad_clip")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for cb in self.callbacks:
+            cb.on_before_step(self)
+        if self.cfg.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        for cb in self.callbacks:
+            cb.on_step_end(self)
+        out["loss"] = loss.detach()
+        return out
+
+    @torch.inference_mode()
+    def evaluate(self, loader: BatchLoader) -> dict[str, Any]:
+        return evaluate_model(self.net, self.task, loader, self.cfg.bf16)
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self) -> None:
+        payload = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                   "state": dataclasses.asdict(self.state), "callbacks": [cb.state_dict() for cb in self.callbacks],
+                   "config": self.cfg.model_dump(mode="json")}
+        checkpoint.save(self.ckpt_dir / "last.pt", payload)
+
+    def load_checkpoint(self) -> None:
+        """Restore model, optimizer, loop state and callback state from ``last.pt``; rewrite metrics.jsonl."""
+        if not self.ckpt_dir or not (self.ckpt_dir / "last.pt").exists():
+            return  # nothing to resume: start from scratch
+        data = checkpoint.load(self.ckpt_dir / "last.pt")
+        self.model.load_state_dict(data["model"])
+        self.opt.load_state_dict(data["optimizer"])
+        self.state = LoopState(**data["state"])
+        for cb, st in zip(self.callbacks, data.get("callbacks", [])):
+            cb.load_state_dict(st)
+        if self.dist.is_main and self.run:
+            import json
+
+            write_text(self.run.metrics_path, "".join(json.dumps(r) + "\n" for r in self.state.history))
+        if self.verbose:
+            console.print(f"resumed from {self.ckpt_dir / 'last.pt'} at epoch {self.state.epoch + 1}")
+
+    def load_best(self) -> None:
+        """Load the weights of the best epoch (or keep the last ones when ``keep='last'``)."""
+        if self.cfg.keep == "best" and self.ckpt_dir and (self.ckpt_dir / "best.pt").exists():
+            self.model.load_state_dict(checkpoint.load(self.ckpt_dir / "best.pt")["model"])
+
+    def _print_epoch(self, r: dict[str, Any]) -> None:
+        p = self.task.primary
+        parts = [f"epoch {r['epoch']}/{self.cfg.epochs}", f"loss {r.get('train_loss', float('nan')):.4f}"]
+        if f"train_{p}" in r:
+            parts.append(f"train {p} {r[f'train_{p}']:.4f}")
+        if f"val_{p}" in r:
+            parts.append(f"val {p} {r[f'val_{p}']:.4f}")
+        parts.append(f"{r['time_s']:.1f}s")
+        console.print("  ".join(parts), highlight=False)
+
+
+def evaluate_model(model: nn.Module, task: Task, loader: BatchLoader, bf16: bool = False) -> dict[str, Any]:
+    """Run ``task.step`` over ``loader`` without gradients and return the task's metrics."""
+    was = model.training
+    model.eval()
+    meter = task.meter()
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for batch in loader:
+            if "image" in batch:
+                meter.update(task.step(model, batch), batch)
+    model.train(was)
+    return meter.compute()
