@@ -1,0 +1,121 @@
+"""The training loop: learning, resume exactness, freezing and LR multipliers, bf16, divergence, early stop."""
+
+import pytest
+import torch
+
+from conftest import tiny_data
+from edgevision.data import DataConfig, load_data
+from edgevision.models import build_model
+from edgevision.runs import RunDir
+from edgevision.tasks import build_task
+from edgevision.train.callbacks import Callback
+from edgevision.train.config import TrainConfig
+from edgevision.train.optim import lr_factor, param_groups
+from edgevision.train.stage import make_loaders
+from edgevision.train.trainer import Trainer, TrainingDiverged
+
+
+def _setup(tmp_path, **cfg):
+    splits = load_data(DataConfig(**tiny_data(n_train=128)))
+    torch.manual_seed(0)
+    model = build_model("student_cnn", width=8, depth=2, num_classes=splits.num_classes, dropout=0.2)
+    task = build_task({"name": "classification", "class_names": splits.class_names})
+    tc = TrainConfig(**{"epochs": 3, "batch_size": 16, "optimizer": "sgd", "lr": 0.05, "seed": 0, **cfg})
+    aug = None
+    from edgevision.data import AugmentConfig
+
+    aug = AugmentConfig.model_validate({"hflip": 0.5, "rotate": {"p": 0.5, "degrees": 10}})
+    tr, va, _ = make_loaders(splits, tc, aug, seed=0)
+    return Trainer(model, task, tr, va, tc, RunDir(tmp_path).mkdir(), verbose=False)
+
+
+def test_loss_decreases(tmp_path):
+    t = _setup(tmp_path, epochs=4, lr=0.05)
+    state = t.fit()
+    hist = state.history
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert (tmp_path / "checkpoints" / "last.pt").exists() and (tmp_path / "checkpoints" / "best.pt").exists()
+    assert len(RunDir(tmp_path).history()) == 4
+
+
+class _Kill(Callback):
+    """Simulates a kill in the middle of epoch 2 (after epoch 1's checkpoint was written)."""
+
+    def on_step_end(self, trainer):
+        if trainer.state.epoch == 1 and trainer.step_in_epoch == 3:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
+    full = _setup(tmp_path / "full")
+    full.fit()
+    killed = _setup(tmp_path / "killed")
+    killed.callbacks.append(_Kill())
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit()
+    resumed = _setup(tmp_path / "killed")
+    assert resumed.state.epoch == 0
+    resumed.fit(resume=True)
+    assert resumed.state.epoch == 3
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["epoch"] for r in RunDir(tmp_path / "killed").history()] == [1, 2, 3]
+
+
+def test_freeze_and_lr_mult():
+    model = build_model("student_cnn", width=8, depth=3, num_classes=3)
+    cfg = TrainConfig(freeze=["features.0.*"], lr_mult={"head.*": 1.0, "features.2.*": 0.0, "*": 0.1})
+    groups = param_groups(model, cfg)
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen == {n for n, _ in model.named_parameters() if n.startswith(("features.0.", "features.2."))}
+    mults = sorted({g["lr_mult"] for g in groups})
+    assert mults == [0.1, 1.0]
+    head_ids = {id(p) for p in model.head.parameters()}
+    assert all(g["lr_mult"] == 1.0 for g in groups for p in g["params"] if id(p) in head_ids)
+
+
+def test_bad_freeze_pattern_is_a_clear_error():
+    from edgevision.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="matches no parameter"):
+        param_groups(build_model("lenet5"), TrainConfig(freeze=["nothing.*"]))
+
+
+def test_frozen_weights_do_not_move(tmp_path):
+    t = _setup(tmp_path, epochs=1, freeze=["features.0.*"], weight_decay=0.01)
+    before = t.model.features[0][0].weight.clone()
+    t.fit()
+    assert torch.equal(before, t.model.features[0][0].weight)
+
+
+def test_schedules():
+    cos = TrainConfig(epochs=10, schedule="cosine", warmup_epochs=1)
+    assert lr_factor(cos, 0.5) < 1 and abs(lr_factor(cos, 1.0) - 1) < 1e-9 and lr_factor(cos, 10) < 1e-9
+    step = TrainConfig(epochs=10, schedule="step", step_size=3, gamma=0.5)
+    assert lr_factor(step, 2.9) == 1 and lr_factor(step, 3.0) == 0.5 and lr_factor(step, 6.5) == 0.25
+    assert lr_factor(TrainConfig(schedule="plateau", gamma=0.1), 5, plateau_drops=2) == pytest.approx(0.01)
+
+
+def test_bf16_autocast_trains(tmp_path):
+    t = _setup(tmp_path, epochs=1, bf16=True)
+    t.fit()
+    assert all(torch.isfinite(p).all() for p in t.model.parameters())
+
+
+class _Poison(Callback):
+    def on_step_end(self, trainer):
+        with torch.no_grad():
+            trainer.model.head.fc.weight.fill_(float("inf"))
+
+
+def test_divergence_is_a_clear_error(tmp_path):
+    t = _setup(tmp_path, epochs=1)
+    t.callbacks.append(_Poison())
+    with pytest.raises(TrainingDiverged, match="lower the learning rate"):
+        t.fit()
+
+
+def test_early_stopping(tmp_path):
+    t = _setup(tmp_path, epochs=30, lr=1e-6, early_stop=2)  # nothing improves → stops after patience
+    state = t.fit()
+    assert state.epoch < 30
