@@ -17,6 +17,7 @@ holds a complete card is skipped on a re-run, and an interrupted training stage 
 from __future__ import annotations
 
 import copy
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,9 @@ def _execute(rc: RecipeConfig, root: Path, stages: list[_Stage], planned: list[d
                 opts["resume"] = True
             console.rule(f"[bold]{rc.name} · {st.name}[/] ({st.verb})")
             cfg = validate(st.spec.config, opts, prefix=where)
+            t0 = time.perf_counter()
             res = st.spec.fn(cfg, target)
+            row["seconds"] = round(time.perf_counter() - t0, 2)
         results[st.name] = res
         if res.artifact is not None:  # "@prev" = the latest stage that produced an artifact
             prev = st.name
