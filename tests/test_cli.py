@@ -185,3 +185,16 @@ def test_real_process_exit_code_and_no_traceback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "edgevision", "--debug", "eval", str(tmp_path / "nope.pt")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" in r.stderr
+
+
+def test_resume_reuses_saved_options_and_extends(capsys, tmp_path):
+    out = tmp_path / "r"
+    base = ["train", "--model", "student_cnn", "--model-kwargs", "width=8", "depth=2", "--data", "synthetic:shapes",
+            "--input-size", "24", "--batch-size", "16", "--set", "data.options.n_train=48", "--set",
+            'lr_mult={"head.*": 0.5}', "--out", out]
+    assert run_cli(capsys, *base, "--epochs", "1")[0] == 0
+    code, _, err = run_cli(capsys, "train", "--epochs", "2", "--resume", "--out", out)  # options come from config.yaml
+    assert code == 0, err
+    card = json.loads((out / "card.json").read_text())
+    assert card["metrics"]["epochs_run"] == 2 and card["model"]["kwargs"]["width"] == 8
+    assert yaml.safe_load((out / "config.yaml").read_text())["lr_mult"] == {"head.*": 0.5}

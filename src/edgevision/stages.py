@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .config import validate
+from .config import load_yaml, validate
 from .registry import Registry
 
 STAGES: Registry = Registry("stage")
@@ -60,9 +60,20 @@ def default_out(verb: str, hint: str = "") -> Path:
     return Path("runs") / f"{verb}{tag}-{stamp}"
 
 
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``, recursing into nested mappings."""
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def run_stage(name: str, options: dict[str, Any], out: str | Path | None = None) -> StageResult:
     """Validate ``options`` for stage ``name`` and run it (the body of every public verb function)."""
     spec: StageSpec = STAGES.get(name)
-    cfg = validate(spec.config, {k: v for k, v in options.items() if v is not None}, prefix=name)
+    options = {k: v for k, v in options.items() if v is not None}
+    if options.get("resume") and out and (Path(out) / "config.yaml").is_file():
+        options = deep_merge(load_yaml(Path(out) / "config.yaml") or {}, options)  # resume with the saved options
+    cfg = validate(spec.config, options, prefix=name)
     hint = str(getattr(cfg, spec.input_field, "") or "") if spec.input_field else ""
     return spec.fn(cfg, Path(out) if out else default_out(name, hint))

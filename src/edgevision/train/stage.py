@@ -127,9 +127,11 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
     dist = init_distributed()
     run = RunDir(out)
     if run.is_complete():
-        if cfg.resume:
+        if not cfg.resume:
+            raise EdgevisionError(f"{out} already holds a finished run; choose another --out, or pass --resume to "
+                                  f"reuse it (or to continue it with more --epochs)")
+        if run.card().get("metrics", {}).get("epochs_run", 0) >= cfg.epochs:
             return StageResult(run.path, run.artifact(), run.card())
-        raise EdgevisionError(f"{out} already holds a finished run; choose another --out, or pass --resume to reuse it")
     splits = load_data(cfg.data, cfg.task)
     seed_everything(cfg.seed)
     model = build_for_data(cfg.model, cfg.model_kwargs, splits)
@@ -137,8 +139,11 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
         init_from(model, cfg.init)
     task = make_task(cfg.task, splits, **({"label_smoothing": cfg.label_smoothing} if cfg.label_smoothing else {}))
     train_l, val_l, test_l = make_loaders(splits, cfg, cfg.augment, cfg.seed, cfg.data.num_workers, dist)
+    resuming = cfg.resume and (run.path / "checkpoints" / "last.pt").exists()
     if dist.is_main:
-        run.mkdir().write_config(dump(cfg))
+        run.mkdir()
+        if not resuming:  # a resumed run keeps its config until it has loaded its checkpoint successfully
+            run.write_config(dump(cfg))
         console.print(f"train {cfg.model} on {splits.source}: {len(splits.train)} train / {len(splits.val)} val / "
                       f"{len(splits.test)} test, {splits.num_classes} classes, input {splits.channels}x"
                       f"{splits.input_size[0]}x{splits.input_size[1]}", highlight=False)
@@ -147,6 +152,7 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
     trainer.load_best()
     result = StageResult(run.path)
     if dist.is_main:
+        run.write_config(dump(cfg))
         test_m = evaluate_model(model, task, test_l) if len(splits.test) else {}
         metrics = {"test": scalars(test_m, ""), "best_epoch": state.best_epoch, "epochs_run": state.epoch}
         if state.history:

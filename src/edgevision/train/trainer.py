@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..data.loader import BatchLoader
-from ..errors import EdgevisionError
+from ..errors import ArtifactError, EdgevisionError
 from ..runs import RunDir
 from ..tasks.base import Task
 from ..utils.io import write_text
@@ -171,7 +171,7 @@ class Trainer:
             out = self.task.step(self.net, batch)
         loss = out["loss"]
         if not torch.isfinite(loss):
-            raise TrainingDiverged(f"loss became {float(loss)} at epoch {epoch + 1}, step {step + 1}; "
+            raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
                                    f"lower the learning rate (lr={self.cfg.lr}) or enable grad_clip")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -201,8 +201,13 @@ class Trainer:
         if not self.ckpt_dir or not (self.ckpt_dir / "last.pt").exists():
             return  # nothing to resume: start from scratch
         data = checkpoint.load(self.ckpt_dir / "last.pt")
-        self.model.load_state_dict(data["model"])
-        self.opt.load_state_dict(data["optimizer"])
+        try:
+            self.model.load_state_dict(data["model"])
+            self.opt.load_state_dict(data["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            why = str(e).splitlines()[0][:120]
+            raise ArtifactError(f"{self.ckpt_dir / 'last.pt'} does not match this model/optimizer ({why}); "
+                                f"resume with the options of the original run") from None
         self.state = LoopState(**data["state"])
         for cb, st in zip(self.callbacks, data.get("callbacks", [])):
             cb.load_state_dict(st)
