@@ -47,6 +47,10 @@ class Task:
         output = self.forward(model, batch)
         return {"loss": self.loss(output, batch), "output": output}
 
+    def batch_metric(self, out: dict[str, Any], batch: dict[str, Any]) -> float | None:
+        """A cheap per-batch value of the primary metric for the progress bar (None: show loss only)."""
+        return None
+
     def meter(self) -> Meter:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -54,6 +54,9 @@ class ClassificationTask(Task):
     def loss(self, output: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
         return F.cross_entropy(output.float(), batch["label"], label_smoothing=self.label_smoothing)
 
+    def batch_metric(self, out: dict[str, Any], batch: dict[str, Any]) -> float:
+        return float((out["output"].detach().argmax(1) == batch["label"]).float().mean())
+
     def meter(self) -> ClassificationMeter:
         return ClassificationMeter(self.class_names)
 

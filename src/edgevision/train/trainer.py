@@ -146,9 +146,10 @@ class Trainer:
         if self.cfg.max_steps_per_epoch:
             n_steps = min(n_steps, self.cfg.max_steps_per_epoch)
         self.skipped = 0
-        loss_sum, n_seen = 0.0, 0
-        with make_progress("loss") as bar:
-            job = bar.add_task(f"epoch {epoch + 1}/{self.cfg.epochs}", total=n_steps, loss="-")
+        loss_sum, metric_sum, n_seen = 0.0, 0.0, 0
+        name = self.task.primary
+        with make_progress("loss", name) as bar:
+            job = bar.add_task(f"epoch {epoch + 1}/{self.cfg.epochs}", total=n_steps, loss="-", **{name: "-"})
             for step, batch in enumerate(self.train_loader):
                 if step >= n_steps:
                     break
@@ -159,9 +160,14 @@ class Trainer:
                 self.step_in_epoch = step
                 out = self.train_step(batch, epoch, step)
                 meter.update(out, batch)
-                loss_sum += float(out["loss"]) * len(batch["image"])
-                n_seen += len(batch["image"])
-                bar.update(job, advance=1, loss=f"{loss_sum / n_seen:.4f}")
+                n = len(batch["image"])
+                loss_sum += float(out["loss"]) * n
+                n_seen += n
+                shown = {"loss": f"{loss_sum / n_seen:.4f}"}
+                if bar.live.is_started and (m := self.task.batch_metric(out, batch)) is not None:
+                    metric_sum += m * n
+                    shown[name] = f"{metric_sum / n_seen:.4f}"
+                bar.update(job, advance=1, **shown)
         if self.skipped and self.verbose:
             console.print(f"[yellow]warning:[/] skipped {self.skipped} unreadable samples in epoch {epoch + 1}")
         return meter.compute()
