@@ -29,7 +29,7 @@ from ...data.base import SampleDataset
 from ...data.loader import BatchLoader, BatchTransform
 from ...errors import DataError
 from ...utils.io import atomic_open, write_json
-from ...utils.progress import make_progress
+from ...utils.progress import console, make_progress
 from .teachers import Teacher
 
 FORMAT = 1
@@ -79,9 +79,15 @@ class TeacherCache:
             raise DataError("the dataset has duplicate sample ids; the teacher cache needs unique ids")
         root = Path(cache_dir) if cache_dir else default_cache_dir()
         cache = cls(root / cache_key(teacher, ds, ids, options or {}))
-        cache.reused = cache.complete()
-        if not cache.reused:
-            cache.build(teacher, ds, options or {})
+        if cache.complete():
+            try:
+                cache.open()
+                cache.reused = True
+                return cache
+            except DataError as e:  # derived data: rebuild rather than fail
+                console.print(f"[yellow]warning:[/] {e}; rebuilding it", highlight=False)
+                shutil.rmtree(cache.path, ignore_errors=True)
+        cache.build(teacher, ds, options or {})
         return cache.open()
 
     def complete(self) -> bool:
@@ -125,7 +131,9 @@ class TeacherCache:
             self.ids = np.load(self.path / "ids.npy", mmap_mode="r", allow_pickle=False)
             self.logits = np.load(self.path / "logits.npy", mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as e:
-            raise DataError(f"{self.path}: unreadable teacher cache ({e}); delete the folder to rebuild it") from None
+            raise DataError(f"{self.path}: unreadable teacher cache ({str(e).splitlines()[0][:120]})") from None
+        if self.ids.ndim != 1 or len(self.logits) != len(self.ids):
+            raise DataError(f"{self.path}: teacher cache ids {self.ids.shape} and logits {self.logits.shape} disagree")
         return self
 
     def lookup(self, ids: torch.Tensor | np.ndarray) -> torch.Tensor:

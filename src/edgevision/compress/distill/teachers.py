@@ -216,6 +216,9 @@ def platt(teacher: OpenCVTeacher, train: SampleDataset, person: int, n: int) -> 
 
 @TEACHERS.register("hog", description="OpenCV HOG + linear SVM people detector (Dalal & Triggs 2005)")
 def hog_teacher(opt: TeacherOptions) -> OpenCVTeacher:
+    if opt.det_size < 128:  # OpenCV crashes (SIGSEGV) on images smaller than its 64×128 window
+        raise ConfigError(f"teacher_options.det_size: got {opt.det_size}; hog needs at least 128 (its window is "
+                          f"64×128 pixels)")
     hog = cv2.HOGDescriptor()
     svm = cv2.HOGDescriptor_getDefaultPeopleDetector()
     hog.setSVMDetector(svm)
