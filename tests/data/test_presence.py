@@ -71,7 +71,7 @@ def test_no_image_in_two_splits_and_deterministic(fake_source):
 
 
 def test_options_and_source_errors(fake_source):
-    with pytest.raises(Exception, match="data.options.crops"):
+    with pytest.raises(Exception, match=r"data.options.crops"):
         load_data(DataConfig(source=fake_source, options={"crops": 3}))
     with pytest.raises(DataError, match="unknown detection source 'voc'"):
         load_data(DataConfig(source="presence:voc"))

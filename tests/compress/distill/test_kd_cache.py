@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from kd_helpers import make_teacher_artifact
 
 from conftest import tiny_data
-from kd_helpers import make_teacher_artifact
 from edgevision.compress.distill.cache import TeacherCache
 from edgevision.compress.distill.teachers import build_teacher
 from edgevision.data import DataConfig, load_data

@@ -79,7 +79,7 @@ def test_attention_transfer_across_channel_counts_and_sizes():
 def test_hint_text_parsing():
     h = HintConfig.model_validate("features.1:stages.0.conv1:fitnet:0.5")
     assert (h.student, h.teacher, h.kind, h.resolved_weight) == ("features.1", "stages.0.conv1", "fitnet", 0.5)
-    with pytest.raises(ValueError, match="expected 'student.layer:teacher.layer"):
+    with pytest.raises(ValueError, match=r"expected 'student.layer:teacher.layer"):
         HintConfig.model_validate("features.1")
 
 
@@ -90,7 +90,7 @@ def test_bad_layer_names_list_valid_names():
     msg = str(e.value)
     assert "student layer 'featurs.1' not found" in msg and "did you mean: features.1" in msg
     assert "features.0.0" in msg and "\n" not in msg
-    with pytest.raises(ConfigError, match="teacher layer 'nope' not found.*stages.0.0.conv1"):
+    with pytest.raises(ConfigError, match=r"teacher layer 'nope' not found.*stages.0.0.conv1"):
         HintSet(student, teacher, [HintConfig(student="features.1", teacher="nope")], (3, 32, 32), (3, 32, 32))
 
 

@@ -6,12 +6,12 @@ import json
 
 import pytest
 import yaml
+from kd_helpers import make_teacher_artifact
 
 import edgevision
 from conftest import tiny_data
 from edgevision.cli import main
 from edgevision.errors import ConfigError
-from kd_helpers import make_teacher_artifact
 
 FAST = {"epochs": 1, "batch_size": 16, "latency_budget_s": 0.05, "student_kwargs": {"width": 4, "depth": 2}}
 
@@ -94,5 +94,5 @@ def test_finished_run_needs_resume(tmp_path, teacher):
 def test_data_flags_without_source_keep_the_teachers_data(tmp_path, teacher):
     res = edgevision.distill(teacher, out=tmp_path / "d", data={"input_size": 32}, **FAST)
     assert res.card["data"]["source"] == "synthetic:shapes" and res.card["input_shape"] == [3, 32, 32]
-    with pytest.raises(ConfigError, match="distill.alpha"):
+    with pytest.raises(ConfigError, match=r"distill.alpha"):
         edgevision.distill(teacher, out=tmp_path / "e", alpha=2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from kd_helpers import RecordingTeacher
 
 from conftest import tiny_data
 from edgevision.compress.distill.hints import HintConfig, HintSet
@@ -15,7 +16,6 @@ from edgevision.runs import RunDir
 from edgevision.train.config import TrainConfig
 from edgevision.train.stage import make_loaders, make_task
 from edgevision.train.trainer import Trainer
-from kd_helpers import RecordingTeacher
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def _setup(splits, kd: KDConfig, augment: AugmentConfig | None = None, epochs: i
 
 
 def test_online_teacher_sees_the_exact_augmented_batch(splits):
-    teacher, task, student, tc, (train_l, *_) = _setup(splits, KDConfig(), AugmentConfig(hflip=1.0))
+    teacher, task, student, _tc, (train_l, *_) = _setup(splits, KDConfig(), AugmentConfig(hflip=1.0))
     train_l.set_epoch(0)
     batch = next(iter(train_l))
     raw = splits.train.get_batch(train_l._batches()[0])["image"].float() / 255
@@ -47,7 +47,7 @@ def test_online_teacher_sees_the_exact_augmented_batch(splits):
 
 
 def test_loss_matches_hinton_and_eval_skips_teacher(splits):
-    teacher, task, student, tc, (train_l, val_l, _) = _setup(splits, KDConfig(temperature=3, alpha=0.7))
+    teacher, task, student, _tc, (train_l, val_l, _) = _setup(splits, KDConfig(temperature=3, alpha=0.7))
     batch = next(iter(train_l))
     student.train()
     out = task.step(student, batch)
@@ -64,7 +64,7 @@ def test_loss_matches_hinton_and_eval_skips_teacher(splits):
 
 def test_kl_bce_objective(splits):
     two = load_data(DataConfig.model_validate(tiny_data(n_train=32, classes=2)), "classification")
-    teacher, task, student, tc, (train_l, *_) = _setup(two, KDConfig(objective="kl+bce", temperature=2, alpha=1,
+    teacher, task, student, _tc, (train_l, *_) = _setup(two, KDConfig(objective="kl+bce", temperature=2, alpha=1,
                                                                       beta=0.5))
     batch = next(iter(train_l))
     student.train()
@@ -77,8 +77,8 @@ def test_kl_bce_objective(splits):
 
 def test_soft_then_hard_schedule(splits, tmp_path):
     teacher, task, student, tc, (train_l, val_l, _) = _setup(splits, KDConfig(soft_epochs=1), epochs=2)
-    trainer = Trainer(student, task, train_l, val_l, tc, RunDir(tmp_path / "r").mkdir(), callbacks=[PhaseSchedule(task)],
-                      verbose=False)
+    run = RunDir(tmp_path / "r").mkdir()
+    trainer = Trainer(student, task, train_l, val_l, tc, run, callbacks=[PhaseSchedule(task)], verbose=False)
     state = trainer.fit()
     first, second = state.history
     assert "train_loss_soft" in first and "train_loss_hard" not in first

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from kd_helpers import CLASSES, make_teacher_artifact
 
 from edgevision.artifacts import save_model
 from edgevision.compress.distill.score import distillation_score
@@ -20,7 +21,6 @@ from edgevision.compress.distill.teachers import (
 from edgevision.data import TensorSampleDataset
 from edgevision.errors import ConfigError
 from edgevision.models import build_model
-from kd_helpers import CLASSES, make_teacher_artifact
 
 PRESENCE = ["no_person", "person"]
 
@@ -97,7 +97,7 @@ def test_detector_artifacts_plug_in_through_person_scorers(tmp_path):
 
 
 def test_unknown_teacher_is_one_line():
-    with pytest.raises(ConfigError, match="not a built-in teacher .*haar-fullbody.*hog"):
+    with pytest.raises(ConfigError, match=r"not a built-in teacher .*haar-fullbody.*hog"):
         build_teacher("hgo")
 
 
