@@ -55,11 +55,12 @@ def test_recipe_train_distill_eval(tmp_path):
               "stages": [{"train": {"model": "student_cnn", "model_kwargs": {"width": 8, "depth": 2}, "epochs": 1,
                                     "batch_size": 16}},
                          {"distill": {**FAST, "objective": "mse", "zero_mean": True}},
-                         {"eval": {}}]}
+                         {"eval": {}}, {"report": {}}]}
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe))
     results = edgevision.run(path, out=tmp_path / "run")
-    assert [r.card.get("stage") for r in results] == ["train", "distill", "eval"]
+    assert [r.card.get("stage") for r in results] == ["train", "distill", "eval", "report"]
+    assert "Distillation (held-out test split)" in (tmp_path / "run" / "report.html").read_text()
     assert results[2].card["parent"].endswith("distill/model.pt")  # eval acts on the distilled student
     assert results[1].card["distillation"]["kd"]["objective"] == "mse"
 
