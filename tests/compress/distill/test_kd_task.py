@@ -116,3 +116,19 @@ def test_hint_adapters_are_trained_and_resumed(splits, tmp_path):
     resumed.load_checkpoint()
     assert torch.allclose(hints.adapters["0"].adapter.weight, after)
     assert not any(k.startswith("0.") or "adapter" in k for k in student.state_dict())  # not part of the model
+
+
+def test_average_grads_of_task_modules(tmp_path):
+    import torch.distributed as dist
+
+    from edgevision.train.distributed import average_grads
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        m = torch.nn.Linear(3, 2)
+        m(torch.ones(1, 3)).sum().backward()
+        before = m.weight.grad.clone()
+        average_grads(m)
+        assert torch.allclose(m.weight.grad, before)
+    finally:
+        dist.destroy_process_group()
