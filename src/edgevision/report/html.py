@@ -173,3 +173,6 @@ def report(runs: list[str | Path] | str | Path, out: str | Path | None = None, *
     runs = [runs] if isinstance(runs, str | Path) else list(runs)
     target = Path(out) if out else Path(runs[0]) / "report.html"
     return run_stage("report", {"runs": [str(r) for r in runs], **options}, target)
+
+
+from . import distill as _distill  # noqa: E402,F401  (registers the distillation section)

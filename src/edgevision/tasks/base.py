@@ -51,6 +51,14 @@ class Task:
         """A cheap per-batch value of the primary metric for the progress bar (None: show loss only)."""
         return None
 
+    def trainable(self) -> nn.Module | None:
+        """Loss-side modules whose parameters train with the model (e.g. distillation hint adapters).
+
+        The trainer adds their parameters to the optimizer and saves their state in ``last.pt``; they are not
+        part of the saved model. Most tasks have none.
+        """
+        return None
+
     def meter(self) -> Meter:  # pragma: no cover - abstract
         raise NotImplementedError
 

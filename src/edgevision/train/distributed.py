@@ -45,3 +45,12 @@ def broadcast_flag(d: Dist, flag: bool) -> bool:
     t = torch.tensor([int(flag)])
     dist.broadcast(t, 0)
     return bool(t.item())
+
+
+def average_grads(module: torch.nn.Module) -> None:
+    """All-reduce and average the gradients of a module that DDP does not wrap (a task's loss-side parameters)."""
+    world = dist.get_world_size()
+    for p in module.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad.div_(world)

@@ -48,8 +48,11 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
             for (m, decay), ps in sorted(groups.items(), key=lambda kv: kv[0])]
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, cfg: TrainConfig, aux: nn.Module | None = None) -> torch.optim.Optimizer:
+    """The optimizer over ``model``'s groups, plus one group for ``aux`` (a task's loss-side parameters, LR × 1)."""
     groups = param_groups(model, cfg)
+    if aux is not None and (extra := [p for p in aux.parameters() if p.requires_grad]):
+        groups.append({"params": extra, "lr_mult": 1.0, "weight_decay": cfg.weight_decay, "lr": cfg.lr})
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
     if cfg.optimizer == "adam":

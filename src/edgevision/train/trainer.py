@@ -30,7 +30,7 @@ from ..utils.seed import derive_seed
 from . import checkpoint
 from .callbacks import Callback
 from .config import TrainConfig
-from .distributed import Dist, broadcast_flag
+from .distributed import Dist, average_grads, broadcast_flag
 from .optim import lr_factor, make_optimizer, set_lr
 
 
@@ -66,7 +66,8 @@ class Trainer:
         self.train_loader, self.val_loader = train_loader, val_loader
         self.callbacks = list(callbacks)
         self.verbose = verbose and dist.is_main
-        self.opt = make_optimizer(model, cfg)
+        self.aux = task.trainable()  # loss-side parameters (distillation adapters), trained but not saved as model
+        self.opt = make_optimizer(model, cfg, self.aux)
         self.net = DistributedDataParallel(model) if dist.enabled else model
         self.state = LoopState()
         self.step_in_epoch = 0
@@ -140,6 +141,8 @@ class Trainer:
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         self.net.train()
+        if self.aux is not None:
+            self.aux.train()
         self.train_loader.set_epoch(epoch)
         meter = self.task.meter()
         n_steps = len(self.train_loader)
@@ -181,10 +184,13 @@ class Trainer:
                                    f"lower the learning rate (lr={self.cfg.lr}) or enable grad_clip")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        if self.aux is not None and self.dist.enabled:
+            average_grads(self.aux)  # DDP syncs the model's gradients only
         for cb in self.callbacks:
             cb.on_before_step(self)
         if self.cfg.grad_clip:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            params = [*self.model.parameters(), *(self.aux.parameters() if self.aux is not None else [])]
+            nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
         self.opt.step()
         for cb in self.callbacks:
             cb.on_step_end(self)
@@ -200,6 +206,8 @@ class Trainer:
         payload = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                    "state": dataclasses.asdict(self.state), "callbacks": [cb.state_dict() for cb in self.callbacks],
                    "config": self.cfg.model_dump(mode="json")}
+        if self.aux is not None:
+            payload["aux"] = self.aux.state_dict()
         checkpoint.save(self.ckpt_dir / "last.pt", payload)
 
     def load_checkpoint(self) -> None:
@@ -210,6 +218,8 @@ class Trainer:
         try:
             self.model.load_state_dict(data["model"])
             self.opt.load_state_dict(data["optimizer"])
+            if self.aux is not None and "aux" in data:
+                self.aux.load_state_dict(data["aux"])
         except (RuntimeError, ValueError, KeyError) as e:
             why = str(e).splitlines()[0][:120]
             raise ArtifactError(f"{self.ckpt_dir / 'last.pt'} does not match this model/optimizer ({why}); "

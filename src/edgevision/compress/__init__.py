@@ -1,0 +1,1 @@
+"""Compression stages: distillation, pruning, clustering, quantization, packing."""

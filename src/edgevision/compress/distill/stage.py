@@ -1,0 +1,196 @@
+"""The ``distill`` stage: a teacher (artifact or OpenCV detector) trains a fresh student through the one Trainer.
+
+Steps: open the data (the teacher's own by default) → build the teacher and fit what depends on the training
+split → build the student → teacher source (``online``: the exact augmented batch; ``offline``: the logit
+cache) → optional feature hints → ``Trainer(student, DistillTask(base task, ...))`` → best weights → student
+and teacher metrics on the held-out test split, sizes, batch-1 latency and the distillation score →
+``model.pt`` + card (the saved student is a plain model of the base task; ``eval``/``profile`` take it as is).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+
+from ...config import dump
+from ...data import AugmentConfig, DataConfig, DataSplits, load_data
+from ...errors import ConfigError, EdgevisionError
+from ...models import count_params
+from ...runs import RunDir
+from ...stages import StageResult, run_stage, stage
+from ...train.config import TrainConfig
+from ...train.distributed import Dist, barrier, init_distributed
+from ...train.stage import build_for_data, finish_model_stage, init_from, make_loaders, make_task, write_eval
+from ...train.trainer import Trainer, evaluate_model, scalars
+from ...utils.io import write_json
+from ...utils.progress import console
+from ...utils.seed import seed_everything
+from .cache import TeacherCache
+from .hints import HintConfig, HintSet
+from .score import distillation_score, evaluate_teacher, ms_per_image, student_latency
+from .task import CachedTeacher, DistillTask, KDConfig, OnlineTeacher, PhaseSchedule
+from .teachers import ArtifactTeacher, Teacher, TeacherOptions, build_teacher
+
+
+class DistillStageConfig(TrainConfig, KDConfig):
+    """``edgevision distill``: teacher, student, data, the KD loss (:class:`KDConfig`) and the loop options."""
+
+    teacher: str = Field(..., description="artifact / run folder, or hog, haar-fullbody, haar-upperbody")
+    student: str = Field("student_cnn", description="registered model name of the student")
+    student_kwargs: dict[str, Any] = Field(default_factory=dict)
+    task: str | None = Field(None, description="base task (default: the teacher artifact's, else classification)")
+    data: DataConfig | None = Field(None, description="default: the data the teacher artifact was trained on")
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    mode: Literal["online", "offline"] = "online"
+    hints: list[HintConfig] = Field(default_factory=list, description="feature pairs 'student.layer:teacher.layer'")
+    teacher_options: TeacherOptions = Field(default_factory=TeacherOptions)
+    cache_dir: str | None = Field(None, description="offline cache folder (default ~/.cache/edgevision/...)")
+    init: str | None = Field(None, description="artifact whose matching weights initialize the student")
+    latency_budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per latency measurement")
+    latency_threads: int = Field(1, ge=1, le=256, description="torch and OpenCV threads for the latency comparison")
+    resume: bool = False
+
+
+def kd_config(cfg: DistillStageConfig) -> KDConfig:
+    return KDConfig(**{k: getattr(cfg, k) for k in KDConfig.model_fields})
+
+
+def open_teacher_and_data(cfg: DistillStageConfig) -> tuple[Teacher, DataConfig, str, DataSplits]:
+    """The teacher, the data config (the teacher's by default), the base task name and the splits."""
+    teacher = build_teacher(cfg.teacher, cfg.teacher_options)
+    art = getattr(teacher, "art", None)
+    data_cfg = cfg.data
+    if (data_cfg is None or "source" not in data_cfg.model_fields_set) and art is not None and art.meta.get("data"):
+        # the teacher's data, with any explicitly set fields (e.g. --input-size without --data) on top
+        given = data_cfg.model_dump(include=data_cfg.model_fields_set) if data_cfg is not None else {}
+        data_cfg = DataConfig.model_validate({**art.meta["data"], **given})
+    if data_cfg is None:
+        raise ConfigError(f"distill --teacher {cfg.teacher}: pass --data (e.g. presence:pennfudan+coco128); the "
+                          f"teacher does not record a dataset")
+    task = cfg.task or (art.task.get("name") if isinstance(teacher, ArtifactTeacher) else None) or "classification"
+    splits = load_data(data_cfg, task)
+    teacher.prepare(splits.train, splits.class_names)
+    return teacher, data_cfg, task, splits
+
+
+def check_options(cfg: DistillStageConfig, teacher: Teacher) -> None:
+    if cfg.hints and cfg.mode == "offline":
+        raise ConfigError("hints need the teacher's features at every step: use mode online with hints")
+    if cfg.hints and teacher.module is None:
+        raise ConfigError(f"hints need a network teacher; {teacher.name!r} has no layers (use an artifact teacher)")
+
+
+def teacher_source(cfg: DistillStageConfig, teacher: Teacher, splits: DataSplits) -> tuple[Any, dict[str, Any]]:
+    """``online``: run the teacher on each augmented batch; ``offline``: build or reuse the logit cache."""
+    if cfg.mode == "online":
+        return OnlineTeacher(teacher, splits.mean, splits.std), {"mode": "online"}
+    cache = TeacherCache.for_teacher(teacher, splits.train, cfg.cache_dir, {"classes": splits.class_names})
+    console.print(f"teacher cache {'reused' if cache.reused else 'built'}: {cache.path}", highlight=False)
+    return CachedTeacher(cache), {"mode": "offline", "cache": str(cache.path), "reused": cache.reused}
+
+
+def make_hints(cfg: DistillStageConfig, student: torch.nn.Module, teacher: Teacher, splits: DataSplits
+               ) -> HintSet | None:
+    if not cfg.hints:
+        return None
+    return HintSet(student, teacher.module, cfg.hints, (splits.channels, *splits.input_size), teacher.input_shape)
+
+
+def held_out_report(cfg: DistillStageConfig, student: torch.nn.Module, teacher: Teacher, base, splits: DataSplits,
+                    test_l) -> dict[str, Any]:
+    """Teacher and student on the test split: metrics, size, batch-1 latency, distillation score."""
+    student_m = evaluate_model(student, base, test_l)
+    teacher_m = evaluate_teacher(teacher, base, test_l, splits.mean, splits.std)
+    sample = next(iter(test_l))["image"][:1]
+    x01 = (sample * torch.tensor(splits.std).view(1, -1, 1, 1) + torch.tensor(splits.mean).view(1, -1, 1, 1))
+    budget, threads = cfg.latency_budget_s, cfg.latency_threads
+    rows = {"teacher": {**teacher.info(), **ms_per_image(teacher.logits, x01.clamp(0, 1), budget, threads),
+                        "test": scalars(teacher_m, "")},
+            "student": {"name": cfg.student, "size_bytes": count_params(student) * 4, "params": count_params(student),
+                        **student_latency(student, sample, budget, threads), "test": scalars(student_m, "")}}
+    key = "top1" if "top1" in student_m else base.primary
+    acc_s, acc_t = rows["student"]["test"].get(key, float("nan")), rows["teacher"]["test"].get(key, float("nan"))
+    rows["distillation_score"] = distillation_score(rows["student"]["size_bytes"], rows["teacher"]["size_bytes"],
+                                                    acc_s, acc_t)
+    rows["score_metric"] = key
+    return {"report": rows, "student_metrics": student_m}
+
+
+@stage("distill", DistillStageConfig, input_field="teacher", summary="train a small student from a teacher (KD)")
+def run_distill(cfg: DistillStageConfig, out: Path) -> StageResult:
+    dist = init_distributed()
+    run = RunDir(out)
+    if run.is_complete():
+        if cfg.resume:
+            return StageResult(run.path, run.artifact(), run.card())
+        raise EdgevisionError(f"{out} already holds a finished run; choose another --out, or pass --resume to reuse it")
+    teacher, data_cfg, task_name, splits = open_teacher_and_data(cfg)
+    check_options(cfg, teacher)
+    seed_everything(cfg.seed)
+    student = build_for_data(cfg.student, cfg.student_kwargs, splits)
+    if cfg.init:
+        init_from(student, cfg.init)
+    base = make_task(task_name, splits, **({"label_smoothing": cfg.label_smoothing} if cfg.label_smoothing else {}))
+    source, source_info = teacher_source(cfg, teacher, splits)
+    hints = make_hints(cfg, student, teacher, splits)
+    task = DistillTask(base, source, kd_config(cfg), hints)
+    train_l, val_l, test_l = make_loaders(splits, cfg, cfg.augment, cfg.seed, data_cfg.num_workers, dist)
+    if dist.is_main:
+        run.mkdir().write_config(dump(cfg))
+        _announce(cfg, teacher, splits, student)
+    trainer = Trainer(student, task, train_l, val_l, cfg, run, callbacks=[PhaseSchedule(task)], dist=dist)
+    state = trainer.fit(resume=cfg.resume)
+    trainer.load_best()
+    if hints is not None:
+        hints.remove()
+    result = StageResult(run.path)
+    if dist.is_main:
+        result = _finish(cfg, run, student, teacher, base, splits, data_cfg, test_l, state, source_info, hints, dist)
+    barrier(dist)
+    return result
+
+
+def _announce(cfg: DistillStageConfig, teacher: Teacher, splits: DataSplits, student: torch.nn.Module) -> None:
+    console.print(f"distill {teacher.name} → {cfg.student} ({count_params(student):,} params) on {splits.source}: "
+                  f"{len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test, T={cfg.temperature}, "
+                  f"α={cfg.alpha}, {cfg.objective}, {cfg.mode}", highlight=False)
+
+
+def _finish(cfg: DistillStageConfig, run: RunDir, student, teacher: Teacher, base, splits: DataSplits,
+            data_cfg: DataConfig, test_l, state, source_info: dict[str, Any], hints: HintSet | None,
+            dist: Dist) -> StageResult:
+    held = held_out_report(cfg, student, teacher, base, splits, test_l) if len(splits.test) else {}
+    report = held.get("report", {})
+    report.update(kd=kd_config(cfg).model_dump(), source=source_info,
+                  hints=hints.describe() if hints is not None else [])
+    write_json(run.path / "distill.json", report)
+    metrics = {"test": scalars(held.get("student_metrics", {}), ""), "best_epoch": state.best_epoch,
+               "epochs_run": state.epoch}
+    if state.history:
+        metrics["val"] = {k[4:]: v for k, v in state.history[state.best_epoch - 1].items() if k.startswith("val_")}
+    extra = {"world_size": dist.world, "train_samples": len(splits.train),
+             "teacher": report.get("teacher", {"name": teacher.name}),
+             "distillation": {"score": report.get("distillation_score"), "kd": report["kd"], **source_info}}
+    result = finish_model_stage(run, "distill", student, base, splits, data_cfg, metrics, parent=_parent(teacher),
+                                extra=extra)
+    if held:
+        write_eval(run, held["student_metrics"])
+    return result
+
+
+def _parent(teacher: Teacher) -> str:
+    art = getattr(teacher, "art", None)
+    return str(art.path) if art is not None else teacher.name
+
+
+def distill(teacher: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
+    """Distill a teacher into a student; ``edgevision distill`` in Python.
+
+    Example:
+        >>> edgevision.distill("runs/qs/train", student="student_cnn", student_kwargs={"width": 8},
+        ...                    temperature=4, alpha=0.9, epochs=5, out="runs/d")
+    """
+    return run_stage("distill", {"teacher": str(teacher), **options}, out)

@@ -1,0 +1,177 @@
+"""Distillation as a :class:`Task` that wraps the base task: the one training loop runs it unchanged.
+
+``DistillTask.step`` runs the student through the base task's ``forward``, asks a *teacher source* for the
+teacher's logits on the same batch, and combines:
+
+- ``objective="hinton"``: ``(1 − α)·hard + α·T²·KL`` with the base task's own hard loss (Hinton 2015);
+- ``objective="kl+bce"``: ``α·T²·KL + β·BCE`` for binary outputs (reference doc 002);
+- ``objective="mse"``: ``(1 − α)·hard + α·logit-MSE`` on zero-mean logits (the T → ∞ limit);
+- plus Σ feature-hint losses (FitNets / attention transfer) when configured.
+
+``soft_epochs > 0`` gives doc 000's schedule: soft targets alone for the first epochs, then hard labels alone.
+In evaluation (``model.training`` is False) the step is the base task's, so validation and test metrics are
+those of the student on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from ...tasks.base import Meter, Task
+from ...train.callbacks import Callback
+from .cache import TeacherCache
+from .hints import HintSet
+from .losses import binary_ce, logit_mse, soft_kl, two_class_logits, zero_mean
+from .teachers import Teacher
+
+TeacherSource = Callable[[dict[str, Any]], torch.Tensor]
+
+
+class KDConfig(BaseModel):
+    """The distillation loss (validated early, like every config)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    temperature: float = Field(4.0, gt=0, le=100, description="T: doc 000 used 6; 2.5–4 for small students")
+    alpha: float = Field(0.9, ge=0, le=1, description="weight of the soft term (hinton, mse) or of KL (kl+bce)")
+    beta: float = Field(1.0, ge=0, description="weight of BCE in the kl+bce objective")
+    objective: Literal["hinton", "kl+bce", "mse"] = "hinton"
+    zero_mean: bool = Field(False, description="subtract the per-sample mean logit (doc 000)")
+    scale_t2: bool = Field(True, description="multiply the KL term by T² (Hinton 2015)")
+    soft_epochs: int = Field(0, ge=0, description="soft targets only for these epochs, then hard labels only")
+
+
+class OnlineTeacher:
+    """Runs the teacher on the exact (augmented, normalized) batch the student sees: consistent teaching."""
+
+    def __init__(self, teacher: Teacher, mean: list[float], std: list[float]) -> None:
+        self.teacher = teacher
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+
+    def __call__(self, batch: dict[str, Any]) -> torch.Tensor:
+        x01 = (batch["image"].float() * self.std + self.mean).clamp(0, 1)  # undo the student's normalization
+        with torch.no_grad():
+            return self.teacher.logits(x01).float()
+
+
+class CachedTeacher:
+    """Looks the teacher's logits up by ``batch["id"]`` in an offline :class:`TeacherCache`."""
+
+    def __init__(self, cache: TeacherCache) -> None:
+        self.cache = cache
+
+    def __call__(self, batch: dict[str, Any]) -> torch.Tensor:
+        return self.cache.lookup(batch["id"])
+
+
+class DistillMeter(Meter):
+    """The base task's meter, plus running means of the loss parts (``loss_soft``, ``loss_hard``, ``loss_hint``)."""
+
+    def __init__(self, base: Meter) -> None:
+        self.base, self.sums, self.n = base, {}, 0
+
+    def update(self, out: dict[str, Any], batch: dict[str, Any]) -> None:
+        self.base.update(out, batch)
+        b = len(batch["image"])
+        self.n += b
+        for k, v in out.items():
+            if k.startswith("loss_"):
+                self.sums[k] = self.sums.get(k, 0.0) + float(v) * b
+
+    def compute(self) -> dict[str, Any]:
+        return {**self.base.compute(), **{k: s / max(self.n, 1) for k, s in self.sums.items()}}
+
+
+class DistillTask(Task):
+    """Wraps ``base``; see the module docstring. ``primary``/``mode``/``decode``/``draw`` are the base task's."""
+
+    name = "distill"
+
+    def __init__(self, base: Task, teacher: TeacherSource | None, kd: KDConfig | None = None,
+                 hints: HintSet | None = None) -> None:
+        super().__init__()
+        self.base, self.teacher, self.kd, self.hints = base, teacher, kd or KDConfig(), hints
+        self.primary, self.mode = base.primary, base.mode
+        self.phase: Literal["kd", "soft", "hard"] = "soft" if self.kd.soft_epochs else "kd"
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.base.to_dict()  # the saved student is a plain model of the base task
+
+    def trainable(self) -> nn.Module | None:
+        return self.hints.adapters if self.hints is not None and len(self.hints.adapters) else None
+
+    def meter(self) -> Meter:
+        return DistillMeter(self.base.meter())
+
+    def decode(self, output: Any) -> list[dict[str, Any]]:
+        return self.base.decode(output)
+
+    def draw(self, image: np.ndarray, pred: dict[str, Any]) -> np.ndarray:
+        return self.base.draw(image, pred)
+
+    def summary(self, metrics: dict[str, Any]) -> str:
+        return self.base.summary(metrics)
+
+    def logits_of(self, output: Any) -> torch.Tensor:
+        """The class logits (N, C, ...) inside a base-task output (tasks with richer outputs define this)."""
+        fn = getattr(self.base, "distill_logits", None)
+        return fn(output) if fn is not None else output
+
+    def step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Any]:
+        if not model.training or self.teacher is None:
+            return self.base.step(model, batch)
+        output = self.base.forward(model, batch)
+        parts: dict[str, torch.Tensor] = {}
+        if self.phase == "hard":  # doc 000's fine-tuning phase: labels only, no teacher
+            parts["loss_hard"] = self.base.loss(output, batch)
+        else:
+            parts.update(self.soft_parts(output, self.teacher(batch), batch))  # the teacher pass fills its taps
+            if self.hints is not None:
+                parts["loss_hint"] = self.hints.loss()
+        return {"loss": self.combine(parts), "output": output, **{k: v.detach() for k, v in parts.items()}}
+
+    def soft_parts(self, output: Any, teacher_logits: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        s, kd = self.logits_of(output), self.kd
+        t = teacher_logits.to(s.device)
+        if t.shape != s.shape:
+            raise ValueError(f"teacher logits {tuple(t.shape)} do not match the student's {tuple(s.shape)}")
+        if kd.zero_mean:
+            s, t = zero_mean(s.float()), zero_mean(t)
+        if kd.objective == "kl+bce":  # kd_bce_loss = α·soft + β·hard, kept apart here for the logs
+            s, t = two_class_logits(s), two_class_logits(t)
+            return {"loss_soft": soft_kl(s, t, kd.temperature, scale_t2=kd.scale_t2),
+                    "loss_hard": binary_ce(s, batch["label"])}
+        soft = logit_mse(s, t) if kd.objective == "mse" else soft_kl(s, t, kd.temperature, scale_t2=kd.scale_t2)
+        out = {"loss_soft": soft}
+        if self.phase == "kd" and kd.alpha < 1:
+            out["loss_hard"] = self.base.loss(output, batch)
+        return out
+
+    def combine(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Weighted sum of the loss parts for the current phase and objective."""
+        kd, p = self.kd, parts
+        hint = p.get("loss_hint", 0.0)
+        if self.phase == "hard":
+            return p["loss_hard"] + hint
+        if self.phase == "soft":
+            return p["loss_soft"] + hint
+        if kd.objective == "kl+bce":
+            return kd.alpha * p["loss_soft"] + kd.beta * p["loss_hard"] + hint
+        return kd.alpha * p["loss_soft"] + (1 - kd.alpha) * p.get("loss_hard", 0.0) + hint
+
+
+class PhaseSchedule(Callback):
+    """Doc 000's schedule: soft targets for the first ``soft_epochs`` epochs, hard labels afterwards."""
+
+    def __init__(self, task: DistillTask) -> None:
+        self.task = task
+
+    def on_epoch_start(self, trainer: Any, epoch: int) -> None:
+        if self.task.kd.soft_epochs:
+            self.task.phase = "soft" if epoch < self.task.kd.soft_epochs else "hard"

@@ -1,0 +1,41 @@
+"""Minimal COCO128 reader (YOLO labels, COCO class 0 = person): images and person boxes, straight from the zip.
+
+The detection issue replaces this with full COCO/YOLO readers; keep the return type (:class:`PersonImage`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .paths import open_zip
+from .persons import PersonImage, decode
+
+PERSON = 0  # YOLO class id of "person" in COCO's 80-class list
+
+
+def yolo_person_boxes(text: str, width: int, height: int, cls: int = PERSON) -> np.ndarray:
+    """``"<class> <xc> <yc> <w> <h>"`` lines (normalized) → xyxy pixel boxes (N, 4) of class ``cls``."""
+    rows = [r.split() for r in text.splitlines() if r.strip()]
+    v = np.asarray([[float(x) for x in r[1:5]] for r in rows if int(r[0]) == cls], np.float32).reshape(-1, 4)
+    xc, yc, w, h = v[:, 0] * width, v[:, 1] * height, v[:, 2] * width, v[:, 3] * height
+    return np.stack([xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2], 1).astype(np.float32)
+
+
+def read_coco128(path: Path) -> list[PersonImage]:
+    """All 128 images of ``coco128.zip`` with their person boxes (an image without a label file has none)."""
+    with open_zip(path) as z:
+        names = set(z.namelist())
+        imgs = sorted(n for n in names if "/images/" in n and n.endswith(".jpg"))
+        if not imgs:
+            raise DataError(f"{path}: no coco128/images/*/*.jpg inside; is this coco128.zip?")
+        out = []
+        for name in imgs:
+            img = decode(z, name)
+            lab = name.replace("/images/", "/labels/").rsplit(".", 1)[0] + ".txt"
+            text = z.read(lab).decode() if lab in names else ""
+            boxes = yolo_person_boxes(text, img.shape[1], img.shape[0])
+            out.append(PersonImage(f"coco128/{Path(name).stem}", img, boxes))
+    return out
