@@ -1,0 +1,13 @@
+"""Compression: unstructured pruning, k-means weight sharing, Huffman coding and the ``.evz`` container.
+
+Importing this package registers the stages ``prune``, ``sensitivity``, ``cluster``, ``pack`` and ``unpack``
+and the ``.evz`` artifact loader.
+"""
+
+from . import evz  # noqa: F401  (registers the .evz loader)
+from .cluster import cluster
+from .pack import pack, unpack
+from .prune import prune
+from .sensitivity import sensitivity
+
+__all__ = ["cluster", "pack", "prune", "sensitivity", "unpack"]
