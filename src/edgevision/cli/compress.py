@@ -119,6 +119,7 @@ def add_cluster(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bits", help="index bits, k = 2^bits: 5, or per layer: conv=8,linear=5,fc3=6")
     p.add_argument("--init", help="linear (default), density or random")
     p.add_argument("--per-channel", action="store_true", default=None, help="one codebook per output channel")
+    p.add_argument("--bias-bits", type=int, help="also share each selected layer's bias with this many bits")
     p.add_argument("--codebook-dtype", help="fp32 (default) or fp16")
     _finetune_flags(p)
     add_common(p)
@@ -129,7 +130,7 @@ def cmd_cluster(args: argparse.Namespace) -> None:
     from ..compress.cluster import cluster
 
     flags = {"bits": number_or_map(args.bits, "--bits"), "init": args.init, "per_channel": args.per_channel,
-             "codebook_dtype": args.codebook_dtype, **_finetune_opts(args)}
+             "bias_bits": args.bias_bits, "codebook_dtype": args.codebook_dtype, **_finetune_opts(args)}
     res = cluster(args.artifact, out=args.out, **options(args, flags))
     _print_result(res, args.json)
 

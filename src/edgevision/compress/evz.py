@@ -37,6 +37,7 @@ MAGIC = b"\x89EVZ\r\n\x1a\n"
 FORMAT_VERSION = 1
 FORMAT = "edgevision.evz"
 MAX_SECTIONS = 16
+MAX_JSON = 1 << 26  # a decompressed JSON section may not exceed 64 MB (no zip bombs)
 DTYPES = {str(d).removeprefix("torch."): d for d in (torch.float32, torch.float16, torch.bfloat16, torch.float64,
                                                        torch.int64, torch.int32, torch.int16, torch.int8,
                                                        torch.uint8, torch.bool)}
@@ -127,7 +128,11 @@ def split_sections(data: bytes, where: str) -> dict[bytes, bytes]:
 
 def _load_json(body: bytes, what: str) -> Any:
     try:
-        return json.loads(zlib.decompress(body))
+        inflate = zlib.decompressobj()
+        text = inflate.decompress(body, MAX_JSON)
+        if inflate.unconsumed_tail or not inflate.eof:
+            raise ArtifactError(f"{what}: JSON section larger than {MAX_JSON} bytes or incomplete")
+        return json.loads(text)
     except (zlib.error, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ArtifactError(f"{what}: corrupt JSON section ({e})") from None
 
