@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import require, save
 
 import edgevision as ev
+from _common import require, save
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "mnist-deep-compression.yaml"

@@ -144,6 +144,8 @@ def test_sensitivity_table_plot_and_proposal(trained, tmp_path, capsys) -> None:
     assert all(by[(n, "naive", k)] == by[(n, "layerwise", k)] for n, _, k in by)  # same masks within a layer
     prop = res["proposals"][res["recommended"]]
     assert set(prop["sparsity"]) == set(res["layers"]) and all(s in (0.0, 0.5, 0.9) for s in prop["sparsity"].values())
+    html = Path(edgevision.report([tmp_path / "s"], out=tmp_path / "r.html").artifact).read_text()
+    assert 'id="sensitivity"' in html and res["recommended"] in html
 
 
 @pytest.mark.parametrize("argv,needle", [

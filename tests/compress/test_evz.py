@@ -22,7 +22,8 @@ BIG = 2_000_000  # models above this many parameters run in the slow suite
 
 
 def _model_params() -> dict[str, int]:
-    return {e.name: count_params(build_model(e.name)) for e in MODELS}
+    with torch.device("meta"):  # shapes only: no memory, no initialization
+        return {e.name: count_params(build_model(e.name)) for e in MODELS}
 
 
 PARAMS = _model_params()

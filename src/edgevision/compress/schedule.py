@@ -2,8 +2,8 @@
 
 - ``oneshot``: prune to the target before the first step, then fine-tune with the masks held.
 - ``iterative`` (Han et al. 2015): k rounds of prune → retrain. Round r (0-based) starts at step
-  ⌊r·T/k⌋ and prunes to density ``d_r = (1 − s_f)^((r+1)/k)``, i.e. it removes the same fraction of the
-  surviving weights each round.
+  ⌊r·T/k⌋ and prunes to density ``d_r = d_i·(d_f/d_i)^((r+1)/k)`` (d = 1 − s; d_i the density at the start),
+  i.e. it removes the same fraction of the surviving weights each round.
 - ``agp`` (Zhu & Gupta 2017, "To prune, or not to prune"): starting at step t₀ and every Δt steps for n
   steps, ``s_t = s_f + (s_i − s_f)·(1 − (t − t₀)/(n·Δt))³`` — prune fast while redundancy is high, then slowly;
   the epochs after t₀ + n·Δt fine-tune at the final sparsity.
@@ -55,8 +55,9 @@ def sparsity_at(kind: Kind, progress: float, final: float, initial: float = 0.0)
     """Target sparsity of one layer at ``progress`` (see module doc)."""
     if kind == "oneshot" or progress >= 1.0:
         return final
-    if kind == "iterative":
-        return 1.0 - (1.0 - final) ** progress if final < 1.0 else final
+    if kind == "iterative":  # density d_i·(d_f/d_i)^progress: the same fraction of survivors goes each round
+        d_i, d_f = 1.0 - min(initial, final), 1.0 - final
+        return 1.0 - d_i * (d_f / d_i) ** progress
     return final + (initial - final) * (1.0 - progress) ** 3
 
 
