@@ -61,7 +61,14 @@ CASES = {
     "int64 scalar": lambda: torch.tensor(123456789),
     "bool": lambda: torch.tensor([True, False, True]),
     "all zero": lambda: torch.zeros(16, 16),
+    "dead rows and columns": lambda: _dead(_clustered((60, 90), 16, 0.2)),
 }
+
+
+def _dead(w: torch.Tensor) -> torch.Tensor:
+    w[::3] = 0  # dead neurons
+    w[:, :40] = 0  # inputs no neuron reads (like MNIST's border pixels)
+    return w
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -105,3 +112,12 @@ def test_fp16_option_is_lossy_but_close() -> None:
     payload, info = encode_tensor("w", t, CodecOptions(float_dtype="fp16"))
     back = decode_tensor(payload, (50, 20), torch.float32, "w")
     assert torch.equal(back, t.half().float()) and info.bytes < 50 * 20 * 4 * 0.6
+
+
+def test_dead_rows_and_columns_are_compacted_away() -> None:
+    w = CASES["dead rows and columns"]()
+    payload, info = encode_tensor("w", w, CodecOptions())
+    assert payload[:2] == b"S\x01"  # the compacted layout (bitmaps of live rows and columns) won
+    live = w[[i for i in range(60) if i % 3]][:, 40:]
+    _, sub = encode_tensor("w", live.contiguous(), CodecOptions())
+    assert info.bytes <= sub.bytes + (60 + 90) // 8 + 4  # costs about the same as the live submatrix alone

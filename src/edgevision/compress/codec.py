@@ -8,8 +8,10 @@ Encodings (the cheapest exact one is chosen per tensor unless the options forbid
   element, Huffman-coded. For an unpruned layer with k shared fp32 weights this is the closed form of
   Deep Compression, ``n·b / (k·b + n·log2 k)`` with b = 32, plus a few header bytes.
 - ``csr``: sparse — CSR rows with b-bit relative column gaps and filler zeros (:mod:`.csr`), entry counts per
-  row, then per entry a codebook index (filler = symbol k) or a raw value. Every stream is Huffman-coded
-  when that is smaller; the gap width b is chosen per tensor by exact size (``gap_bits="auto"``).
+  row, then per entry a codebook index (filler = symbol k) or a raw value; optionally over the submatrix of
+  live rows and columns (two bitmaps), which pruning's dead neurons and unused inputs make much smaller.
+  Every stream is Huffman-coded when that is smaller; the gap width b is chosen per tensor by exact size
+  (``gap_bits="auto"``).
 
 Distinct values are found on bit patterns, so −0.0, NaN payloads and every weight round-trip bit-exactly.
 """
@@ -206,8 +208,27 @@ def choose_gap_bits(mask: np.ndarray, opts: CodecOptions, values_cost: float) ->
 
 
 def encode_csr(m: np.ndarray, mode: str, per_channel: bool, opts: CodecOptions) -> tuple[bytes, TensorInfo]:
-    """``u8 b · stream(row counts) · stream(gaps) · u8 value mode · values``."""
+    """``u8 compacted`` [· live-row bitmap · live-column bitmap] · CSR body; the smaller of the two layouts.
+
+    Pruning leaves whole rows (dead neurons) and columns (inputs nobody reads, e.g. MNIST's border pixels) empty;
+    two bitmaps (rows + cols bits) remove them, so the gaps only span live columns and dead rows cost nothing.
+    """
     mask = nonzero_mask(m)
+    live_r, live_c = mask.any(1), mask.any(0)
+    best = _csr_body(m, mask, mode, per_channel, opts, b"\x00")
+    if not (live_r.all() and live_c.all()) and live_r.any():
+        head = b"\x01" + np.packbits(live_r).tobytes() + np.packbits(live_c).tobytes()
+        alt = _csr_body(m[live_r][:, live_c], mask[live_r][:, live_c], mode, per_channel, opts, head)
+        if len(alt[0]) < len(best[0]):
+            best = alt
+    payload, info = best
+    info.params = m.size
+    return payload, info
+
+
+def _csr_body(m: np.ndarray, mask: np.ndarray, mode: str, per_channel: bool, opts: CodecOptions,
+              head: bytes) -> tuple[bytes, TensorInfo]:
+    """``u8 b · stream(row counts) · stream(gaps) · u8 value mode · values`` for the matrix ``m``."""
     values_cost = 1.0 if mode == "codebook" else (2.0 if opts.float_dtype == "fp16" else m.dtype.itemsize)
     b = choose_gap_bits(mask, opts, values_cost)
     counts, gaps, real = csr.relative_gaps(mask, b)
@@ -218,13 +239,14 @@ def encode_csr(m: np.ndarray, mode: str, per_channel: bool, opts: CodecOptions) 
     gap_bytes, gap_info = encode_stream(gaps, 1 << b, opts.huffman)
     streams = [cnt_info, gap_info]
     info = TensorInfo("", [], "", "csr", m.size, int(mask.sum()), bits_gap=b, fillers=int((~real).sum()))
+    body = head + bytes([b]) + cnt_bytes + gap_bytes
     if mode == "codebook":
         vbody, vinfos, book = encode_codebook(vals, rows, m.shape[0], per_channel, real, opts.huffman)
-        body = bytes([b]) + cnt_bytes + gap_bytes + b"C" + vbody
+        body += b"C" + vbody
         info.codebook, info.books, info.bits_index = book["codebook"], book["books"], book["bits_index"]
         streams += vinfos
     else:
-        body = bytes([b]) + cnt_bytes + gap_bytes + b"R" + encode_raw_values(vals, opts.float_dtype)
+        body += b"R" + encode_raw_values(vals, opts.float_dtype)
     return b"S" + body, _sized(info, 1 + len(body), streams)
 
 
@@ -305,6 +327,19 @@ def _decode_raw(r: Reader, numel: int, dtype: torch.dtype) -> torch.Tensor:
 
 
 def _decode_csr(r: Reader, rows_n: int, cols: int, npd: np.dtype) -> np.ndarray:
+    compacted = r.u8()
+    if compacted == 0:
+        return _decode_csr_body(r, rows_n, cols, npd)
+    if compacted != 1:
+        raise ArtifactError(f"{r.what}: unknown CSR layout {compacted}")
+    live_r = np.unpackbits(np.frombuffer(r.take((rows_n + 7) // 8), np.uint8))[:rows_n].astype(bool)
+    live_c = np.unpackbits(np.frombuffer(r.take((cols + 7) // 8), np.uint8))[:cols].astype(bool)
+    out = np.zeros((rows_n, cols), dtype=npd)
+    out[np.ix_(live_r, live_c)] = _decode_csr_body(r, int(live_r.sum()), int(live_c.sum()), npd)
+    return out
+
+
+def _decode_csr_body(r: Reader, rows_n: int, cols: int, npd: np.dtype) -> np.ndarray:
     b = r.u8()
     if not 1 <= b <= MAX_GAP_BITS:
         raise ArtifactError(f"{r.what}: gap width {b} outside [1, {MAX_GAP_BITS}]")
