@@ -123,3 +123,11 @@ def test_half_a_million_symbols_is_fast() -> None:
     elapsed = time.perf_counter() - t0
     np.testing.assert_array_equal(out, syms)
     assert elapsed < 5.0, f"encode+decode of 0.5M symbols took {elapsed:.2f}s"
+
+
+def test_decoding_across_chunk_boundaries(monkeypatch) -> None:
+    monkeypatch.setattr(huffman, "CHUNK_BITS", 61)  # force many chunks, boundaries inside codes
+    rng = np.random.default_rng(3)
+    syms = np.minimum(rng.geometric(0.3, 3000) - 1, 20)
+    out, _ = _roundtrip(syms, 21)
+    np.testing.assert_array_equal(out, syms)
