@@ -83,6 +83,7 @@ def _hist_figure(hist: dict[str, Any], title: str) -> str:
             ax.axvline(c, color="#d62728", lw=0.4, alpha=0.6)
         ax.set_title(f"{name}: zeros {h['zeros_before']:,}→{h['zeros_after']:,} of {h['numel']:,}", fontsize=8)
         ax.tick_params(labelsize=7)
+        ax.locator_params(axis="x", nbins=5)
     for ax in axes.ravel()[len(names):]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=7)
