@@ -30,7 +30,8 @@ PARAMS = _model_params()
 MODEL_CASES = [pytest.param(n, marks=pytest.mark.slow) if p > BIG else n for n, p in PARAMS.items()]
 
 
-def compressed(name: str, sparsity: float = 0.8, bits: int = 4, **kwargs) -> torch.nn.Module:
+def compressed(name: str, sparsity: float = 0.8, bits: int = 4, per_channel: bool = False,
+               **kwargs) -> torch.nn.Module:
     """A registered model, globally pruned and then weight-shared (what prune → cluster produce)."""
     torch.manual_seed(0)
     m = build_model(name, **kwargs)
@@ -40,7 +41,7 @@ def compressed(name: str, sparsity: float = 0.8, bits: int = 4, **kwargs) -> tor
         for n, layer in layers.items():
             w = weight(layer)
             w.masked_fill_(~masks[n], 0.0)
-            w.copy_(cluster_weight(w, bits, "linear", False)[0])
+            w.copy_(cluster_weight(w, bits, "linear", per_channel)[0])
     return m
 
 
@@ -68,6 +69,14 @@ def test_roundtrip_every_registered_model(name: str) -> None:
     shared = [r for r in table["tensors"] if r["name"].endswith("weight") and len(r["shape"]) > 1]
     assert all(r["encoding"] in ("csr", "codebook") and r["codebook"] <= 16 + 1 for r in shared)  # (+1: zero)
     assert any(r["encoding"] == "csr" for r in shared)
+
+
+def test_per_channel_codebooks_roundtrip() -> None:
+    m = compressed("lenet5", sparsity=0.5, bits=3, per_channel=True)
+    data, infos = pack_artifact(artifact(m), CodecOptions())
+    assert same_bits(evz.read(data)[1], m.state_dict())
+    fc1 = next(i for i in infos if i.name == "fc1.weight")
+    assert fc1.books == 500 and fc1.codebook <= 8  # one book of ≤ 8 shared values per output neuron
 
 
 def test_load_artifact_runs_the_decoded_model(tmp_path) -> None:
