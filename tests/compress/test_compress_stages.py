@@ -172,16 +172,18 @@ def test_corrupt_evz_is_a_clean_error(pipeline, tmp_path, capsys) -> None:
     assert code == 2 and "corrupt" in err and str(bad) in err
 
 
-def test_deep_compression_recipe_validates() -> None:
-    """recipes/mnist-deep-compression.yaml (the benchmark's pipeline) passes validation of every stage."""
+@pytest.mark.parametrize("recipe", ["recipes/mnist-deep-compression.yaml", "src/edgevision/recipes/quickstart.yaml"])
+def test_recipes_with_compression_stages_validate(recipe: str) -> None:
+    """The benchmark's recipe and the quickstart pass validation of every stage and contain prune → cluster → pack."""
     from edgevision import recipe as rc
     from edgevision.config import load_yaml, validate
 
-    path = Path(__file__).resolve().parents[2] / "recipes" / "mnist-deep-compression.yaml"
-    cfg = validate(rc.RecipeConfig, load_yaml(path))
+    cfg = validate(rc.RecipeConfig, load_yaml(Path(__file__).resolve().parents[2] / recipe))
     stages = rc._parse_stages(cfg)
     for k, st in enumerate(stages):
         opts = rc._with_defaults(st, cfg, Path("/tmp/x"), k == 0)
         rc._check_refs(opts, [s.name for s in stages[:k]], st.verb)
         validate(st.spec.config, opts, prefix=st.name)
-    assert [s.verb for s in stages].count("pack") == 2
+    verbs = [s.verb for s in stages]
+    i = verbs.index("prune")
+    assert verbs[i : i + 3] == ["prune", "cluster", "pack"]
