@@ -11,6 +11,7 @@ from ._version import __version__
 from .apps.predict import predict
 from .artifacts import Artifact, load_artifact, save_model
 from .bench.profile import list_models, profile
+from .compress import cluster, pack, prune, sensitivity, unpack
 from .compress.distill import distill
 from .errors import EdgevisionError
 from .models import MODELS, build_model
@@ -22,5 +23,5 @@ from .train.evaluate import evaluate
 from .train.stage import train
 
 __all__ = ["MODELS", "Artifact", "EdgevisionError", "Registry", "StageResult", "__version__", "build_model",
-           "distill", "evaluate", "list_models", "load_artifact", "predict", "profile", "quickstart", "report", "run",
-           "save_model", "train"]
+           "cluster", "distill", "evaluate", "list_models", "load_artifact", "pack", "predict", "profile", "prune",
+           "quickstart", "report", "run", "save_model", "sensitivity", "train", "unpack"]

@@ -13,9 +13,9 @@ import traceback
 
 from .._version import __version__
 from ..errors import EdgevisionError
-from . import core, distill
+from . import compress, core, distill
 
-VERB_MODULES = [core, distill]
+VERB_MODULES = [core, distill, compress]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,1 +1,13 @@
-"""Compression stages: distillation, pruning, clustering, quantization, packing."""
+"""Compression: distillation, unstructured pruning, k-means weight sharing, Huffman coding and ``.evz``.
+
+Importing this package registers the stages ``prune``, ``sensitivity``, ``cluster``, ``pack`` and ``unpack``
+and the ``.evz`` artifact loader (``distill`` registers from :mod:`edgevision.compress.distill`).
+"""
+
+from . import evz  # noqa: F401  (registers the .evz loader)
+from .cluster import cluster
+from .pack import pack, unpack
+from .prune import prune
+from .sensitivity import sensitivity
+
+__all__ = ["cluster", "pack", "prune", "sensitivity", "unpack"]

@@ -107,12 +107,15 @@ def quick_latency(model: torch.nn.Module, input_shape: tuple[int, ...]) -> dict[
 
 def finish_model_stage(run: RunDir, stage_name: str, model: torch.nn.Module, task: Task, splits: DataSplits,
                        data_cfg: DataConfig, metrics: dict[str, Any], parent: str | None = None,
-                       extra: dict[str, Any] | None = None) -> StageResult:
-    """Save ``model.pt`` and write the card: the common ending of every stage that produces a model."""
+                       extra: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> StageResult:
+    """Save ``model.pt`` and write the card: the common ending of every stage that produces a model.
+
+    ``meta`` adds entries to the artifact's ``meta`` (e.g. the compression history: sparsity, bits).
+    """
     pre = preprocess_of(splits)
     shape = (splits.channels, *splits.input_size)
     path = save_model(run.path / "model.pt", model, task=task.to_dict(), preprocess=pre,
-                      meta={"data": data_cfg.model_dump(mode="json"), "stage": stage_name})
+                      meta={**(meta or {}), "data": data_cfg.model_dump(mode="json"), "stage": stage_name})
     arch = get_arch(model)
     card = make_card(stage_name, task=task.to_dict(), model=arch.to_dict(), artifact=path, metrics=metrics,
                      parent=parent, params=count_params(model), macs=count_macs(model, shape),
