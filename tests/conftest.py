@@ -8,7 +8,7 @@ import pytest
 
 os.environ.setdefault("EDGEVISION_PROGRESS", "0")  # no progress bars in test logs
 
-from edgevision.data.paths import find_dataset  # noqa: E402
+from edgevision.data.paths import find_dataset
 
 
 def tiny_data(n_train: int = 96, size: int = 24, classes: int = 4, **extra) -> dict:
@@ -39,3 +39,6 @@ def _threads():
     torch.set_num_threads(min(prev, 2))
     yield
     torch.set_num_threads(prev)
+
+
+from .speed_fixtures import exported, trained  # noqa: E402, F401  (session fixtures of the speed tests)

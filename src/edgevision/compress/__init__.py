@@ -1,0 +1,1 @@
+"""Compression: structured pruning (shrink), quantization, low-rank factorization, and fine-tuning helpers."""
