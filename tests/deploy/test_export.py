@@ -104,3 +104,11 @@ def test_pt_export_with_fp16_storage(trained, tmp_path):
     f = res.card["files"][0]
     assert f["precision"] == "fp16" and f["torch"]["pass"]
     assert json.loads((res.run_dir / "export.json").read_text())["format"] == "pt"
+
+
+def test_profile_runs_an_onnx_file(exported, tmp_path):
+    import edgevision as ev
+
+    res = ev.profile(str(exported.run_dir / "model.int8.onnx"), threads=1, budget_s=0.05, out=tmp_path / "p")
+    p = res.card["profile"]
+    assert list(p["latency"]) == ["onnxruntime"] and p["macs"] > 0 and p["params"] > 0

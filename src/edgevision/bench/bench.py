@@ -105,7 +105,8 @@ class Bf16Module(nn.Module):
         super().__init__()
         import copy
 
-        self.inner = copy.deepcopy(model).eval().to(torch.bfloat16).to(memory_format=torch.channels_last)
+        self.inner = copy.deepcopy(model).to(torch.bfloat16).to(memory_format=torch.channels_last)
+        self.eval()  # inference only: evaluate_model restores this flag afterwards
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(torch.bfloat16)
@@ -296,8 +297,26 @@ def bench_artifacts(cfg: BenchConfig) -> dict[str, Any]:
             for t, timing in zip(ts, time_targets(ts, n, cfg)):
                 rows.append(_row(t, n, timing, facts[id(t)], accs[id(t)], cfg, peaks[n]))
     add_ratios(rows)
-    return {"rows": rows, "peak_gmacs": {str(k): v for k, v in peaks.items()}, "machine": machine(),
-            "split": cfg.split, "batch": cfg.batch, "rounds": cfg.rounds}
+    return {"rows": rows, "verdicts": verdicts(rows), "peak_gmacs": {str(k): v for k, v in peaks.items()},
+            "machine": machine(), "split": cfg.split, "batch": cfg.batch, "rounds": cfg.rounds}
+
+
+def verdicts(rows: list[dict[str, Any]]) -> list[str]:
+    """One plain sentence per reduced-precision row: is it faster than fp32 on the same engine, and at what cost."""
+    out = []
+    for r in rows:
+        if "vs_fp32" not in r:
+            continue
+        fp32 = next(b for b in rows if b["engine"] == r["engine"] and b["threads"] == r["threads"]
+                    and b["precision"] == "fp32" and b["params"] == r["params"] and "p50_ms" in b)
+        speed = (f"{r['vs_fp32']:.2f}× faster than" if r["vs_fp32"] > 1.02 else
+                 f"NOT faster than ({r['vs_fp32']:.2f}×)")
+        acc = ""
+        if r.get("accuracy") is not None and fp32.get("accuracy") is not None:
+            acc = f"; {r['metric']} {fp32['accuracy']:.4f} → {r['accuracy']:.4f}"
+        out.append(f"{r['label']} ({r['precision']}) is {speed} fp32 on {r['engine']}, {r['threads']} thread(s), "
+                   f"batch 1{acc}")
+    return out
 
 
 def expand(path: str | Path) -> list[str | Path]:
@@ -344,6 +363,7 @@ def format_table(res: dict[str, Any]) -> str:
                      f"{frac:>6} {r.get('vs_first', float('nan')):>6.2f}")
     peaks = "; ".join(f"{k} thr: fp32 {v['fp32']}, int8 {v['int8']} GMAC/s" for k, v in res["peak_gmacs"].items()
                       if v)
+    lines += res.get("verdicts", [])
     return "\n".join(lines) + (f"\npeak (large GEMM, same run): {peaks}" if peaks else "")
 
 

@@ -41,13 +41,13 @@ def add_shrink(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("shrink", **parser_kwargs(
         "structured pruning: remove whole channels (coupled across residual adds, concats, depthwise convs), "
         "rebuild smaller layers, fine-tune", "edgevision shrink runs/qs/train --macs 0.5 --importance taylor "
-        "--round-to 8 --epochs 3 --out runs/qs/shrink"))
+        "--epochs 3 --out runs/qs/shrink"))
     p.add_argument("artifact", help="model file (.pt/.evz) or run folder")
     p.add_argument("--ratio", type=float, help="fraction of channels to remove")
     p.add_argument("--macs", type=float, help="fraction of MACs to remove (instead of --ratio)")
     p.add_argument("--importance", help="l1, l2, bn_scale or taylor")
     p.add_argument("--scope", help="uniform (same ratio per group) or global (ranked across groups)")
-    p.add_argument("--round-to", type=int, help="kept widths are multiples of this (default 8)")
+    p.add_argument("--round-to", help="kept widths are multiples of this (default auto: 16 on AVX-512, 8 on AVX2)")
     p.add_argument("--max-ratio", type=float, help="no group loses more than this fraction (default 0.9)")
     p.add_argument("--ignore", help="comma-separated globs of layer paths to leave alone")
     _add_finetune(p)

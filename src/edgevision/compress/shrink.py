@@ -8,7 +8,10 @@ decides how many channels each group keeps:
 - ``macs``: remove at least this fraction of the model's MACs; the uniform ratio (or global fraction) is
   found by bisection on a closed-form MAC estimate, then checked with :func:`count_macs`.
 
-Kept widths are rounded to a multiple of ``round_to`` (e.g. 8, so SIMD lanes stay full). The lowest-scored
+Kept widths are rounded to a multiple of ``round_to``. ``"auto"`` picks the fp32 SIMD width of this CPU (16 on
+AVX-512, 8 on AVX2, 4 otherwise): onnxruntime's convolutions work on channel blocks of that size, so a width
+of 24 on AVX-512 is padded to 32 and saves nothing — measured, uniform pruning to multiples of 8 made a
+28×28 MNIST CNN only 1.28× faster at half the MACs, multiples of 16 made it 1.9× faster. The lowest-scored
 channels go; every affected layer is rebuilt smaller with its surviving weights and recorded in the model's
 :class:`~edgevision.models.ArchSpec` surgery, so the pruned model reloads from its spec without the original.
 """
@@ -60,6 +63,16 @@ class ShrinkInfo:
         d["macs_reduction"] = round(1 - self.macs_after / max(1, self.macs_before), 4)
         d["params_reduction"] = round(1 - self.params_after / max(1, self.params_before), 4)
         return d
+
+
+def simd_channels() -> int:
+    """fp32 lanes of the widest vector unit torch detected on this CPU (16 for AVX-512, 8 for AVX2, else 4)."""
+    isa = str(torch.backends.cpu.get_cpu_capability()).upper()
+    return 16 if "AVX512" in isa else 8 if "AVX2" in isa else 4
+
+
+def resolve_round_to(round_to: int | str) -> int:
+    return simd_channels() if round_to == "auto" else int(round_to)
 
 
 def keep_count(n: int, want: float, round_to: int = 1) -> int:
@@ -195,7 +208,7 @@ def _output_shapes(model: nn.Module, shape: tuple[int, ...]) -> list[tuple[int, 
 
 
 def shrink_model(model: nn.Module, input_shape: tuple[int, ...], *, ratio: float | None = None,
-                 macs: float | None = None, importance: str = "l1", scope: str = "uniform", round_to: int = 1,
+                 macs: float | None = None, importance: str = "l1", scope: str = "uniform", round_to: int | str = 1,
                  max_ratio: float = 0.9, ignore: list[str] | tuple[str, ...] = (), **ctx: Any
                  ) -> tuple[nn.Module, ShrinkInfo]:
     """Return a pruned copy of ``model`` (the original is untouched) and what changed.
@@ -208,7 +221,7 @@ def shrink_model(model: nn.Module, input_shape: tuple[int, ...], *, ratio: float
         importance: a criterion of :data:`~.importance.IMPORTANCE` (``taylor`` needs ``batches`` and ``loss_fn``
             in ``ctx``, with ``loss_fn(batch)`` running the *copy* passed as ``ctx['bind'](model)``).
         scope: ``uniform`` or ``global``.
-        round_to: kept widths are multiples of this.
+        round_to: kept widths are multiples of this (``"auto"``: :func:`simd_channels`).
         max_ratio: no group loses more than this fraction of its channels.
         ignore: glob patterns of layer paths never to prune.
     """
@@ -224,7 +237,7 @@ def shrink_model(model: nn.Module, input_shape: tuple[int, ...], *, ratio: float
     if "bind" in ctx:
         ctx = {**ctx, "loss_fn": ctx["bind"](model)}
     scores = score(importance, graph, **ctx)
-    counts = choose_counts(graph, scores, ratio=ratio, macs=macs, scope=scope, round_to=round_to,
+    counts = choose_counts(graph, scores, ratio=ratio, macs=macs, scope=scope, round_to=resolve_round_to(round_to),
                            max_ratio=max_ratio, total_macs=total)
     plan = select(graph, scores, counts)
     rows = [{"group": g.name, "layers": sorted({p for p, _ in g.signature}), "before": len(g),
@@ -247,7 +260,8 @@ class ShrinkConfig(FinetuneConfig):
     macs: float | None = Field(None, gt=0, lt=1, description="fraction of MACs to remove (instead of ratio)")
     importance: Literal["l1", "l2", "bn_scale", "taylor"] = "l1"
     scope: Literal["uniform", "global"] = "uniform"
-    round_to: int = Field(8, ge=1, le=256, description="kept widths are multiples of this")
+    round_to: int | Literal["auto"] = Field("auto", description="kept widths are multiples of this; auto = the "
+                                            "CPU's fp32 SIMD width (16 on AVX-512, 8 on AVX2)")
     max_ratio: float = Field(0.9, gt=0, lt=1, description="no group loses more than this fraction")
     ignore: list[str] = Field(default_factory=list, description="glob patterns of layer paths to leave alone")
     taylor_batches: int = Field(8, ge=1, le=1000, description="batches used by the taylor criterion")
@@ -301,7 +315,8 @@ def read_info(path: Path) -> dict[str, Any]:
 
 def _card_summary(info: ShrinkInfo, cfg: ShrinkConfig) -> dict[str, Any]:
     d = info.to_dict()
-    return {"importance": cfg.importance, "scope": cfg.scope, "round_to": cfg.round_to, "ratio": cfg.ratio,
+    return {"importance": cfg.importance, "scope": cfg.scope, "round_to": resolve_round_to(cfg.round_to),
+            "ratio": cfg.ratio,
             "macs_target": cfg.macs, "macs_before": info.macs_before, "macs_after": info.macs_after,
             "macs_reduction": d["macs_reduction"], "params_before": info.params_before,
             "params_after": info.params_after, "widths": {g["group"]: [g["before"], g["after"]] for g in info.groups}}

@@ -34,7 +34,9 @@ def bench_section(views: list[StageView]) -> str | None:
         peaks = "; ".join(f"{k} thread(s): fp32 {p['fp32']} GMAC/s, int8 {p['int8']} GMAC/s"
                           for k, p in (b.get("peak_gmacs") or {}).items() if p)
         m = b.get("machine") or {}
+        says = "".join(f"<li>{esc(x)}</li>" for x in b.get("verdicts") or [])
         parts.append(f"<h3>{esc(v.name)}</h3>" + table(BENCH_HEADERS, [_bench_row(r) for r in b["rows"]])
+                     + (f"<ul>{says}</ul>" if says else "")
                      + f"<p class='muted'>batch 1 latency (pooled median of {b.get('rounds')} interleaved rounds); "
                      f"throughput at batch {b.get('batch')}; GMAC/s and % of peak at batch 1; peak measured in the "
                      f"same run with a large GEMM: {esc(peaks) or '–'}. Machine: {esc(m.get('cpu'))}, "
