@@ -227,6 +227,38 @@ def int8_engines(cases: dict[str, tuple], args: argparse.Namespace) -> dict:
     return out
 
 
+# ---------------------------------------------------------------------------------------------- ablations
+def round_to_ablation(art_path: str, work: Path, args: argparse.Namespace) -> dict:
+    """Batch-1 onnxruntime latency of the same model pruned to half its MACs with round_to 1, 8, 16 (1 thread)."""
+    art = ev.load_artifact(art_path)
+    paths = {"dense": export_onnx(art.model, work / "rt-dense.onnx", art.input_shape)}
+    widths = {}
+    for rt in (1, 8, 16):
+        m, info = shrink_model(art.model, art.input_shape, macs=0.5, round_to=rt)
+        paths[f"round_to={rt}"] = export_onnx(m, work / f"rt-{rt}.onnx", art.input_shape)
+        widths[f"round_to={rt}"] = {"widths": [g["after"] for g in info.groups],
+                                    "macs_reduction": info.to_dict()["macs_reduction"]}
+    x = np.random.default_rng(0).standard_normal((1, *art.input_shape), np.float32)
+    sessions = {k: ort_session(p, 1) for k, p in paths.items()}
+    lat = interleaved({k: (lambda s=s: s.run(None, {"input": x})) for k, s in sessions.items()}, args.rounds,
+                      args.budget * len(sessions))
+    return {k: {"p50_ms": v, "speedup": round(lat["dense"] / v, 3), **widths.get(k, {})} for k, v in lat.items()}
+
+
+def activation_ablation(arts: dict, calib: np.ndarray, work: Path, args: argparse.Namespace) -> dict:
+    """SqueezeNet-1.1 int8 with uint8 (U8S8) vs int8 (S8S8) activations, onnxruntime, 1 thread."""
+    fp32 = Path(arts["dense"]).with_suffix(".onnx")
+    prepared = q.prepare_for_int8(fp32, work / "act.prepared.onnx")
+    files = {"fp32": fp32}
+    for act in ("uint8", "int8"):
+        files[f"{act} activations"] = q.quantize_int8(prepared, work / f"act-{act}.onnx", calib, activations=act)
+    x = calib[:1]
+    sessions = {k: ort_session(p, 1) for k, p in files.items()}
+    lat = interleaved({k: (lambda s=s: s.run(None, {"input": x})) for k, s in sessions.items()}, args.rounds,
+                      args.budget * len(sessions))
+    return {k: {"p50_ms": v, "speedup_vs_fp32": round(lat["fp32"] / v, 3)} for k, v in lat.items()}
+
+
 # ---------------------------------------------------------------------------------------------- main
 def headline(res: dict) -> dict:
     rows = res["rows"]
@@ -298,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     if "mnist_cnn" in res["mnist"]:
         cases["mnist_cnn@28"] = _mnist_case(res["mnist"]["mnist_cnn"]["artifacts"])
     res["int8_engines"] = int8_engines(cases, args)
+    say("ablations: round_to and activation type")
+    torch.set_num_threads(1)
+    if "mnist_cnn" in res["mnist"]:
+        res["round_to_ablation"] = round_to_ablation(res["mnist"]["mnist_cnn"]["artifacts"]["fp32"], work, args)
+    res["activation_ablation"] = activation_ablation(res["latency"]["squeezenet1_1"]["artifacts"], images[:96],
+                                                     work, args)
     bench = bench_all(res, args)
     res.update(rows=bench["rows"], verdicts=bench["verdicts"], peak_gmacs=bench["peak_gmacs"],
                machine=bench["machine"])

@@ -194,10 +194,11 @@ def nodes_matching(path: str | Path, patterns: list[str] | tuple[str, ...]) -> l
 
 def quantize_int8(prepared: str | Path, dst: str | Path, calib: np.ndarray, *, method: str = "minmax",
                   per_channel: bool = True, exclude_nodes: list[str] | tuple[str, ...] = (),
-                  percentile: float = 99.999, cache: str | Path | None = None) -> Path:
+                  percentile: float = 99.999, cache: str | Path | None = None, activations: str = "uint8") -> Path:
     """Static int8 quantization (QDQ, U8S8) of a :func:`prepare_for_int8` model calibrated on ``calib``.
 
     ``cache`` (a JSON file) stores the calibrated ranges, so re-quantizing with other exclusions is cheap.
+    ``activations="int8"`` gives S8S8 instead (slower on x86; kept for comparison).
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -212,7 +213,8 @@ def quantize_int8(prepared: str | Path, dst: str | Path, calib: np.ndarray, *, m
     with tempfile.TemporaryDirectory() as tmp, _quiet():
         out = Path(tmp) / "int8.onnx"
         quantize_static(str(prepared), str(out), _Reader(calib, name), quant_format=QuantFormat.QDQ,
-                        per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        per_channel=per_channel, weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QInt8 if activations == "int8" else QuantType.QUInt8,
                         calibrate_method=cm, nodes_to_exclude=list(exclude_nodes), extra_options=extra,
                         calibration_cache_path=str(cache) if cache else None)
         with atomic_open(dst, "wb") as f:

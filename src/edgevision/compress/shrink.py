@@ -10,8 +10,8 @@ decides how many channels each group keeps:
 
 Kept widths are rounded to a multiple of ``round_to``. ``"auto"`` picks the fp32 SIMD width of this CPU (16 on
 AVX-512, 8 on AVX2, 4 otherwise): onnxruntime's convolutions work on channel blocks of that size, so a width
-of 24 on AVX-512 is padded to 32 and saves nothing — measured, uniform pruning to multiples of 8 made a
-28×28 MNIST CNN only 1.28× faster at half the MACs, multiples of 16 made it 1.9× faster. The lowest-scored
+of 24 on AVX-512 is padded to 32 and saves nothing (``benchmarks/speed.py`` measures round_to 1, 8 and 16 on
+the same model: only the SIMD width turns half the MACs into a real speedup). The lowest-scored
 channels go; every affected layer is rebuilt smaller with its surviving weights and recorded in the model's
 :class:`~edgevision.models.ArchSpec` surgery, so the pruned model reloads from its spec without the original.
 """
