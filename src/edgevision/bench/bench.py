@@ -177,13 +177,18 @@ def targets(art: Artifact, label: str, cfg: BenchConfig, tmp: Path) -> list[Targ
 
 
 # ---------------------------------------------------------------------------------------------- measuring
-def _accuracy(t: Target, cfg: BenchConfig) -> tuple[str, float | None, dict[str, Any]]:
-    """(primary metric name, value, all metrics) of a target on the configured split."""
+def _accuracy(t: Target, cfg: BenchConfig, cache: dict[str, Any]) -> tuple[str, float | None, dict[str, Any]]:
+    """(primary metric name, value, all metrics) of a target on the configured split (data loaded once)."""
     task = build_task(t.artifact.task)
-    try:
-        data_cfg, splits = data_for(t.artifact, cfg.data, task.name)
-    except DataError:
+    key = json.dumps([t.artifact.meta.get("data"), t.artifact.preprocess, task.name], sort_keys=True, default=str)
+    if key not in cache:
+        try:
+            cache[key] = data_for(t.artifact, cfg.data, task.name)
+        except DataError:
+            cache[key] = None
+    if cache[key] is None:
         return task.primary, None, {}
+    data_cfg, splits = cache[key]
     ds = splits.split(cfg.split)
     if cfg.limit and len(ds) > cfg.limit:
         ds = ds.subset(np.arange(cfg.limit)) if hasattr(ds, "subset") else ds
@@ -287,7 +292,8 @@ def bench_artifacts(cfg: BenchConfig) -> dict[str, Any]:
         for i, a in enumerate(paths):
             art = load_artifact(a)
             ts += targets(art, labels[i] if i < len(labels) else _label(art), cfg, Path(tmp))
-        accs = {id(t): _accuracy(t, cfg) if t.error is None else ("", None, {}) for t in ts}
+        data_cache: dict[str, Any] = {}
+        accs = {id(t): _accuracy(t, cfg, data_cache) if t.error is None else ("", None, {}) for t in ts}
         facts = {id(t): _model_facts(t.artifact) for t in ts}
         for n in cfg.threads:
             peaks[n] = peak_gmacs(n) if cfg.peak else None

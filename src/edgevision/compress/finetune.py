@@ -54,6 +54,9 @@ class FinetuneContext:
 
 def open_context(art: Artifact, cfg: FinetuneConfig) -> FinetuneContext:
     """Build the task and loaders of the data ``art`` was trained on (or ``cfg.data``)."""
+    if not any(True for _ in art.model.parameters()):
+        raise ConfigError(f"{art.path}: this stage changes a torch model's weights; give the float artifact "
+                          f"(.pt, .evz), not an exported file")
     task = build_task(art.task)
     data_cfg, splits = data_for(art, cfg.data, task.name)
     if len(splits.train) == 0:

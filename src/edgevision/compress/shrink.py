@@ -234,6 +234,9 @@ def shrink_model(model: nn.Module, input_shape: tuple[int, ...], *, ratio: float
     total = count_macs(model, input_shape)
     params = count_params(model)
     graph = build_graph(model, input_shape, ignore)
+    if not graph.groups:
+        raise EdgevisionError("nothing to prune: every channel is pinned (model inputs/outputs, ignored layers, or "
+                              "ops the dependency graph does not understand)")
     if "bind" in ctx:
         ctx = {**ctx, "loss_fn": ctx["bind"](model)}
     scores = score(importance, graph, **ctx)
