@@ -36,6 +36,7 @@ def tiny_model(name: str):
 
 @pytest.mark.parametrize("name", MODELS.names())
 def test_shrink_every_registered_model(name, tmp_path):
+    from edgevision.deploy.export import cv2_compatible, cv2_outputs
     from edgevision.deploy.onnx import export_onnx, ort_session
 
     model, shape = tiny_model(name), small_shape(name)
@@ -51,9 +52,12 @@ def test_shrink_every_registered_model(name, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(rebuilt.eval()(x), pruned.eval()(x))
     path = export_onnx(pruned, tmp_path / "p.onnx", shape)
-    out = ort_session(path).run(None, {"input": x.numpy()})[0]
+    cv2_compatible(path)
     with torch.no_grad():
-        assert np.abs(out - pruned(x).numpy()).max() < 1e-4
+        ref = pruned(x).numpy()
+    assert np.abs(ort_session(path).run(None, {"input": x.numpy()})[0] - ref).max() < 1e-4
+    out, err = cv2_outputs(path, x.numpy())  # OpenCV's dnn runs the pruned model too
+    assert err is None and np.abs(out - ref).max() < 1e-4, err
 
 
 @pytest.mark.parametrize("name", MODELS.names())
