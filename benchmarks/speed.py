@@ -65,7 +65,7 @@ def say(msg: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- MNIST
-def mnist_model(key: str, args: argparse.Namespace, work: Path) -> dict:
+def mnist_model(key: str, args: argparse.Namespace, work: Path) -> dict | None:
     """Train, shrink + fine-tune, quantize, shrink + quantize one MNIST classifier; return its facts."""
     name, kwargs, lr = MNIST_MODELS[key]
     data = {"source": "mnist", **({"limit": args.limit} if args.limit else {})}
@@ -76,6 +76,8 @@ def mnist_model(key: str, args: argparse.Namespace, work: Path) -> dict:
     say(f"{key}: shrink 50 % of MACs, fine-tune {args.ft_epochs} epochs")
     shrink = ev.shrink(train.artifact, macs=0.5, round_to="auto", importance="taylor", epochs=args.ft_epochs,
                        optimizer="adamw", lr=lr / 2, weight_decay=1e-4, out=base / "shrink", resume=True)
+    if args.train_only:
+        return None
     say(f"{key}: int8 (calibration best, tolerance 1 point, QAT if needed)")
     quant = ev.quantize(train.artifact, calibration="best", tolerance=1.0, qat="auto", epochs=1, threads=1,
                         budget_s=args.budget, out=base / "int8", resume=True)
@@ -309,6 +311,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=4, help="interleaved timing rounds")
     p.add_argument("--limit", type=int, default=None, help="cap samples per split (smoke runs only)")
     p.add_argument("--models", default=",".join(MNIST_MODELS), help="MNIST models to run")
+    p.add_argument("--train-only", action="store_true",
+                   help="only train and prune+fine-tune the MNIST models (no timing: may run without the lock); "
+                        "the full run then resumes from these run folders")
     return p.parse_args(argv)
 
 
@@ -322,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     res: dict = {"config": {k: v for k, v in vars(args).items()}, "mnist": {}, "latency": {}}
     for key in args.models.split(","):
         res["mnist"][key] = mnist_model(key, args, work)
+    if args.train_only:
+        say("trained and pruned; now run the full benchmark under the lock")
+        return 0
     images = coco_images()
     for key in LATENCY_MODELS:
         say(f"{key}: export dense and pruned, fp32 and int8")
