@@ -39,3 +39,6 @@ def _threads():
     torch.set_num_threads(min(prev, 2))
     yield
     torch.set_num_threads(prev)
+
+
+from speed_fixtures import exported, trained  # noqa: E402, F401  (session fixtures of the speed tests)

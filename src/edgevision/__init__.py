@@ -10,18 +10,25 @@ The public API mirrors the CLI: each verb is a function of the same name.
 from ._version import __version__
 from .apps.predict import predict
 from .artifacts import Artifact, load_artifact, save_model
+from .bench.bench import bench
 from .bench.profile import list_models, profile
 from .compress import cluster, pack, prune, sensitivity, unpack
 from .compress.distill import distill
+from .compress.lowrank import lowrank
+from .compress.quantize_stage import quantize
+from .compress.shrink import shrink
+from .deploy.export import export
 from .errors import EdgevisionError
 from .models import MODELS, build_model
 from .recipe import quickstart, run
 from .registry import Registry
+from .report import speed as _speed_sections  # noqa: F401  (registers the bench and compression sections)
 from .report.html import report
 from .stages import StageResult
 from .train.evaluate import evaluate
 from .train.stage import train
 
-__all__ = ["MODELS", "Artifact", "EdgevisionError", "Registry", "StageResult", "__version__", "build_model",
-           "cluster", "distill", "evaluate", "list_models", "load_artifact", "pack", "predict", "profile", "prune",
-           "quickstart", "report", "run", "save_model", "sensitivity", "train", "unpack"]
+__all__ = ["MODELS", "Artifact", "EdgevisionError", "Registry", "StageResult", "__version__", "bench", "build_model",
+           "cluster", "distill", "evaluate", "export", "list_models", "load_artifact", "lowrank", "pack", "predict",
+           "profile", "prune", "quantize", "quickstart", "report", "run", "save_model", "sensitivity", "shrink",
+           "train", "unpack"]

@@ -20,7 +20,7 @@ from torch import nn
 from ..artifacts import load_artifact
 from ..config import dump
 from ..errors import EdgevisionError, suggest
-from ..models import MODELS, build_model, count_params, default_input
+from ..models import MODELS, build_from_spec, build_model, count_params, default_input
 from ..models.complexity import count_macs
 from ..runs import RunDir, machine, make_card
 from ..stages import StageResult, run_stage, stage
@@ -56,22 +56,31 @@ def _open(target: str, input_text: str | None) -> tuple[nn.Module, tuple[int, ..
     art = load_artifact(p)
     shape = parse_shape(input_text, 3) if input_text else art.input_shape
     size = art.path.stat().st_size
-    return art.model, shape, {"name": art.arch.name, "kind": art.path.suffix, "file_bytes": size,
-                              "path": str(art.path)}
+    desc = {"name": art.arch.name, "kind": art.path.suffix, "file_bytes": size, "path": str(art.path)}
+    if art.path.suffix == ".onnx":  # run the file itself; count params/MACs on the architecture it records
+        return build_from_spec(art.arch).eval(), shape, {**desc, "onnx": art.path}
+    return art.model, shape, desc
 
 
-def _ort_runner(model: nn.Module, shape: tuple[int, ...], threads: int, tmp: Path):
+def _ort_runner(model: nn.Module, shape: tuple[int, ...], threads: int, tmp: Path, onnx_file: Path | None = None):
     from ..deploy.onnx import export_onnx, ort_session
 
-    path = export_onnx(model, tmp / "model.onnx", shape)
+    path = onnx_file or export_onnx(model, tmp / "model.onnx", shape)
     sess = ort_session(path, threads)
     name = sess.get_inputs()[0].name
     return lambda x: sess.run(None, {name: x.numpy()})
 
 
 def profile_model(model: nn.Module, shape: tuple[int, ...], threads: int | None = None, batch: int = 8,
-                  engines: list[str] = ENGINES, budget_s: float = 1.0) -> dict[str, Any]:
-    """Measure ``model`` at input ``shape`` (C, H, W); returns the stable profile dict (see module doc)."""
+                  engines: list[str] = ENGINES, budget_s: float = 1.0, onnx_file: Path | None = None
+                  ) -> dict[str, Any]:
+    """Measure ``model`` at input ``shape`` (C, H, W); returns the stable profile dict (see module doc).
+
+    With ``onnx_file`` (an exported or quantized file), onnxruntime runs that file and ``model`` is only used
+    to count params and MACs; the torch engine is skipped.
+    """
+    if onnx_file is not None:
+        engines = [e for e in engines if e != "torch"]
     threads = threads or torch.get_num_threads()
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -89,7 +98,7 @@ def profile_model(model: nn.Module, shape: tuple[int, ...], threads: int | None 
     try:
         with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
             for eng in engines:
-                fn = model if eng == "torch" else _ort_runner(model, shape, threads, Path(tmp))
+                fn = model if eng == "torch" else _ort_runner(model, shape, threads, Path(tmp), onnx_file)
                 lat = measure(lambda f=fn: f(x1), budget_s=budget_s)
                 thr = measure(lambda f=fn: f(xb), min_runs=3, budget_s=budget_s)
                 res["latency"][eng] = {k: round(v, 4) if isinstance(v, float) else v for k, v in lat.items()}
@@ -105,7 +114,7 @@ def profile_model(model: nn.Module, shape: tuple[int, ...], threads: int | None 
 def run_profile(cfg: ProfileConfig, out: Path) -> StageResult:
     model, shape, desc = _open(cfg.target, cfg.input)
     res = {"target": cfg.target, "model": desc["name"], "kind": desc["kind"], "file_bytes": desc["file_bytes"],
-           **profile_model(model, shape, cfg.threads, cfg.batch, cfg.engines, cfg.budget_s)}
+           **profile_model(model, shape, cfg.threads, cfg.batch, cfg.engines, cfg.budget_s, desc.get("onnx"))}
     run = RunDir(out).mkdir()
     run.write_config(dump(cfg))
     write_json(run.path / "profile.json", res)

@@ -13,9 +13,9 @@ import traceback
 
 from .._version import __version__
 from ..errors import EdgevisionError
-from . import compress, core, distill
+from . import compress, core, distill, speed
 
-VERB_MODULES = [core, distill, compress]
+VERB_MODULES = [core, distill, compress, speed]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""ONNX export (opset 17, dynamic batch) with a numeric parity check against PyTorch, and ORT sessions.
+"""ONNX export (opset 17, dynamic batch) with a numeric parity check against PyTorch, ORT sessions, OpenCV
+``cv2.dnn`` networks, self-describing metadata, and the ``.onnx`` artifact loader.
 
 The TorchScript-based exporter (``dynamo=False``) is used: on this torch it is fast, and its graphs load in both
 onnxruntime and OpenCV's ``cv2.dnn``.
@@ -8,16 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 from torch import nn
 
-from ..errors import EdgevisionError
-from ..utils.io import atomic_open
+from ..artifacts import LOADERS, Artifact
+from ..errors import ArtifactError, EdgevisionError
+from ..models.base import ArchSpec
+from ..utils.io import atomic_open, to_jsonable
 
 OPSET = 17
 
@@ -61,3 +66,110 @@ def parity(model: nn.Module, session: ort.InferenceSession, input_shape: tuple[i
     ref = ref if isinstance(ref, tuple | list) else (ref,)
     outs = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     return float(max(np.abs(o - r.float().numpy()).max() for o, r in zip(outs, ref)))
+
+
+# ---------------------------------------------------------------------------------------------- metadata
+META_PREFIX = "edgevision."
+
+
+def write_metadata(path: str | Path, meta: dict[str, object]) -> Path:
+    """Store ``meta`` (JSON-encoded values) in the file's ``metadata_props``, replacing earlier edgevision keys.
+
+    This makes an ``.onnx`` file self-describing: preprocessing, task (class names), architecture spec,
+    precision and provenance travel with it.
+    """
+    model = onnx.load(str(path))
+    keep = [p for p in model.metadata_props if not p.key.startswith(META_PREFIX)]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    for k, v in meta.items():
+        model.metadata_props.add(key=META_PREFIX + k, value=json.dumps(to_jsonable(v)))
+    with atomic_open(path, "wb") as f:
+        f.write(model.SerializeToString())
+    return Path(path)
+
+
+def read_metadata(path: str | Path) -> dict[str, object]:
+    """The edgevision ``metadata_props`` of an ONNX file, JSON-decoded."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:
+        raise ArtifactError(f"{path}: not a readable ONNX file ({str(e).splitlines()[0][:160]})") from None
+    out = {}
+    for p in model.metadata_props:
+        if p.key.startswith(META_PREFIX):
+            try:
+                out[p.key[len(META_PREFIX):]] = json.loads(p.value)
+            except json.JSONDecodeError:
+                out[p.key[len(META_PREFIX):]] = p.value
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- runtimes
+class OnnxModule(nn.Module):
+    """An ``nn.Module``-like wrapper that runs an ONNX file in onnxruntime: ``forward(x) -> torch.Tensor``.
+
+    It lets every torch-side tool (``eval``, ``predict``, the trainer's evaluation loop) run an exported or
+    quantized model unchanged. It has no parameters and cannot be trained.
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.threads = threads
+        self._session: ort.InferenceSession | None = None
+
+    @property
+    def session(self) -> ort.InferenceSession:
+        if self._session is None:
+            self._session = ort_session(self.path, self.threads)
+        return self._session
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        s = self.session
+        outs = s.run(None, {s.get_inputs()[0].name: np.ascontiguousarray(x.detach().float().cpu().numpy())})
+        ts = tuple(torch.from_numpy(o) for o in outs)
+        return ts[0] if len(ts) == 1 else ts
+
+    def __getstate__(self) -> dict:  # sessions are not copyable; deepcopy/pickle re-open lazily
+        state = self.__dict__.copy()
+        state["_session"] = None
+        return state
+
+
+def cv2_net(path: str | Path, threads: int | None = None):
+    """An OpenCV ``cv2.dnn`` network for an ONNX file, on the CPU backend."""
+    import cv2
+
+    if threads:
+        cv2.setNumThreads(threads)
+    try:
+        net = cv2.dnn.readNetFromONNX(str(path))
+    except cv2.error as e:
+        raise EdgevisionError(f"{path}: cv2.dnn cannot load it ({str(e).strip().splitlines()[-1][:200]})") from None
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+    return net
+
+
+def cv2_run(net, x: np.ndarray) -> np.ndarray:
+    net.setInput(np.ascontiguousarray(x, dtype=np.float32))
+    return net.forward()
+
+
+@LOADERS.register(".onnx")
+def load_onnx(path: Path) -> Artifact:
+    """Load an exported ``.onnx`` file as an :class:`Artifact` whose ``model`` runs in onnxruntime."""
+    meta = read_metadata(path)
+    missing = [k for k in ("arch", "task", "preprocess") if k not in meta]
+    if missing:
+        raise ArtifactError(f"{path}: not an edgevision export (metadata {', '.join(missing)} missing); "
+                            f"export it with `edgevision export`")
+    try:
+        ort_session(path, 1)
+    except Exception as e:
+        raise ArtifactError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0][:200]})") from None
+    art_meta = dict(meta.get("meta") or {})
+    art_meta.update(precision=meta.get("precision", "fp32"), source=meta.get("source"))
+    return Artifact(OnnxModule(path), ArchSpec.from_dict(meta["arch"]), meta["task"], meta["preprocess"], path,
+                    art_meta)

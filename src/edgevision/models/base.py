@@ -55,8 +55,13 @@ class ArchSpec:
         return cls(d["name"], dict(d.get("kwargs") or {}), dict(d.get("surgery") or {}))
 
     def with_surgery(self, path: str, module_spec: dict[str, Any]) -> ArchSpec:
-        """Return a copy recording that the submodule at ``path`` is now ``module_spec``."""
-        return ArchSpec(self.name, self.kwargs, {**self.surgery, path: module_spec})
+        """Return a copy recording that the submodule at ``path`` is now ``module_spec``.
+
+        Earlier entries at ``path`` or below it are dropped (the new spec describes that whole subtree) and
+        the new entry goes last, so replaying the surgery in order never resurrects a stale submodule.
+        """
+        kept = {p: s for p, s in self.surgery.items() if p != path and not p.startswith(path + ".")}
+        return ArchSpec(self.name, self.kwargs, {**kept, path: module_spec})
 
 
 def build_model(name: str, **kwargs: Any) -> EdgeModel:

@@ -1,0 +1,387 @@
+"""``edgevision bench``: one table, one row per artifact × engine × precision × thread count.
+
+Each row gives accuracy on the data, size on disk, params, MACs, latency p50/p90 at batch 1, throughput at a
+larger batch, the achieved GMAC/s and its fraction of this machine's peak (measured in the same run with a
+large GEMM on the same thread count, see :mod:`.peak`). Engines: torch eager (fp32, optionally bf16 compute),
+onnxruntime and OpenCV ``cv2.dnn``; a ``.pt`` artifact is exported to ONNX on the fly for the latter two.
+
+Latency is measured in interleaved rounds (every runner of a thread count gets a slice of the budget per
+round) and the pooled median is quoted, so background load hits every row alike and ratios within one table
+are fair. Ratios are given against the first artifact on the same engine and against the fp32 file of the
+same model on the same engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from torch import nn
+
+from ..artifacts import Artifact, load_artifact
+from ..config import dump
+from ..data import BatchLoader, BatchTransform, DataConfig
+from ..errors import DataError
+from ..models.base import build_from_spec, count_params
+from ..models.complexity import count_macs
+from ..runs import RunDir, machine, make_card
+from ..stages import StageResult, run_stage, stage
+from ..tasks import build_task
+from ..train.evaluate import data_for
+from ..train.trainer import evaluate_model
+from ..utils.io import write_json
+from ..utils.progress import console
+from ..utils.timing import measure
+from .peak import peak_gmacs
+
+ENGINES = ("torch", "onnxruntime", "cv2")
+
+
+class BenchConfig(BaseModel):
+    """``edgevision bench``: artifacts to compare, on which data, engines and threads."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    artifacts: list[str] = Field(..., min_length=1, description="model files or run folders")
+    labels: list[str] | None = Field(None, description="row labels, one per artifact (default: file names)")
+    data: DataConfig | None = Field(None, description="default: the data each artifact was trained on")
+    split: Literal["train", "val", "test"] = "test"
+    limit: int | None = Field(None, ge=1, description="samples of the split used for accuracy")
+    threads: list[Annotated[int, Field(ge=1, le=256)]] = Field(default_factory=lambda: [1], min_length=1)
+    engines: list[Literal["torch", "onnxruntime", "cv2"]] = Field(default_factory=lambda: list(ENGINES))
+    torch_bf16: bool = Field(False, description="also run torch in bf16 (channels-last, AMX/AVX-512 BF16)")
+    batch: int = Field(32, ge=1, le=1024, description="batch size of the throughput measurement")
+    budget_s: float = Field(1.0, gt=0, le=120, description="timing budget per row and batch size")
+    rounds: int = Field(3, ge=1, le=20, description="interleaved timing rounds")
+    peak: bool = Field(True, description="measure the GEMM peak (fp32 and int8) per thread count")
+    expand_exports: bool = Field(True, description="an export's main file brings its sibling files (fp32, ...)")
+
+    @field_validator("artifacts", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str | Path) else v
+
+
+@dataclass
+class Target:
+    """One artifact on one engine at one precision: how to run it and what it is."""
+
+    label: str
+    artifact: Artifact
+    engine: str
+    precision: str
+    file: Path
+    model: nn.Module  # for accuracy: a torch module, or an ONNX/cv2 wrapper
+    make: Callable[[int], Callable[[np.ndarray], Any]]  # threads -> runner(x)
+    error: str | None = None
+
+
+class Cv2Module(nn.Module):
+    """Runs an ONNX file in cv2.dnn behind the module interface (for accuracy)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        from ..deploy.onnx import cv2_net
+
+        self.net = cv2_net(path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from ..deploy.onnx import cv2_run
+
+        return torch.from_numpy(np.array(cv2_run(self.net, x.numpy())))
+
+
+class Bf16Module(nn.Module):
+    """A bf16, channels-last copy of a model that takes and returns fp32 (what bf16 compute costs)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        import copy
+
+        self.inner = copy.deepcopy(model).to(torch.bfloat16).to(memory_format=torch.channels_last)
+        self.eval()  # inference only: evaluate_model restores this flag afterwards
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(torch.bfloat16)
+        x = x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x
+        out = self.inner(x)
+        return out.float() if isinstance(out, torch.Tensor) else tuple(o.float() for o in out)
+
+
+# ---------------------------------------------------------------------------------------------- targets
+def _torch_runner(model: nn.Module) -> Callable[[int], Callable[[np.ndarray], Any]]:
+    def make(threads: int) -> Callable[[np.ndarray], Any]:
+        def run(x: np.ndarray) -> Any:
+            with torch.inference_mode():
+                return model(torch.from_numpy(x))
+        return run
+    return make
+
+
+def _ort_runner(path: Path) -> Callable[[int], Callable[[np.ndarray], Any]]:
+    def make(threads: int) -> Callable[[np.ndarray], Any]:
+        from ..deploy.onnx import ort_session
+
+        s = ort_session(path, threads)
+        name = s.get_inputs()[0].name
+        return lambda x: s.run(None, {name: x})
+    return make
+
+
+def _cv2_runner(path: Path) -> Callable[[int], Callable[[np.ndarray], Any]]:
+    def make(threads: int) -> Callable[[np.ndarray], Any]:
+        from ..deploy.onnx import cv2_net, cv2_run
+
+        net = cv2_net(path, threads)
+        return lambda x: cv2_run(net, x)
+    return make
+
+
+def targets(art: Artifact, label: str, cfg: BenchConfig, tmp: Path) -> list[Target]:
+    """Every (engine, precision) this artifact can run on, exporting a .pt to ONNX when needed."""
+    from ..deploy.export import cv2_compatible, cv2_outputs
+    from ..deploy.onnx import OnnxModule, export_onnx
+
+    out: list[Target] = []
+    is_onnx = isinstance(art.model, OnnxModule)
+    precision = str(art.meta.get("precision", "fp32"))
+    if not is_onnx and "torch" in cfg.engines:
+        out.append(Target(label, art, "torch", precision, art.path, art.model, _torch_runner(art.model)))
+        if cfg.torch_bf16:
+            bf = Bf16Module(art.model)
+            out.append(Target(label, art, "torch", "bf16 compute", art.path, bf, _torch_runner(bf)))
+    onnx_file = art.path if is_onnx else None
+    if not is_onnx and {"onnxruntime", "cv2"} & set(cfg.engines):
+        onnx_file = export_onnx(art.model, tmp / f"{len(list(tmp.iterdir()))}-{art.path.stem}.onnx", art.input_shape)
+        cv2_compatible(onnx_file)
+    if onnx_file is None:
+        return out
+    if "onnxruntime" in cfg.engines:
+        out.append(Target(label, art, "onnxruntime", precision, onnx_file, OnnxModule(onnx_file),
+                          _ort_runner(onnx_file)))
+    if "cv2" in cfg.engines:
+        probe = np.zeros((1, *art.input_shape), np.float32)
+        _, err = cv2_outputs(onnx_file, probe)  # in a child process: cv2 may abort on some graphs
+        t = Target(label, art, "cv2", precision, onnx_file, nn.Identity(), _cv2_runner(onnx_file), err)
+        if err is None:
+            t.model = Cv2Module(onnx_file)
+        out.append(t)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- measuring
+def _accuracy(t: Target, cfg: BenchConfig, cache: dict[str, Any]) -> tuple[str, float | None, dict[str, Any]]:
+    """(primary metric name, value, all metrics) of a target on the configured split (data loaded once)."""
+    task = build_task(t.artifact.task)
+    key = json.dumps([t.artifact.meta.get("data"), t.artifact.preprocess, task.name], sort_keys=True, default=str)
+    if key not in cache:
+        try:
+            cache[key] = data_for(t.artifact, cfg.data, task.name)
+        except DataError:
+            cache[key] = None
+    if cache[key] is None:
+        return task.primary, None, {}
+    data_cfg, splits = cache[key]
+    ds = splits.split(cfg.split)
+    if cfg.limit and len(ds) > cfg.limit:
+        ds = ds.subset(np.arange(cfg.limit)) if hasattr(ds, "subset") else ds
+    loader = BatchLoader(ds, 64, shuffle=False, transform=BatchTransform(splits.mean, splits.std),
+                         num_workers=data_cfg.num_workers)
+    m = evaluate_model(t.model, task, loader)
+    v = m.get(task.primary)
+    return task.primary, float(v) if isinstance(v, int | float) else None, m
+
+
+@contextlib.contextmanager
+def _threads(n: int) -> Iterator[None]:
+    import cv2
+
+    prev_t, prev_c = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(n)
+    cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev_t)
+        cv2.setNumThreads(prev_c)
+
+
+def time_targets(ts: list[Target], threads: int, cfg: BenchConfig) -> list[dict[str, Any]]:
+    """Interleaved rounds over the runnable targets; pooled p50/p90 at batch 1 and throughput at ``cfg.batch``."""
+    live = [t for t in ts if t.error is None]
+    pooled: dict[int, dict[str, list[float]]] = {id(t): {"b1": [], "bn": []} for t in live}
+    with _threads(threads):
+        runners = {id(t): t.make(threads) for t in live}
+        xs = {id(t): (np.random.default_rng(0).standard_normal((1, *t.artifact.input_shape), np.float32),
+                      np.random.default_rng(1).standard_normal((cfg.batch, *t.artifact.input_shape), np.float32))
+              for t in live}
+        slice_s = cfg.budget_s / cfg.rounds
+        for _ in range(cfg.rounds):
+            for t in live:
+                f, (x1, xb) = runners[id(t)], xs[id(t)]
+                pooled[id(t)]["b1"] += measure(lambda f=f, x=x1: f(x), budget_s=slice_s, min_runs=5,
+                                               times=True)["times_ms"]
+                pooled[id(t)]["bn"] += measure(lambda f=f, x=xb: f(x), warmup=1, min_runs=2, budget_s=slice_s,
+                                               times=True)["times_ms"]
+    out = []
+    for t in ts:
+        if t.error is not None:
+            out.append({"error": t.error})
+            continue
+        b1, bn = np.asarray(pooled[id(t)]["b1"]), np.asarray(pooled[id(t)]["bn"])
+        out.append({"p50_ms": float(np.median(b1)), "p90_ms": float(np.percentile(b1, 90)), "runs": len(b1),
+                    "img_s": float(cfg.batch * 1000 / np.median(bn))})
+    return out
+
+
+def _model_facts(art: Artifact) -> dict[str, Any]:
+    model = build_from_spec(art.arch)
+    return {"params": count_params(model), "macs": count_macs(model, art.input_shape),
+            "input": "x".join(map(str, art.input_shape))}
+
+
+def _row(t: Target, threads: int, timing: dict[str, Any], facts: dict[str, Any], acc: tuple, cfg: BenchConfig,
+         peaks: dict[str, float] | None) -> dict[str, Any]:
+    row = {"label": t.label, "artifact": str(t.artifact.path), "file": str(t.file), "engine": t.engine,
+           "precision": t.precision, "threads": threads, "metric": acc[0], "accuracy": acc[1],
+           "file_bytes": t.file.stat().st_size, **facts, "batch": cfg.batch}
+    if "error" in timing:
+        return {**row, "error": timing["error"]}
+    row.update(p50_ms=round(timing["p50_ms"], 4), p90_ms=round(timing["p90_ms"], 4), img_s=round(timing["img_s"], 2))
+    row["gmacs_b1"] = round(facts["macs"] / (timing["p50_ms"] * 1e6), 3)
+    row["gmacs_batch"] = round(facts["macs"] * timing["img_s"] / 1e9, 3)
+    if peaks:
+        peak = peaks["int8" if t.precision == "int8" else "fp32"]
+        row.update(peak_gmacs=peak, peak_fraction_b1=round(row["gmacs_b1"] / peak, 4),
+                   peak_fraction_batch=round(row["gmacs_batch"] / peak, 4))
+    return row
+
+
+def add_ratios(rows: list[dict[str, Any]]) -> None:
+    """``vs_first``: first artifact's p50 / this p50 (same engine, precision kind, threads);
+    ``vs_fp32``: the same model's fp32 p50 on the same engine and threads / this p50."""
+    first_label = rows[0]["label"] if rows else None
+    for r in rows:
+        if "p50_ms" not in r:
+            continue
+        base = next((b for b in rows if b["label"] == first_label and b["engine"] == r["engine"]
+                     and b["threads"] == r["threads"] and "p50_ms" in b), None)
+        if base:
+            r["vs_first"] = round(base["p50_ms"] / r["p50_ms"], 3)
+        fp32 = next((b for b in rows if b["engine"] == r["engine"] and b["threads"] == r["threads"]
+                     and b["precision"] == "fp32" and b["params"] == r["params"] and b["macs"] == r["macs"]
+                     and "p50_ms" in b), None)
+        if fp32 and r["precision"] != "fp32":
+            r["vs_fp32"] = round(fp32["p50_ms"] / r["p50_ms"], 3)
+
+
+def bench_artifacts(cfg: BenchConfig) -> dict[str, Any]:
+    """Run the whole bench; returns the JSON-able result (``rows``, ``peak``, ``machine``)."""
+    labels = cfg.labels or []
+    rows, peaks = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        ts: list[Target] = []
+        paths = [p for a in cfg.artifacts for p in (expand(a) if cfg.expand_exports else [a])]
+        for i, a in enumerate(paths):
+            art = load_artifact(a)
+            ts += targets(art, labels[i] if i < len(labels) else _label(art), cfg, Path(tmp))
+        data_cache: dict[str, Any] = {}
+        accs = {id(t): _accuracy(t, cfg, data_cache) if t.error is None else ("", None, {}) for t in ts}
+        facts = {id(t): _model_facts(t.artifact) for t in ts}
+        for n in cfg.threads:
+            peaks[n] = peak_gmacs(n) if cfg.peak else None
+            console.print(f"bench: {len(ts)} targets on {n} thread(s)" + (
+                f"; peak fp32 {peaks[n]['fp32']} GMAC/s, int8 {peaks[n]['int8']} GMAC/s" if peaks[n] else ""),
+                highlight=False)
+            for t, timing in zip(ts, time_targets(ts, n, cfg)):
+                rows.append(_row(t, n, timing, facts[id(t)], accs[id(t)], cfg, peaks[n]))
+    add_ratios(rows)
+    return {"rows": rows, "verdicts": verdicts(rows), "peak_gmacs": {str(k): v for k, v in peaks.items()},
+            "machine": machine(), "split": cfg.split, "batch": cfg.batch, "rounds": cfg.rounds}
+
+
+def verdicts(rows: list[dict[str, Any]]) -> list[str]:
+    """One plain sentence per reduced-precision row: is it faster than fp32 on the same engine, and at what cost."""
+    out = []
+    for r in rows:
+        if "vs_fp32" not in r:
+            continue
+        fp32 = next(b for b in rows if b["engine"] == r["engine"] and b["threads"] == r["threads"]
+                    and b["precision"] == "fp32" and b["params"] == r["params"] and "p50_ms" in b)
+        speed = (f"{r['vs_fp32']:.2f}× faster than" if r["vs_fp32"] > 1.02 else
+                 f"NOT faster than ({r['vs_fp32']:.2f}×)")
+        acc = ""
+        if r.get("accuracy") is not None and fp32.get("accuracy") is not None:
+            acc = f"; {r['metric']} {fp32['accuracy']:.4f} → {r['accuracy']:.4f}"
+        out.append(f"{r['label']} ({r['precision']}) is {speed} fp32 on {r['engine']}, {r['threads']} thread(s), "
+                   f"batch 1{acc}")
+    return out
+
+
+def expand(path: str | Path) -> list[str | Path]:
+    """An export run (its folder or main file) stands for all the files it wrote, fp32 first."""
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    card = RunDir(folder).card() if (folder / "card.json").exists() else {}
+    if card.get("stage") != "export" or not card.get("files") or (p.is_file() and card.get("artifact") != p.name):
+        return [path]
+    return [folder / f["file"] for f in card["files"] if (folder / f["file"]).suffix == ".onnx"] or [path]
+
+
+def _label(art: Artifact) -> str:
+    p = art.path
+    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+
+
+@stage("bench", BenchConfig, input_field="artifacts", summary="accuracy, size, MACs, latency, GMAC/s per engine")
+def run_bench(cfg: BenchConfig, out: Path) -> StageResult:
+    res = bench_artifacts(cfg)
+    run = RunDir(out).mkdir()
+    run.write_config(dump(cfg))
+    write_json(run.path / "bench.json", res)
+    card = make_card("bench", parent=None, artifacts=cfg.artifacts, rows=len(res["rows"]),
+                     threads=cfg.threads, peak_gmacs=res["peak_gmacs"])
+    run.write_card(card)
+    return StageResult(run.path, None, {**card, "bench": res})
+
+
+def format_table(res: dict[str, Any]) -> str:
+    """The bench table as fixed-width text."""
+    head = (f"{'label':<26}{'engine':<12}{'precision':<13}{'thr':>3} {'metric':>9} {'KB':>8} {'params':>9} "
+            f"{'MMACs':>8} {'p50 ms':>8} {'p90 ms':>8} {'img/s':>8} {'GMAC/s':>7} {'%peak':>6} {'×first':>6}")
+    lines = [head]
+    for r in res["rows"]:
+        acc = f"{r['accuracy']:.4f}" if isinstance(r.get("accuracy"), float) else "-"
+        base = (f"{r['label'][:25]:<26}{r['engine']:<12}{r['precision'][:12]:<13}{r['threads']:>3} {acc:>9} "
+                f"{r['file_bytes'] / 1024:>8.1f} {r['params']:>9,} {r['macs'] / 1e6:>8.2f} ")
+        if "error" in r:
+            lines.append(base + f"error: {r['error'][:60]}")
+            continue
+        frac = f"{100 * r['peak_fraction_b1']:.1f}" if "peak_fraction_b1" in r else "-"
+        lines.append(base + f"{r['p50_ms']:>8.3f} {r['p90_ms']:>8.3f} {r['img_s']:>8.1f} {r['gmacs_b1']:>7.2f} "
+                     f"{frac:>6} {r.get('vs_first', float('nan')):>6.2f}")
+    peaks = "; ".join(f"{k} thr: fp32 {v['fp32']}, int8 {v['int8']} GMAC/s" for k, v in res["peak_gmacs"].items()
+                      if v)
+    lines += res.get("verdicts", [])
+    return "\n".join(lines) + (f"\npeak (large GEMM, same run): {peaks}" if peaks else "")
+
+
+def bench(artifacts: list[str | Path] | str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
+    """Benchmark artifacts (``edgevision bench``); ``result.card['bench']`` holds the table.
+
+    Example:
+        >>> edgevision.bench(["runs/qs/train", "runs/qs/export/model.int8.onnx"], threads=[1, 2])
+    """
+    arts = [artifacts] if isinstance(artifacts, str | Path) else list(artifacts)
+    return run_stage("bench", {"artifacts": [str(a) for a in arts], **options}, out)
+
+
+def read_bench(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())

@@ -1,0 +1,149 @@
+"""Structured pruning on every registered model: shapes, MACs, reload from spec, export; policies and the stage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from nets import Coupled
+from test_depgraph import zero_units
+
+from edgevision.compress.depgraph import build_graph
+from edgevision.compress.shrink import shrink_model
+from edgevision.errors import ConfigError, EdgevisionError
+from edgevision.models import MODELS, build_from_spec, build_model, default_input, get_arch
+
+FIXED = {"lenet5", "lenet300_100", "hinton_mlp"}  # models whose input size is part of the architecture
+
+
+def small_shape(name: str) -> tuple[int, ...]:
+    c, h, w = default_input(name)
+    return (c, h, w) if name in FIXED else (c, min(h, 32), min(w, 32))
+
+
+def tiny_model(name: str):
+    kw = {"num_classes": 7}
+    if name in ("resnet", "resnet18"):
+        kw["width_mult"] = 0.25
+    if name == "mobilenet_v1":
+        kw["width_mult"] = 0.25
+    if name == "hinton_mlp":
+        kw["hidden"] = (64, 48)
+    torch.manual_seed(0)
+    return build_model(name, **kw).eval()
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_shrink_every_registered_model(name, tmp_path):
+    from edgevision.deploy.export import cv2_compatible, cv2_outputs
+    from edgevision.deploy.onnx import export_onnx, ort_session
+
+    model, shape = tiny_model(name), small_shape(name)
+    pruned, info = shrink_model(model, shape, macs=0.5, round_to=1)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        assert pruned(x).shape == model(x).shape
+    cut = 1 - info.macs_after / info.macs_before
+    assert 0.5 <= cut <= 0.6, f"asked for 50 % of MACs, removed {cut:.1%}"
+    assert info.params_after < info.params_before
+    rebuilt = build_from_spec(get_arch(pruned))  # without the original model
+    rebuilt.load_state_dict(pruned.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt.eval()(x), pruned.eval()(x))
+    path = export_onnx(pruned, tmp_path / "p.onnx", shape)
+    cv2_compatible(path)
+    with torch.no_grad():
+        ref = pruned(x).numpy()
+    assert np.abs(ort_session(path).run(None, {"input": x.numpy()})[0] - ref).max() < 1e-4
+    out, err = cv2_outputs(path, x.numpy())  # OpenCV's dnn runs the pruned model too
+    assert err is None and np.abs(out - ref).max() < 1e-4, err
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_pruning_equals_zeroing_on_every_registered_model(name):
+    """Removing channels whose producers output exact zeros must not change the output at all."""
+    model, shape = tiny_model(name), small_shape(name)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2)
+    graph = build_graph(model, shape)
+    assert graph.groups, f"{name}: nothing prunable"
+    plan = {g.name: list(range(0, len(g), 2)) for g in graph.groups}
+    zero_units(model, graph, plan)
+    x = torch.randn(2, *shape)
+    from edgevision.compress.shrink import apply_plan
+
+    with torch.no_grad():
+        want = model(x)
+        apply_plan(graph, plan)
+        torch.testing.assert_close(model(x), want, atol=1e-4, rtol=1e-4)
+
+
+def test_round_to_gives_simd_friendly_widths():
+    model = build_model("squeezenet1_1", num_classes=10)
+    pruned, info = shrink_model(model, (3, 48, 48), ratio=0.4, round_to=8)
+    for g in info.groups:
+        assert g["after"] % 8 == 0 or g["after"] == g["before"], g
+    assert any(g["after"] < g["before"] for g in info.groups)
+    assert pruned.features[3].squeeze.out_channels % 8 == 0
+
+
+@pytest.mark.parametrize("importance", ["l1", "l2", "bn_scale", "taylor"])
+@pytest.mark.parametrize("scope", ["uniform", "global"])
+def test_importance_criteria_and_scopes(importance, scope):
+    model = Coupled().eval()
+    ctx = {}
+    if importance == "taylor":
+        batches = [{"x": torch.randn(4, 3, 16, 16), "y": torch.randint(0, 5, (4,))} for _ in range(2)]
+        ctx = {"batches": batches,
+               "bind": lambda m: (lambda b: torch.nn.functional.cross_entropy(m(b["x"]), b["y"]))}
+    pruned, info = shrink_model(model, (3, 16, 16), ratio=0.5, importance=importance, scope=scope, **ctx)
+    assert info.macs_after < info.macs_before
+    assert pruned(torch.randn(1, 3, 16, 16)).shape == (1, 5)
+    assert model.post.out_channels == 12  # the original is untouched
+
+
+def test_lowest_scores_are_removed():
+    model = Coupled().eval()
+    with torch.no_grad():
+        model.branch_a.weight[:4].mul_(1e-3)  # the four weakest filters of branch_a
+    graph = build_graph(model, (3, 16, 16))
+    grp = next(g for g in graph.groups if g.name == "branch_a")
+    from edgevision.compress.importance import score
+
+    s = score("l1", graph)[grp.name]
+    assert set(torch.argsort(s)[:4].tolist()) == {0, 1, 2, 3}
+
+
+def test_policy_errors():
+    model = build_model("lenet300_100")
+    with pytest.raises(ConfigError):
+        shrink_model(model, (1, 28, 28), ratio=0.5, macs=0.5)
+    with pytest.raises(EdgevisionError, match="cannot remove"):
+        shrink_model(model, (1, 28, 28), macs=0.99, max_ratio=0.5)
+
+
+def test_shrink_stage_prunes_finetunes_and_reloads(trained, tmp_path):
+    import edgevision as ev
+
+    res = ev.shrink(trained, macs=0.4, round_to=4, epochs=1, out=tmp_path / "shrink")
+    card = res.card
+    assert card["shrink"]["macs_reduction"] >= 0.4 and card["params"] < ev.load_artifact(trained).card["params"]
+    art = ev.load_artifact(res.artifact)  # rebuilt from the spec alone
+    assert art.arch.surgery and art.model(torch.randn(1, *art.input_shape)).shape[1] == 3
+    assert (res.run_dir / "shrink.json").exists() and "drop_points" in card["metrics"]
+
+
+def test_distill_option_is_a_clear_hook(trained, tmp_path):
+    import edgevision as ev
+    from edgevision.compress import finetune
+
+    try:
+        import edgevision.compress.distill
+    except ImportError:
+        with pytest.raises(ConfigError, match="distill"):
+            ev.shrink(trained, ratio=0.25, epochs=1, distill={"temperature": 4}, out=tmp_path / "kd")
+    else:  # pragma: no cover - when the distillation module is installed
+        assert finetune.with_distillation
