@@ -39,3 +39,17 @@ def _threads():
     torch.set_num_threads(min(prev, 2))
     yield
     torch.set_num_threads(prev)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: tiny models train fastest so, and a busy 2-core machine punishes two threads badly.
+
+    Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    import torch
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)

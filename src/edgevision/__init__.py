@@ -17,9 +17,10 @@ from .recipe import quickstart, run
 from .registry import Registry
 from .report.html import report
 from .stages import StageResult
+from .train.anchors import anchors
 from .train.evaluate import evaluate
 from .train.stage import train
 
-__all__ = ["MODELS", "Artifact", "EdgevisionError", "Registry", "StageResult", "__version__", "build_model",
+__all__ = ["MODELS", "Artifact", "EdgevisionError", "Registry", "StageResult", "__version__", "anchors", "build_model",
            "evaluate", "list_models", "load_artifact", "predict", "profile", "quickstart", "report", "run",
            "save_model", "train"]
