@@ -11,7 +11,7 @@ constant baseline predicts the training-set mean box for every test crop. The sa
 Reports mean IoU on the test crops, accuracy at IoU ≥ 0.5, and the spread of the predicted boxes (a collapsed
 localizer has ~0). Training uses ``--threads`` torch threads (default 1; see the README on a busy 2-core box).
 
-Usage: python benchmarks/localization.py [--epochs 30] [--width 16] [--threads 1] [--skip-synthetic]
+Usage: python benchmarks/localization.py [--epochs 25] [--width 16] [--size 96] [--threads 1] [--skip-synthetic]
 """
 
 from __future__ import annotations
@@ -71,9 +71,9 @@ def compare(data: dict[str, Any], args: argparse.Namespace, work: Path, epochs: 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=25)
     ap.add_argument("--width", type=int, default=16)
-    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--lr", type=float, default=0.003)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
@@ -84,7 +84,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     work = Path(args.work or tempfile.mkdtemp(prefix="ev-loc-"))
     t0 = time.perf_counter()
-    pf = compare({"source": "pennfudan-crops", "input_size": args.size, "options": {"crops_per_person": 6}},
+    pf = compare({"source": "pennfudan-crops", "input_size": args.size, "options": {"crops_per_person": 4}},
                  args, work, args.epochs)
     result: dict[str, Any] = {
         "iou": pf["none"]["iou"], "iou_with_harris": pf["harris"]["iou"], "iou_with_canny": pf["canny"]["iou"],
@@ -95,8 +95,8 @@ def main() -> None:
         "dataset": "pennfudan-crops (fixed split: crops of 100 train / 20 val / 50 test images)",
         "pennfudan_crops": pf}
     if not args.skip_synthetic:
-        result["synthetic_shapes"] = compare({"source": "synthetic:shapes", "input_size": 64, "options": {
-            "num_classes": 6, "n_train": 3000, "n_val": 300, "n_test": 1000}}, args, work, max(args.epochs // 2, 5))
+        result["synthetic_shapes"] = compare({"source": "synthetic:shapes", "input_size": 48, "options": {
+            "num_classes": 6, "n_train": 2000, "n_val": 300, "n_test": 1000}}, args, work, max(args.epochs // 2, 5))
     result["settings"] = {"epochs": args.epochs, "width": args.width, "input": args.size, "lr": args.lr,
                           "threads": args.threads, "seed": args.seed, "augment": AUGMENT,
                           "loss": "smooth-L1 (β 0.02, λ 5) + GIoU (λ 2) on sigmoid-normalized boxes"}

@@ -97,3 +97,32 @@ def test_train_refuses_a_classifier_for_detection(tmp_path, capsys):
     code = main(["train", "--model", "student_cnn", "--task", "detection", *DATA, "--epochs", "1",
                  "--out", str(tmp_path / "x")])
     assert code == 2 and "needs a detection model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_coco128_multiclass_train_and_eval(tmp_path, capsys):
+    """COCO128 (80 classes) through both readers: train on YOLO labels, evaluate through the COCO JSON."""
+    from conftest import require_data
+
+    require_data("coco128")
+    data = ["--data", "yolo:coco128", "--input-size", "128", "--set", "data.test_fraction=0.2"]
+    assert main(["train", "--model", "squeezedet_small", "--task", "detection", *data, "--epochs", "2",
+                 "--batch-size", "16", "--optimizer", "adamw", "--lr", "0.003", "--out", str(tmp_path / "t")]) == 0
+    card = json.loads((tmp_path / "t" / "card.json").read_text())
+    assert len(card["task"]["class_names"]) == 80 and card["metrics"]["test"]["loss_class"] > 0
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "t"), "--data", "coco:coco128", "--out", str(tmp_path / "e")]) == 0
+    out = capsys.readouterr()
+    assert "person" in out.out + out.err and "AP[.5:.95]" in out.out + out.err
+    ev = json.loads((tmp_path / "e" / "eval.json").read_text())
+    assert len(ev["per_class"]) > 10 and 0 <= ev["map"] <= 1
+
+
+def test_report_shows_the_ap_table(detector, tmp_path):
+    from edgevision.report.html import report
+
+    assert main(["eval", str(detector), "--out", str(tmp_path / "ev")]) == 0
+    res = report([detector, tmp_path / "ev"], out=tmp_path / "r.html")
+    text = res.artifact.read_text()
+    assert "<h2>Detection</h2>" in text and "AP50 (VOC)" in text and "circle" in text
