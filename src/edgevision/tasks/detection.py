@@ -39,6 +39,7 @@ class DetectionOptions(BaseModel):
     nms_iou: float = Field(0.45, gt=0, le=1)
     score_threshold: float = Field(0.3, ge=0, le=1, description="for predict and drawing")
     eval_score_threshold: float = Field(0.01, ge=0, le=1, description="for AP (keep low: AP needs the tail)")
+    eval_top_n: int = Field(300, ge=1, description="candidates kept before NMS when computing AP (YOLO's 300)")
     seed: int = 0
 
 
@@ -63,7 +64,7 @@ class DetectionMeter(Meter):
         raw = out["output"].detach().float().numpy()
         hw = tuple(batch["image"].shape[-2:])
         boxes, scores = decode_raw(raw, np.asarray(self.task.anchors, np.float32), hw)
-        self.dets += postprocess(boxes, scores, self.task.post(self.task.eval_score_threshold))
+        self.dets += postprocess(boxes, scores, self.task.eval_post())
         self.gts += [{"boxes": b.numpy(), "labels": lab.numpy()} for b, lab in zip(batch["boxes"], batch["labels"])]
         n = len(raw)
         for k in ("loss", "loss_bbox", "loss_conf", "loss_class"):
@@ -95,7 +96,6 @@ class DetectionTask(Task):
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.weights = LossWeights(opts.lambda_bbox, opts.lambda_conf_pos, opts.lambda_conf_neg, opts.lambda_class,
                                    opts.match_iou)
-        self.eval_score_threshold = opts.eval_score_threshold
         self._grid_cache: dict[tuple[int, ...], torch.Tensor] = {}
 
     @classmethod
@@ -120,8 +120,14 @@ class DetectionTask(Task):
         return {**kwargs, "num_anchors": self.num_anchors}
 
     def post(self, score_threshold: float | None = None) -> PostprocessConfig:
+        """Post-processing for predictions: the doc's top-N (64), NMS, and the display threshold."""
         thr = self.opts.score_threshold if score_threshold is None else score_threshold
         return PostprocessConfig(self.opts.top_n, self.opts.nms_iou, thr)
+
+    def eval_post(self) -> PostprocessConfig:
+        """Post-processing for AP: the same NMS, but more candidates and a low threshold, because AP integrates
+        precision over all recall levels (a detector capped at 64 candidates cannot reach its own recall)."""
+        return PostprocessConfig(self.opts.eval_top_n, self.opts.nms_iou, self.opts.eval_score_threshold)
 
     def grid(self, hf: int, wf: int, input_hw: tuple[int, int]) -> torch.Tensor:
         """Anchors (Hf·Wf·K, 4) as (cx, cy, w, h) for one output grid and input size (cached)."""
