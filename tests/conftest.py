@@ -41,4 +41,18 @@ def _threads():
     torch.set_num_threads(prev)
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread: tiny models train fastest so, and a busy 2-core machine punishes two threads badly.
+
+    Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    import torch
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
 from speed_fixtures import exported, trained  # noqa: E402, F401  (session fixtures of the speed tests)

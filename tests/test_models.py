@@ -11,13 +11,27 @@ from edgevision.models.base import set_arch
 from edgevision.models.complexity import count_macs
 from edgevision.models.modspec import module_from_spec, module_to_spec
 
-# Small inputs keep the suite fast; fixed-size models (LeNets, MLP) use their native 28×28.
+# Small inputs keep the suite fast; fixed-size models (LeNets, MLP, localizer) use their native size.
 SMALL = {"squeezenet1_0": (3, 64, 64), "squeezenet1_1": (3, 64, 64), "mobilenet_v1": (3, 64, 64),
-         "resnet": (3, 64, 64), "resnet18": (3, 64, 64)}
+         "resnet": (3, 64, 64), "resnet18": (3, 64, 64), "squeezedet": (3, 64, 64), "squeezedet_small": (3, 64, 64),
+         "squeezedet_mobilenet": (3, 64, 64)}
 
 
 def _shape(name):
     return SMALL.get(name, MODELS.entry(name).meta["default_input"])
+
+
+def check_output(name, model, y, batch, num_classes):
+    """The output contract of the model's task (registry meta ``task``, default classification)."""
+    task = MODELS.entry(name).meta.get("task", "classification")
+    if task == "classification":
+        assert y.shape == (batch, num_classes)
+    elif task == "localization":  # 4 box logits + class logits
+        assert y.shape == (batch, 4 + num_classes)
+    elif task == "detection":  # a ConvDet grid: K·(4 + 1 + C) channels per cell
+        assert y.ndim == 4 and y.shape[:2] == (batch, model.num_anchors * (5 + num_classes)) and y.shape[2] > 0
+    else:
+        raise AssertionError(f"{name}: no output check for task {task!r}")
 
 
 @pytest.mark.parametrize("name", MODELS.names())
@@ -29,7 +43,7 @@ def test_contract_shape_and_finite(name):
         y = m(x)
         feats = m.forward_features(x)
         y2 = m.forward_head(feats)
-    assert y.shape == (2, 7)
+    check_output(name, m, y, 2, 7)
     assert torch.isfinite(y).all()
     assert torch.allclose(y, y2)
 
@@ -77,7 +91,7 @@ def test_onnx_export_runs_in_onnxruntime(name, tmp_path):
     sess = ort_session(path, threads=1)
     assert parity(m, sess, shape, batch=2) < 1e-4
     out = sess.run(None, {"input": np.random.rand(3, *shape).astype(np.float32)})[0]  # dynamic batch
-    assert out.shape == (3, 5)
+    check_output(name, m, torch.from_numpy(out), 3, 5)
 
 
 def test_spec_roundtrip_with_surgery():

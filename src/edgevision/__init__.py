@@ -25,10 +25,11 @@ from .registry import Registry
 from .report import speed as _speed_sections  # noqa: F401  (registers the bench and compression sections)
 from .report.html import report
 from .stages import StageResult
+from .train.anchors import anchors
 from .train.evaluate import evaluate
 from .train.stage import train
 
-__all__ = ["MODELS", "Artifact", "EdgevisionError", "Registry", "StageResult", "__version__", "bench", "build_model",
-           "cluster", "distill", "evaluate", "export", "list_models", "load_artifact", "lowrank", "pack", "predict",
-           "profile", "prune", "quantize", "quickstart", "report", "run", "save_model", "sensitivity", "shrink",
-           "train", "unpack"]
+__all__ = ["MODELS", "Artifact", "EdgevisionError", "Registry", "StageResult", "__version__", "anchors", "bench",
+           "build_model", "cluster", "distill", "evaluate", "export", "list_models", "load_artifact", "lowrank", "pack",
+           "predict", "profile", "prune", "quantize", "quickstart", "report", "run", "save_model", "sensitivity",
+           "shrink", "train", "unpack"]

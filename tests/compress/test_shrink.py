@@ -13,7 +13,7 @@ from edgevision.compress.shrink import shrink_model
 from edgevision.errors import ConfigError, EdgevisionError
 from edgevision.models import MODELS, build_from_spec, build_model, default_input, get_arch
 
-FIXED = {"lenet5", "lenet300_100", "hinton_mlp"}  # models whose input size is part of the architecture
+FIXED = {"lenet5", "lenet300_100", "hinton_mlp", "localizer"}  # models whose input size is part of the architecture
 
 
 def small_shape(name: str) -> tuple[int, ...]:

@@ -118,9 +118,8 @@ def test_profile_runs_an_onnx_file(exported, tmp_path):
 @pytest.mark.data
 def test_int8_export_meets_99_percent_agreement_on_mnist(tmp_path):
     """The issue's bar on a real trained model: int8 top-1 agreement ≥ 99 % on the calibration hold-out."""
-    from conftest import require_data
-
     import edgevision as ev
+    from conftest import require_data
 
     require_data("mnist")
     train = ev.train(model="lenet5", data={"source": "mnist", "limit": 6000}, epochs=2, batch_size=64,

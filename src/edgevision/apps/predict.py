@@ -97,7 +97,7 @@ def run_predict(cfg: PredictConfig, out: Path) -> StageResult:
 
     write_text(run.path / "predictions.jsonl", "".join(json.dumps(x) + "\n" for x in lines))
     for x in lines[:20]:
-        console.print(f"{x['file']}: {x.get('label', '')} {x.get('score', 0):.3f}", highlight=False)
+        console.print(f"{x['file']}: {task.describe(x)}", highlight=False)
     if unreadable:
         console.print(f"[yellow]warning:[/] {len(unreadable)} unreadable files skipped: {', '.join(unreadable[:5])}")
     card = make_card("predict", task=art.task, parent=str(art.path), metrics={"n": len(lines),

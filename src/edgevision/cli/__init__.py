@@ -13,9 +13,9 @@ import traceback
 
 from .._version import __version__
 from ..errors import EdgevisionError
-from . import compress, core, distill, speed
+from . import compress, core, detect, distill, speed
 
-VERB_MODULES = [core, distill, compress, speed]
+VERB_MODULES = [core, distill, compress, speed, detect]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,11 +56,12 @@ def cmd_profile(args: argparse.Namespace) -> None:
 
 def add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", **parser_kwargs(
-        "train a model (classification here; detection, localization and segmentation when installed)",
+        "train a model for a task: classification, detection (SqueezeDet), localization (one box per image)",
         "edgevision train --model student_cnn --data synthetic:shapes --input-size 32 --epochs 5 --out runs/t"))
     p.add_argument("--model", help="registered model name (see `edgevision models`)")
     p.add_argument("--model-kwargs", nargs="*", metavar="KEY=VALUE", help="e.g. width=16 depth=3")
     p.add_argument("--task", help="classification (default), localization, detection, segmentation")
+    p.add_argument("--task-options", nargs="*", metavar="KEY=VALUE", help="e.g. anchors=9 lambda_conf_neg=100")
     p.add_argument("--data", help="source: synthetic:shapes, mnist, or a folder")
     p.add_argument("--input-size", help="H or HxW fed to the model")
     p.add_argument("--channels", type=int, choices=(1, 3))
@@ -83,6 +84,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from ..train.stage import train
 
     flags = {"model": args.model, "model_kwargs": kv_list(args.model_kwargs, "--model-kwargs"), "task": args.task,
+             "task_options": kv_list(args.task_options, "--task-options"),
              "data.source": args.data, "data.input_size": input_size(args.input_size),
              "data.channels": args.channels, "data.num_workers": args.workers, "epochs": args.epochs,
              "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer, "schedule": args.schedule,

@@ -8,12 +8,13 @@ Every random draw uses the ``torch.Generator`` passed in, so a batch's augmentat
 (seed, epoch, batch index) and a resumed run replays exactly.
 
 The op list is reference doc 003's (noise, blur, salt-and-pepper, mirror, CLAHE), doc 001's (flips, rotation
-±45°, crops, blur, noise, contrast) and doc 004's random perspective warp.
+±45°, crops, Gaussian and average blur, noise, contrast) and doc 004's random perspective warp.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -50,6 +51,12 @@ class BlurOp(_Op):
     kernel: int = Field(3, ge=3, le=15)
 
 
+class AvgBlurOp(_Op):
+    """Doc 001's average (box) blur: the mean over a ``kernel``×``kernel`` window."""
+
+    kernel: int = Field(3, ge=2, le=15)
+
+
 class NoiseOp(_Op):
     sigma: float = Field(8.0, ge=0, description="Gaussian σ on the 0–255 scale")
 
@@ -78,6 +85,7 @@ class AugmentConfig(BaseModel):
     translate: TranslateOp | None = None
     perspective: PerspectiveOp | None = None
     blur: BlurOp | None = None
+    avg_blur: AvgBlurOp | None = None
     noise: NoiseOp | None = None
     contrast: RangeOp | None = None
     brightness: RangeOp | None = None
@@ -252,6 +260,24 @@ def _blur(x: torch.Tensor, op: BlurOp) -> torch.Tensor:
     return F.conv2d(x, g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
 
 
+def _avg_blur(x: torch.Tensor, op: AvgBlurOp) -> torch.Tensor:
+    """Box filter with replicated borders (``cv2.blur``); even kernels are anchored like OpenCV's."""
+    k = op.kernel
+    lo, hi = k // 2, (k - 1) // 2
+    x = F.pad(x, [lo, hi, lo, hi], mode="replicate")
+    return F.avg_pool2d(x, k, stride=1)
+
+
+def _blur_some(x: torch.Tensor, sel: torch.Tensor, fn: Callable[[torch.Tensor, Any], torch.Tensor],
+               op: Any) -> torch.Tensor:
+    """Apply a filter to the selected images only (blurring the whole batch and discarding most of it is slow)."""
+    if not sel.any():
+        return x
+    x = x.clone()
+    x[sel] = fn(x[sel], op)
+    return x
+
+
 def _clahe(x: torch.Tensor, op: ClaheOp) -> torch.Tensor:
     """CLAHE on the L channel of Lab (grey images directly), as in reference doc 003; a loop over images only."""
     clahe = cv2.createCLAHE(clipLimit=op.clip, tileGridSize=(op.tiles, op.tiles))
@@ -273,7 +299,9 @@ def _photometric(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
         return _coin(p, b, gen)[:, None, None, None]
 
     if cfg.blur:
-        x = torch.where(pick(cfg.blur.p), _blur(x, cfg.blur), x)
+        x = _blur_some(x, _coin(cfg.blur.p, b, gen), _blur, cfg.blur)
+    if cfg.avg_blur:
+        x = _blur_some(x, _coin(cfg.avg_blur.p, b, gen), _avg_blur, cfg.avg_blur)
     if cfg.contrast:
         f = _uniform(*cfg.contrast.range, b, gen).float()[:, None, None, None]
         mean = x.mean((1, 2, 3), keepdim=True)

@@ -120,6 +120,16 @@ def options_model(model: type[BaseModel], cfg: DataConfig) -> Any:
     return validate(model, cfg.options, prefix="data.options")
 
 
-from . import folder, mnist, pennfudan, presence, shapes_source  # noqa: E402,F401  (register the built-in formats)
+from . import (  # noqa: E402,F401  (register the built-in formats)
+    coco,
+    folder,
+    mnist,
+    pennfudan,
+    pennfudan_crops,
+    presence,
+    shapes_source,
+    voc,
+    yolo,
+)
 
 __all__ = ["SOURCES", "DataConfig", "load_data", "parse_source"]

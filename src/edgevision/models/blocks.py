@@ -41,21 +41,27 @@ def dwsep(cin: int, cout: int, stride: int = 1, leaky: float = 0.0) -> nn.Sequen
 class Fire(nn.Module):
     """SqueezeNet fire module: 1×1 squeeze → [1×1 expand ‖ 3×3 expand] (Iandola et al. 2016).
 
-    Output channels = e1 + e3; the concatenation couples both expands for structured pruning.
+    Output channels = e1 + e3; the concatenation couples both expands for structured pruning. With ``bn`` each
+    conv is followed by BatchNorm (no conv bias), which makes training from scratch much faster; the BN folds
+    into the conv at export.
     """
 
-    def __init__(self, cin: int, squeeze: int, e1: int, e3: int, leaky: float = 0.0) -> None:
+    def __init__(self, cin: int, squeeze: int, e1: int, e3: int, leaky: float = 0.0, bn: bool = False) -> None:
         super().__init__()
-        self.squeeze = nn.Conv2d(cin, squeeze, 1)
+        self.squeeze = nn.Conv2d(cin, squeeze, 1, bias=not bn)
+        self.squeeze_bn = nn.BatchNorm2d(squeeze) if bn else nn.Identity()
         self.squeeze_act = act(leaky)
-        self.expand1x1 = nn.Conv2d(squeeze, e1, 1)
+        self.expand1x1 = nn.Conv2d(squeeze, e1, 1, bias=not bn)
+        self.expand1x1_bn = nn.BatchNorm2d(e1) if bn else nn.Identity()
         self.expand1x1_act = act(leaky)
-        self.expand3x3 = nn.Conv2d(squeeze, e3, 3, padding=1)
+        self.expand3x3 = nn.Conv2d(squeeze, e3, 3, padding=1, bias=not bn)
+        self.expand3x3_bn = nn.BatchNorm2d(e3) if bn else nn.Identity()
         self.expand3x3_act = act(leaky)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.squeeze_act(self.squeeze(x))
-        return torch.cat([self.expand1x1_act(self.expand1x1(s)), self.expand3x3_act(self.expand3x3(s))], 1)
+        s = self.squeeze_act(self.squeeze_bn(self.squeeze(x)))
+        return torch.cat([self.expand1x1_act(self.expand1x1_bn(self.expand1x1(s))),
+                          self.expand3x3_act(self.expand3x3_bn(self.expand3x3(s)))], 1)
 
 
 class BasicBlock(nn.Module):

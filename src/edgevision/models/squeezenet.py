@@ -24,22 +24,31 @@ def _scaled(c: int, w: float) -> int:
     return max(1, round(c * w))
 
 
+def squeezenet_features(version: str = "1_1", in_channels: int = 3, width_mult: float = 1.0, leaky: float = 0.0,
+                        bn: bool = False) -> tuple[nn.Sequential, int]:
+    """The SqueezeNet trunk conv1 … fire9 (no classifier) and its output channels; reused by SqueezeDet.
+
+    ``bn`` adds BatchNorm after every conv (SqueezeDet in edgevision trains from scratch, where it helps).
+    """
+    stem_channels, k, fires = {"1_0": _V10, "1_1": _V11}[version]
+    c = _scaled(stem_channels, width_mult)
+    stem = [nn.Conv2d(in_channels, c, k, stride=2, bias=not bn), *([nn.BatchNorm2d(c)] if bn else [])]
+    layers: list[nn.Module] = [*stem, act(leaky), nn.MaxPool2d(3, 2, ceil_mode=True)]
+    for f in fires:
+        if f == "M":
+            layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
+            continue
+        s, e1, e3 = (_scaled(v, width_mult) for v in f)
+        layers.append(Fire(c, s, e1, e3, leaky, bn))
+        c = e1 + e3
+    return nn.Sequential(*layers), c
+
+
 class SqueezeNet(EdgeModel):
-    def __init__(self, cfg: tuple, num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0,
+    def __init__(self, version: str, num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0,
                  leaky: float = 0.0, dropout: float = 0.5) -> None:
         super().__init__()
-        stem, k, fires = cfg
-        c = _scaled(stem, width_mult)
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, c, k, stride=2), act(leaky),
-                                   nn.MaxPool2d(3, 2, ceil_mode=True)]
-        for f in fires:
-            if f == "M":
-                layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
-                continue
-            s, e1, e3 = (_scaled(v, width_mult) for v in f)
-            layers.append(Fire(c, s, e1, e3, leaky))
-            c = e1 + e3
-        self.features = nn.Sequential(*layers)
+        self.features, c = squeezenet_features(version, in_channels, width_mult, leaky)
         self.num_features = c
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Conv2d(c, num_classes, 1), act(leaky),
                                         nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
@@ -54,10 +63,10 @@ class SqueezeNet(EdgeModel):
 @MODELS.register("squeezenet1_0", default_input=(3, 224, 224), family="squeezenet",
                  description="SqueezeNet v1.0 (1,248,424 params at 1000 classes)")
 def squeezenet1_0(**kwargs) -> SqueezeNet:
-    return SqueezeNet(_V10, **kwargs)
+    return SqueezeNet("1_0", **kwargs)
 
 
 @MODELS.register("squeezenet1_1", default_input=(3, 224, 224), family="squeezenet",
                  description="SqueezeNet v1.1, 2.4x fewer MACs than v1.0 (1,235,496 params at 1000 classes)")
 def squeezenet1_1(**kwargs) -> SqueezeNet:
-    return SqueezeNet(_V11, **kwargs)
+    return SqueezeNet("1_1", **kwargs)

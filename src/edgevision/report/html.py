@@ -92,7 +92,8 @@ def summary_section(views: list[StageView]) -> str:
 def curves_section(views: list[StageView]) -> str | None:
     imgs = []
     for v in views:
-        primary = ((v.card.get("task") or {}).get("name") == "classification" and "top1") or "loss"
+        task = (v.card.get("task") or {}).get("name")
+        primary = {"classification": "top1", "detection": "ap50", "localization": "iou"}.get(task, "loss")
         uri = plots.training_curves(v.history, primary, v.name)
         if uri:
             imgs.append(f'<img alt="training curves of {esc(v.name)}" src="{uri}">')
@@ -175,4 +176,5 @@ def report(runs: list[str | Path] | str | Path, out: str | Path | None = None, *
     return run_stage("report", {"runs": [str(r) for r in runs], **options}, target)
 
 
+from . import detection  # noqa: E402,F401  (registers the detection and localization sections)
 from . import distill as _distill  # noqa: E402,F401  (registers the distillation section)

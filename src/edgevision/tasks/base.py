@@ -33,6 +33,15 @@ class Task:
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = kwargs
 
+    @classmethod
+    def for_data(cls, splits: Any, **options: Any) -> Task:
+        """Build the task for a dataset (``DataSplits``); tasks that derive state from the data (anchors) override."""
+        return cls(class_names=splits.class_names, **options)
+
+    def adapt_model_kwargs(self, kwargs: dict[str, Any], model_meta: dict[str, Any]) -> dict[str, Any]:
+        """Model kwargs this task needs (e.g. anchors per cell), given the registry meta of the chosen model."""
+        return kwargs
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **self.kwargs}
 
@@ -69,6 +78,14 @@ class Task:
     def draw(self, image: np.ndarray, pred: dict[str, Any]) -> np.ndarray:  # pragma: no cover - abstract
         """Draw a prediction onto an RGB uint8 image (H, W, 3)."""
         raise NotImplementedError
+
+    def describe(self, pred: dict[str, Any]) -> str:
+        """One short line for a prediction (``edgevision predict`` prints it)."""
+        return f"{pred.get('label', '')} {pred.get('score', 0):.3f}"
+
+    def format_metrics(self, metrics: dict[str, Any]) -> str | None:
+        """A multi-line table of the metrics for ``edgevision eval`` (None: the one-line summary is enough)."""
+        return None
 
     def summary(self, metrics: dict[str, Any]) -> str:
         """One line for logs and the progress bar."""

@@ -57,6 +57,8 @@ def run_eval(cfg: EvalConfig, out: Path) -> StageResult:
     card = make_card("eval", task=art.task, model=art.arch.to_dict(), metrics={cfg.split: scalars(metrics, "")},
                      parent=str(art.path), data=data_cfg.model_dump(mode="json"), split=cfg.split)
     run.write_card(card)
+    if table := task.format_metrics(metrics):
+        console.print(table, highlight=False)
     console.print(f"{cfg.split}: {task.summary(metrics)}  (n={metrics.get('n', len(ds))})", highlight=False)
     return StageResult(run.path, None, card)
 

@@ -17,7 +17,7 @@ from ..models import MODELS, build_model, count_params, get_arch
 from ..models.complexity import count_macs
 from ..runs import RunDir, make_card
 from ..stages import StageResult, stage
-from ..tasks import TASKS, Task, build_task
+from ..tasks import TASKS, Task
 from ..utils.progress import console
 from ..utils.seed import seed_everything
 from ..utils.timing import measure
@@ -32,6 +32,8 @@ class TrainStageConfig(TrainConfig):
     model: str = "student_cnn"
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     task: str = "classification"
+    task_options: dict[str, Any] = Field(default_factory=dict, description="task-specific options, e.g. detection "
+                                         "anchors and loss weights (validated by the task)")
     data: DataConfig = Field(default_factory=DataConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     init: str | None = Field(None, description="artifact whose matching weights initialize the model")
@@ -45,14 +47,19 @@ def model_inputs(name: str, splits: DataSplits) -> dict[str, Any]:
     params = inspect.signature(obj.__init__ if inspect.isclass(obj) else obj).parameters
     if "input_size" in params:
         kw["input_size"] = splits.input_size[0]
+    if "input_mean" in params and splits.mean:  # models that undo normalization (classical front-ends)
+        kw["input_mean"], kw["input_std"] = list(splits.mean), list(splits.std)
     return kw
 
 
-def build_for_data(name: str, kwargs: dict[str, Any], splits: DataSplits) -> torch.nn.Module:
+def build_for_data(name: str, kwargs: dict[str, Any], splits: DataSplits, task: Task | None = None) -> torch.nn.Module:
+    """Build ``name`` for the data's classes/channels/size, adapted to ``task`` (e.g. anchors per cell)."""
     full = {**model_inputs(name, splits), **kwargs}
     if full["num_classes"] != splits.num_classes and "num_classes" in kwargs:
         raise ConfigError(f"model_kwargs.num_classes={kwargs['num_classes']} but the data has "
                           f"{splits.num_classes} classes")
+    if task is not None:
+        full = task.adapt_model_kwargs(full, MODELS.entry(name).meta)
     try:
         return build_model(name, **full)
     except TypeError as e:
@@ -90,9 +97,13 @@ def make_loaders(splits: DataSplits, cfg: TrainConfig, augment: AugmentConfig | 
 
 
 def make_task(name: str, splits: DataSplits, **kwargs: Any) -> Task:
+    """The task for a dataset; ``kwargs`` are its options (tasks derive state such as anchors from the data)."""
     if name not in TASKS:
         raise ConfigError(f"task {name!r}: allowed: {', '.join(TASKS.names())}")
-    return build_task({"name": name, "class_names": splits.class_names, **kwargs})
+    try:
+        return TASKS.get(name).for_data(splits, **kwargs)
+    except TypeError as e:
+        raise ConfigError(f"task_options for {name!r}: {e}") from None
 
 
 def quick_latency(model: torch.nn.Module, input_shape: tuple[int, ...]) -> dict[str, float]:
@@ -137,10 +148,11 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
             return StageResult(run.path, run.artifact(), run.card())
     splits = load_data(cfg.data, cfg.task)
     seed_everything(cfg.seed)
-    model = build_for_data(cfg.model, cfg.model_kwargs, splits)
+    task = make_task(cfg.task, splits, **cfg.task_options,
+                     **({"label_smoothing": cfg.label_smoothing} if cfg.label_smoothing else {}))
+    model = build_for_data(cfg.model, cfg.model_kwargs, splits, task)
     if cfg.init:
         init_from(model, cfg.init)
-    task = make_task(cfg.task, splits, **({"label_smoothing": cfg.label_smoothing} if cfg.label_smoothing else {}))
     train_l, val_l, test_l = make_loaders(splits, cfg, cfg.augment, cfg.seed, cfg.data.num_workers, dist)
     resuming = cfg.resume and (run.path / "checkpoints" / "last.pt").exists()
     if dist.is_main:
@@ -163,6 +175,8 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
         result = finish_model_stage(run, "train", model, task, splits, cfg.data, metrics, parent=cfg.init,
                                     extra={"world_size": dist.world, "train_samples": len(splits.train)})
         write_eval(run, test_m)
+        if test_m and (table := task.format_metrics(test_m)):
+            console.print(table, highlight=False)
     barrier(dist)
     return result
 

@@ -1,0 +1,187 @@
+"""SqueezeDet on Penn-Fudan pedestrians: AP on the fixed held-out split, size, MACs, and 1-thread speed at 320².
+
+Trains the ``train`` stage of ``recipes/pennfudan-detection.yaml`` from scratch (no pretrained weights exist
+offline) on the fixed 100-image training split, then on the 50 held-out test images measures:
+
+- AP@0.5 (VOC all-point, the headline ``ap50``), AP@0.5 11-point, COCO mAP@[.5:.95] (``coco_map``), computed
+  like ``edgevision eval``: the top 300 candidates per image before NMS and scores ≥ 0.01 (AP integrates over all
+  recall levels); ``ap50_top64`` is the same with the doc's top-64 cut that predictions use;
+- params and MACs at 3×320×320;
+- ms per image at batch 1 on **one thread** in onnxruntime, fp32 and int8 (static QDQ quantization with
+  ``onnxruntime.quantization.quantize_static``, per-channel weights, calibrated on training images), medians
+  after a warm-up, fp32 and int8 interleaved in the same process; the NumPy pre-processing (normalize) and
+  post-processing (decode, top-64, per-class NMS, threshold) timed separately (``ms_post`` is their sum);
+- ``fps_1t`` = 1000 / (fp32 network ms + post-processing ms), and the same for int8;
+- AP of the exported fp32 and int8 graphs (so the int8 speed is quoted with its accuracy).
+
+The goal from the issue is AP@0.5 ≥ 0.80 at ≥ 30 fps at 320². The training run lives in ``--work`` (default
+``~/.cache/edgevision/bench/pennfudan_detection``) and resumes / is reused when it is already complete.
+
+Usage: flock /tmp/edgevision-bench.lock python benchmarks/pennfudan_detection.py [--epochs N] [--threads 1]
+       python benchmarks/pennfudan_detection.py --train-only   # the long training, outside the lock
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from _common import require, save
+from edgevision.artifacts import load_artifact
+from edgevision.data import DataConfig, load_data
+from edgevision.data.detection import cache_dir, dataset_boxes
+from edgevision.deploy.detection import export_detector
+from edgevision.deploy.detector_runtime import OnnxDetector
+from edgevision.metrics.detection import evaluate_detections
+from edgevision.models import count_params
+from edgevision.models.complexity import count_macs
+from edgevision.ops.postprocess import postprocess
+from edgevision.tasks import build_task
+from edgevision.train.evaluate import evaluate
+from edgevision.train.stage import train
+from edgevision.utils.timing import measure
+
+
+def recipe_train_options() -> dict[str, Any]:
+    with resources.as_file(resources.files("edgevision") / "recipes" / "pennfudan-detection.yaml") as p:
+        recipe = yaml.safe_load(Path(p).read_text())
+    opts = dict(recipe["stages"][0]["train"])
+    opts["data"] = recipe["data"]
+    opts["seed"] = recipe.get("seed", 0)
+    return opts
+
+
+def quantize_int8(fp32: Path, out: Path, calib: np.ndarray) -> Path:
+    """Static int8 (QDQ, per-channel weights, uint8 activations) calibrated on ``calib`` (N, 3, H, W)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter([{"input": calib[i:i + 1]} for i in range(len(calib))])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.it, None)
+
+    pre = out.with_name(out.stem + "_pre.onnx")
+    quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+    quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    shutil.copy(fp32.with_suffix(".json"), out.with_suffix(".json"))
+    pre.unlink()
+    return out
+
+
+def onnx_ap(det: OnnxDetector, images: np.ndarray, gts: list[dict[str, np.ndarray]], names: list[str]) -> dict:
+    """AP of an exported detector on images already at its input size (uint8 (N, H, W, 3))."""
+    dets = []
+    for i in range(len(images)):
+        dets += det([images[i]])
+    return evaluate_detections(dets, gts, names)
+
+
+def latencies(dets: dict[str, OnnxDetector], x1: np.ndarray, rounds: int = 5) -> dict[str, float]:
+    """Median ms per batch-1 image, engines interleaved ``rounds`` times (each round: warm-up + timed runs)."""
+    runs: dict[str, list[float]] = {k: [] for k in dets}
+    for _ in range(rounds):
+        for name, d in dets.items():
+            runs[name].append(measure(lambda d=d: d.raw(x1), warmup=5, min_runs=20, budget_s=1.0)["p50_ms"])
+    return {k: float(np.median(v)) for k, v in runs.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    ap.add_argument("--model", help="override the recipe's model")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for training (timings always use 1)")
+    ap.add_argument("--work", default=str(cache_dir() / "bench" / "pennfudan_detection"))
+    ap.add_argument("--train-only", action="store_true", help="train (or finish training) and stop: training needs "
+                    "no quiet machine, so it can run outside the benchmark lock; the timed part reuses the run")
+    args = ap.parse_args()
+    require("penn_fudan_ped")
+    torch.set_num_threads(args.threads)
+    opts = recipe_train_options()
+    if args.epochs:
+        opts["epochs"] = args.epochs
+    if args.model:
+        opts["model"] = args.model
+    work = Path(args.work)
+    res = train(out=work / f"train-{opts['model']}-{opts['epochs']}", resume=True, **opts)
+    if args.train_only:
+        return
+    art = load_artifact(res.artifact)
+    history = [json.loads(x) for x in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
+    ev = evaluate(res.artifact, out=work / "eval", split="test")
+    test = json.loads((ev.run_dir / "eval.json").read_text())
+
+    splits = load_data(DataConfig.model_validate(art.meta["data"]), "detection")
+    shape = art.input_shape
+    fp32, _ = export_detector(art.model, work / "squeezedet_fp32.onnx", art.task, art.preprocess, "numpy",
+                              dynamic_batch=False)
+    graph, _ = export_detector(art.model, work / "squeezedet_graph.onnx", art.task, art.preprocess, "graph",
+                               dynamic_batch=False)
+    pre = art.preprocess
+    mean, std = np.asarray(pre["mean"], np.float32), np.asarray(pre["std"], np.float32)
+    calib = ((splits.train.images[:64].permute(0, 2, 3, 1).numpy() / 255 - mean) / std).transpose(0, 3, 1, 2)
+    int8 = quantize_int8(fp32, work / "squeezedet_int8.onnx", np.ascontiguousarray(calib, dtype=np.float32))
+
+    task = build_task(art.task)
+    dets = {"fp32": OnnxDetector(fp32, threads=1), "int8": OnnxDetector(int8, threads=1),
+            "fp32_graph_decode": OnnxDetector(graph, threads=1)}
+    test_imgs = splits.test.images.permute(0, 2, 3, 1).numpy()
+    gts = [{"boxes": b, "labels": lab.numpy()} for b, lab in zip(dataset_boxes(splits.test),
+                                                                 splits.test.targets["labels"])]
+    onnx_aps = {}
+    for k, d in dets.items():  # AP with the same post-processing as `eval` (top 300 before NMS, score ≥ 0.01)
+        d.post = task.eval_post()
+        onnx_aps[k] = onnx_ap(d, test_imgs, gts, splits.class_names)
+    top64 = dets["fp32"].post = replace(task.eval_post(), top_n=task.post().top_n)  # the doc's top-64
+    onnx_aps["fp32_top64"] = onnx_ap(dets["fp32"], test_imgs, gts, splits.class_names)
+    for d in dets.values():  # timings use the deployed post-processing (top 64, display threshold)
+        d.post = task.post()
+    x1 = dets["fp32"].preprocess([test_imgs[0]])
+    ms = latencies(dets, x1)
+    det, raw = dets["fp32"], dets["fp32"].raw(x1)
+    pre_ms = measure(lambda: det.preprocess([test_imgs[0]]), warmup=5, min_runs=50, budget_s=1.0)["p50_ms"]
+    decode_ms = measure(lambda: postprocess(*det.decode(raw), det.post), warmup=5, min_runs=50,
+                        budget_s=1.0)["p50_ms"]  # decode, scores, top-64, per-class NMS, threshold
+    post_ms = pre_ms + decode_ms
+    fps = 1000 / (ms["fp32"] + post_ms)
+    fps_int8 = 1000 / (ms["int8"] + post_ms)
+    result = {
+        "ap50": test["ap50"], "ap50_11pt": test["ap50_11pt"], "coco_map": test["map"], "coco_map50": test["map50"],
+        "coco_map75": test["map75"], "fps_1t": round(fps, 1), "fps_1t_int8": round(fps_int8, 1),
+        "params": count_params(art.model), "macs": count_macs(art.model, shape),
+        "ms_fp32": round(ms["fp32"], 3), "ms_int8": round(ms["int8"], 3),
+        "ms_fp32_graph_decode": round(ms["fp32_graph_decode"], 3), "ms_post": round(post_ms, 3),
+        "ms_preprocess": round(pre_ms, 3), "ms_decode_nms": round(decode_ms, 3),
+        "int8_speedup": round(ms["fp32"] / ms["int8"], 3),
+        "ap50_onnx_fp32": onnx_aps["fp32"]["ap50"], "ap50_onnx_int8": onnx_aps["int8"]["ap50"],
+        "coco_map_onnx_int8": onnx_aps["int8"]["map"], "ap50_onnx_graph_decode": onnx_aps["fp32_graph_decode"]["ap50"],
+        "ap50_top64": onnx_aps["fp32_top64"]["ap50"], "coco_map_top64": onnx_aps["fp32_top64"]["map"],
+        "eval_postprocess": {"top_n": task.eval_post().top_n, "nms_iou": top64.nms_iou,
+                             "score_threshold": task.eval_post().score_threshold},
+        "goal": {"ap50": 0.80, "fps_1t": 30, "ap50_met": test["ap50"] >= 0.80, "fps_met": fps >= 30},
+        "model": opts["model"], "input": list(shape), "test_images": len(splits.test), "train_images":
+            len(splits.train), "best_epoch": res.metrics.get("best_epoch"), "epochs": opts["epochs"],
+        "train_seconds": round(sum(r.get("time_s", 0) for r in history), 1), "train_threads": args.threads,
+        "timing_threads": 1,
+        "int8_method": "onnxruntime.quantization.quantize_static, QDQ, per-channel int8 weights, uint8 activations, "
+                       "MinMax calibration on 64 training images", "per_class": test["per_class"],
+        "train_options": opts}
+    save("pennfudan_detection", result)
+    print({k: result[k] for k in ("ap50", "coco_map", "fps_1t", "fps_1t_int8", "ms_fp32", "ms_int8", "ms_post",
+                                  "ap50_onnx_int8", "params", "macs")})
+
+
+if __name__ == "__main__":
+    main()

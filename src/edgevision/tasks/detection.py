@@ -1,0 +1,235 @@
+"""Object detection with SqueezeDet (reference doc 001): the task owns the anchors, the loss and post-processing.
+
+- anchors: k-means over the training boxes at the input size (d = 1 − IoU), or given explicitly;
+- loss: :func:`~edgevision.tasks.detection_loss.squeezedet_loss` (λ_bbox = 5, λ⁺ = 75, λ⁻ = 100, all options);
+- decode: σ(conf)·softmax(class) → top-N (64) → per-class NMS → score threshold (:mod:`edgevision.ops.postprocess`);
+- metrics: VOC AP@0.5 (all-point and 11-point) and COCO mAP@[.5:.95], per class and mean.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..config import validate
+from ..errors import ConfigError
+from ..metrics.detection import evaluate_detections, format_ap_table
+from ..ops.anchors import grid_anchors, kmeans_anchors
+from ..ops.postprocess import PostprocessConfig, decode_raw, postprocess
+from ..ops.torch_boxes import split_raw
+from .base import TASKS, Meter, Task
+from .detection_loss import LossWeights, squeezedet_loss
+
+
+class DetectionOptions(BaseModel):
+    """``task_options`` of a detection training run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    anchors: int | list[tuple[float, float]] = Field(9, description="K for k-means, or explicit (w, h) in pixels")
+    lambda_bbox: float = Field(5.0, ge=0)
+    lambda_conf_pos: float = Field(75.0, ge=0)
+    lambda_conf_neg: float = Field(100.0, ge=0)
+    lambda_class: float = Field(1.0, ge=0)
+    match_iou: float | None = Field(None, gt=0, le=1, description="also make anchors with IoU ≥ this responsible")
+    top_n: int = Field(64, ge=1)
+    nms_iou: float = Field(0.45, gt=0, le=1)
+    score_threshold: float = Field(0.3, ge=0, le=1, description="for predict and drawing")
+    eval_score_threshold: float = Field(0.01, ge=0, le=1, description="for AP (keep low: AP needs the tail)")
+    eval_top_n: int = Field(300, ge=1, description="candidates kept before NMS when computing AP (YOLO's 300)")
+    seed: int = 0
+
+
+def dataset_boxes(ds: Any) -> list[np.ndarray]:
+    """Ground-truth boxes (N_i, 4) of every sample of a detection dataset, without decoding images."""
+    from ..data.detection import dataset_boxes as _boxes
+
+    return _boxes(ds)
+
+
+class DetectionMeter(Meter):
+    """Collects decoded detections and ground truth; computes AP tables and the mean loss parts."""
+
+    def __init__(self, task: DetectionTask) -> None:
+        self.task = task
+        self.dets: list[dict[str, np.ndarray]] = []
+        self.gts: list[dict[str, np.ndarray]] = []
+        self.sums: dict[str, float] = {}
+        self.n = 0
+
+    def update(self, out: dict[str, Any], batch: dict[str, Any]) -> None:
+        raw = out["output"].detach().float().numpy()
+        hw = tuple(batch["image"].shape[-2:])
+        boxes, scores = decode_raw(raw, np.asarray(self.task.anchors, np.float32), hw)
+        self.dets += postprocess(boxes, scores, self.task.eval_post())
+        self.gts += [{"boxes": b.numpy(), "labels": lab.numpy()} for b, lab in zip(batch["boxes"], batch["labels"])]
+        n = len(raw)
+        for k in ("loss", "loss_bbox", "loss_conf", "loss_class"):
+            self.sums[k] = self.sums.get(k, 0.0) + float(out[k]) * n
+        self.n += n
+
+    def compute(self) -> dict[str, Any]:
+        if not self.n:
+            return {"loss": float("nan"), "n": 0}
+        m = evaluate_detections(self.dets, self.gts, self.task.class_names)
+        return {**{k: v / self.n for k, v in self.sums.items()}, **m, "n": self.n}
+
+
+@TASKS.register("detection")
+class DetectionTask(Task):
+    """SqueezeDet detection. Outputs are raw ConvDet maps (B, K(5 + C), Hf, Wf); ``anchors`` are (w, h) pixels."""
+
+    name = "detection"
+    primary = "ap50"
+    mode = "max"
+
+    def __init__(self, class_names: list[str], anchors: list[list[float]], input_size: list[int] | tuple[int, int],
+                 **options: Any) -> None:
+        opts: DetectionOptions = validate(DetectionOptions, {**options, "anchors": len(anchors)}, "task_options")
+        super().__init__(class_names=list(class_names), anchors=[[float(a), float(b)] for a, b in anchors],
+                         input_size=[int(v) for v in input_size], **options)
+        self.class_names, self.opts = list(class_names), opts
+        self.anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.weights = LossWeights(opts.lambda_bbox, opts.lambda_conf_pos, opts.lambda_conf_neg, opts.lambda_class,
+                                   opts.match_iou)
+        self._grid_cache: dict[tuple[int, ...], torch.Tensor] = {}
+
+    @classmethod
+    def for_data(cls, splits: Any, **options: Any) -> DetectionTask:
+        """k-means anchors from the training boxes (at the input size) unless ``anchors`` lists them."""
+        opts: DetectionOptions = validate(DetectionOptions, options, "task_options")
+        anchors = opts.anchors
+        if isinstance(anchors, int):
+            wh = np.concatenate([b[:, 2:] - b[:, :2] for b in dataset_boxes(splits.train)] or [np.zeros((0, 2))])
+            anchors, _ = kmeans_anchors(wh, anchors, seed=opts.seed)
+        rest = {k: v for k, v in options.items() if k != "anchors"}
+        return cls(splits.class_names, np.asarray(anchors).tolist(), list(splits.input_size), **rest)
+
+    @property
+    def num_anchors(self) -> int:
+        return len(self.anchors)
+
+    def adapt_model_kwargs(self, kwargs: dict[str, Any], model_meta: dict[str, Any]) -> dict[str, Any]:
+        if model_meta.get("task") != "detection":
+            raise ConfigError("task detection needs a detection model (squeezedet, squeezedet_small, "
+                              "squeezedet_mobilenet); see `edgevision models`")
+        return {**kwargs, "num_anchors": self.num_anchors}
+
+    def post(self, score_threshold: float | None = None) -> PostprocessConfig:
+        """Post-processing for predictions: the doc's top-N (64), NMS, and the display threshold."""
+        thr = self.opts.score_threshold if score_threshold is None else score_threshold
+        return PostprocessConfig(self.opts.top_n, self.opts.nms_iou, thr)
+
+    def eval_post(self) -> PostprocessConfig:
+        """Post-processing for AP: the same NMS, but more candidates and a low threshold, because AP integrates
+        precision over all recall levels (a detector capped at 64 candidates cannot reach its own recall)."""
+        return PostprocessConfig(self.opts.eval_top_n, self.opts.nms_iou, self.opts.eval_score_threshold)
+
+    def grid(self, hf: int, wf: int, input_hw: tuple[int, int]) -> torch.Tensor:
+        """Anchors (Hf·Wf·K, 4) as (cx, cy, w, h) for one output grid and input size (cached)."""
+        key = (hf, wf, *input_hw)
+        if key not in self._grid_cache:
+            self._grid_cache[key] = torch.from_numpy(grid_anchors(hf, wf, input_hw, self.anchors))
+        return self._grid_cache[key]
+
+    def loss_parts(self, output: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        anchors = self.grid(output.shape[2], output.shape[3], tuple(batch["image"].shape[-2:]))
+        return squeezedet_loss(output, anchors, batch["boxes"], batch["labels"], self.weights)
+
+    def loss(self, output: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+        return self.loss_parts(output, batch)["loss"]
+
+    def step(self, model: torch.nn.Module, batch: dict[str, Any]) -> dict[str, Any]:
+        output = self.forward(model, batch)
+        return {**self.loss_parts(output, batch), "output": output}
+
+    def meter(self) -> DetectionMeter:
+        return DetectionMeter(self)
+
+    def decode(self, output: torch.Tensor | np.ndarray, image_sizes: list[tuple[int, int]] | None = None,
+               score_threshold: float | None = None) -> list[dict[str, Any]]:
+        """Detections per image, in the pixels of the original image when ``image_sizes`` (H, W) are given."""
+        raw = output.detach().float().numpy() if isinstance(output, torch.Tensor) else np.asarray(output, np.float32)
+        boxes, scores = decode_raw(raw, self.anchors, self.input_size)
+        scale = None
+        if image_sizes is not None:
+            scale = [(h / self.input_size[0], w / self.input_size[1]) for h, w in image_sizes]
+        dets = postprocess(boxes, scores, self.post(score_threshold), scale)
+        return [{"detections": [{"box": [round(float(v), 2) for v in b], "label": self.class_names[int(c)],
+                                 "class_id": int(c), "score": round(float(s), 5)}
+                                for b, s, c in zip(d["boxes"], d["scores"], d["labels"])],
+                 "count": len(d["scores"])} for d in dets]
+
+    def describe(self, pred: dict[str, Any]) -> str:
+        names = [f"{d['label']} {d['score']:.2f}" for d in pred["detections"][:5]]
+        return f"{pred['count']} detections" + (f": {', '.join(names)}" if names else "")
+
+    def draw(self, image: np.ndarray, pred: dict[str, Any]) -> np.ndarray:
+        """Boxes with class name and score, one colour per class."""
+        out = np.ascontiguousarray(image.copy())
+        scale = max(0.4, out.shape[1] / 800)
+        for d in sorted(pred["detections"], key=lambda d: d["score"]):
+            col = _colour(d["class_id"])
+            x1, y1, x2, y2 = (round(v) for v in d["box"])
+            cv2.rectangle(out, (x1, y1), (x2, y2), col, max(1, int(2 * scale)))
+            text = f"{d['label']} {d['score']:.2f}"
+            (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, 1)
+            ty = max(y1, th + 4)
+            cv2.rectangle(out, (x1, ty - th - 4), (x1 + tw + 2, ty), col, -1)
+            cv2.putText(out, text, (x1 + 1, ty - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (0, 0, 0), 1, cv2.LINE_AA)
+        return out
+
+    def format_metrics(self, metrics: dict[str, Any]) -> str:
+        return format_ap_table(metrics)
+
+    def summary(self, metrics: dict[str, Any]) -> str:
+        return f"AP50 {metrics.get('ap50', float('nan')):.4f}  AP[.5:.95] {metrics.get('map', float('nan')):.4f}"
+
+
+def _colour(c: int) -> tuple[int, int, int]:
+    hue = (c * 47) % 180
+    bgr = cv2.cvtColor(np.uint8([[[hue, 220, 255]]]), cv2.COLOR_HSV2RGB)[0, 0]
+    return int(bgr[0]), int(bgr[1]), int(bgr[2])
+
+
+def class_probability(model: torch.nn.Module, x: torch.Tensor, class_id: int) -> torch.Tensor:
+    """max over anchors of Pr(object)·Pr(class | object) for normalized inputs x (B, C, H, W) → (B,).
+
+    This is the score of the image's best detection of ``class_id`` (NMS and thresholds never change the max).
+    """
+    raw = model(x).float()
+    k = getattr(model, "num_anchors", None) or raw.shape[1] // (5 + getattr(model, "num_classes", 1))
+    _, conf, cls = split_raw(raw, k)
+    return (torch.sigmoid(conf) * torch.softmax(cls, -1)[..., class_id]).amax(1)
+
+
+def person_probability(artifact: Any, images: list[np.ndarray] | torch.Tensor,
+                       class_name: str = "person") -> torch.Tensor:
+    """p(person in image) = max over detections of the person score, from a detection artifact (a teacher).
+
+    Args:
+        artifact: a loaded detection :class:`~edgevision.artifacts.Artifact`.
+        images: RGB uint8 arrays (H, W, 3) of any size, or a float tensor (B, 3, H, W) in [0, 1] (not normalized).
+        class_name: the class to score.
+
+    Returns:
+        (B,) probabilities in [0, 1] (no gradient).
+    """
+    task = artifact.task
+    names = task["class_names"] if isinstance(task, dict) else task.class_names
+    if class_name not in names:
+        raise ConfigError(f"{artifact.path}: the detector has no class {class_name!r} (classes: {', '.join(names)})")
+    pre = artifact.preprocess
+    h, w = pre["input_size"]
+    if isinstance(images, torch.Tensor):
+        x = torch.nn.functional.interpolate(images.float(), size=(h, w), mode="bilinear", align_corners=False)
+    else:
+        x = torch.from_numpy(np.stack([cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA) for im in images])
+                             .transpose(0, 3, 1, 2).astype(np.float32) / 255)
+    x = (x - torch.tensor(pre["mean"]).view(1, -1, 1, 1)) / torch.tensor(pre["std"]).view(1, -1, 1, 1)
+    with torch.inference_mode():
+        return class_probability(artifact.model.eval(), x, names.index(class_name))
