@@ -120,6 +120,6 @@ def options_model(model: type[BaseModel], cfg: DataConfig) -> Any:
     return validate(model, cfg.options, prefix="data.options")
 
 
-from . import folder, mnist, pennfudan, shapes_source  # noqa: E402,F401  (register the built-in formats)
+from . import coco128_semantic, folder, masks, mnist, pennfudan, shapes_source  # noqa: E402,F401  (register formats)
 
 __all__ = ["SOURCES", "DataConfig", "load_data", "parse_source"]

@@ -92,7 +92,9 @@ def summary_section(views: list[StageView]) -> str:
 def curves_section(views: list[StageView]) -> str | None:
     imgs = []
     for v in views:
-        primary = ((v.card.get("task") or {}).get("name") == "classification" and "top1") or "loss"
+        keys = {k for r in v.history for k in r}
+        primary = next((k for k in ("top1", "miou", "map", "ap50", "iou") if f"val_{k}" in keys or f"train_{k}" in keys),
+                       "loss")
         uri = plots.training_curves(v.history, primary, v.name)
         if uri:
             imgs.append(f'<img alt="training curves of {esc(v.name)}" src="{uri}">')

@@ -31,7 +31,8 @@ class TrainStageConfig(TrainConfig):
 
     model: str = "student_cnn"
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
-    task: str = "classification"
+    task: str | None = Field(None, description="default: the model's registered task (classification if none)")
+    task_kwargs: dict[str, Any] = Field(default_factory=dict, description="task options, e.g. {loss: iou}")
     data: DataConfig = Field(default_factory=DataConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     init: str | None = Field(None, description="artifact whose matching weights initialize the model")
@@ -89,10 +90,26 @@ def make_loaders(splits: DataSplits, cfg: TrainConfig, augment: AugmentConfig | 
     return train, val, test
 
 
+def resolve_task(task: str | None, model: str) -> str:
+    """The task to train ``model`` for: the one asked for, else the model's registered task; a per-pixel model
+    asked to do classification (or the reverse) is a ConfigError."""
+    native = MODELS.entry(model).meta.get("task", "classification") if model in MODELS else "classification"
+    task = task or native
+    if (task == "segmentation") != (native == "segmentation"):
+        raise ConfigError(f"task {task!r} does not fit model {model!r}, whose outputs are for {native!r}")
+    return task
+
+
 def make_task(name: str, splits: DataSplits, **kwargs: Any) -> Task:
+    """Build task ``name`` for these splits; a source may suggest options (``splits.info["task_kwargs"]``, e.g.
+    the ignore label of its masks), which explicit ``kwargs`` override."""
     if name not in TASKS:
         raise ConfigError(f"task {name!r}: allowed: {', '.join(TASKS.names())}")
-    return build_task({"name": name, "class_names": splits.class_names, **kwargs})
+    kwargs = {**splits.info.get("task_kwargs", {}), **kwargs}
+    try:
+        return build_task({"name": name, "class_names": splits.class_names, **kwargs})
+    except TypeError as e:
+        raise ConfigError(f"task_kwargs for {name!r}: {e}") from None
 
 
 def quick_latency(model: torch.nn.Module, input_shape: tuple[int, ...]) -> dict[str, float]:
@@ -132,12 +149,14 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
                                   f"reuse it (or to continue it with more --epochs)")
         if run.card().get("metrics", {}).get("epochs_run", 0) >= cfg.epochs:
             return StageResult(run.path, run.artifact(), run.card())
-    splits = load_data(cfg.data, cfg.task)
+    task_name = resolve_task(cfg.task, cfg.model)
+    splits = load_data(cfg.data, task_name)
     seed_everything(cfg.seed)
     model = build_for_data(cfg.model, cfg.model_kwargs, splits)
     if cfg.init:
         init_from(model, cfg.init)
-    task = make_task(cfg.task, splits, **({"label_smoothing": cfg.label_smoothing} if cfg.label_smoothing else {}))
+    smoothing = {"label_smoothing": cfg.label_smoothing} if cfg.label_smoothing else {}
+    task = make_task(task_name, splits, **smoothing, **cfg.task_kwargs)
     train_l, val_l, test_l = make_loaders(splits, cfg, cfg.augment, cfg.seed, cfg.data.num_workers, dist)
     resuming = cfg.resume and (run.path / "checkpoints" / "last.pt").exists()
     if dist.is_main:
