@@ -11,13 +11,25 @@ from edgevision.models.base import set_arch
 from edgevision.models.complexity import count_macs
 from edgevision.models.modspec import module_from_spec, module_to_spec
 
-# Small inputs keep the suite fast; fixed-size models (LeNets, MLP) use their native 28×28.
+# Small inputs keep the suite fast; fixed-size models (LeNets, MLP) use their native 28×28. Segmentation nets
+# need H, W divisible by their stride / resolution multiplier (64 for FastLinkNet).
 SMALL = {"squeezenet1_0": (3, 64, 64), "squeezenet1_1": (3, 64, 64), "mobilenet_v1": (3, 64, 64),
          "resnet": (3, 64, 64), "resnet18": (3, 64, 64)}
 
 
 def _shape(name):
-    return SMALL.get(name, MODELS.entry(name).meta["default_input"])
+    if name in SMALL:
+        return SMALL[name]
+    return (3, 64, 64) if _task(name) == "segmentation" else MODELS.entry(name).meta["default_input"]
+
+
+def _task(name):
+    return MODELS.entry(name).meta.get("task", "classification")
+
+
+def _out_shape(name, batch, classes):
+    """Classifiers give (B, K); per-pixel models give (B, K, H, W) at the input's size."""
+    return (batch, classes, *_shape(name)[1:]) if _task(name) == "segmentation" else (batch, classes)
 
 
 @pytest.mark.parametrize("name", MODELS.names())
@@ -29,7 +41,7 @@ def test_contract_shape_and_finite(name):
         y = m(x)
         feats = m.forward_features(x)
         y2 = m.forward_head(feats)
-    assert y.shape == (2, 7)
+    assert y.shape == _out_shape(name, 2, 7)
     assert torch.isfinite(y).all()
     assert torch.allclose(y, y2)
 
@@ -77,7 +89,7 @@ def test_onnx_export_runs_in_onnxruntime(name, tmp_path):
     sess = ort_session(path, threads=1)
     assert parity(m, sess, shape, batch=2) < 1e-4
     out = sess.run(None, {"input": np.random.rand(3, *shape).astype(np.float32)})[0]  # dynamic batch
-    assert out.shape == (3, 5)
+    assert out.shape == _out_shape(name, 3, 5)
 
 
 def test_spec_roundtrip_with_surgery():

@@ -16,10 +16,11 @@ from .models import MODELS, build_model
 from .recipe import quickstart, run
 from .registry import Registry
 from .report.html import report
+from .search import search
 from .stages import StageResult
 from .train.evaluate import evaluate
 from .train.stage import train
 
 __all__ = ["MODELS", "Artifact", "EdgevisionError", "Registry", "StageResult", "__version__", "build_model",
            "evaluate", "list_models", "load_artifact", "predict", "profile", "quickstart", "report", "run",
-           "save_model", "train"]
+           "save_model", "search", "train"]

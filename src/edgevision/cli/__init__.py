@@ -13,9 +13,9 @@ import traceback
 
 from .._version import __version__
 from ..errors import EdgevisionError
-from . import core
+from . import core, search
 
-VERB_MODULES = [core]
+VERB_MODULES = [core, search]
 
 
 def build_parser() -> argparse.ArgumentParser:

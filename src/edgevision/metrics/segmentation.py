@@ -68,7 +68,7 @@ def segmentation_report(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, class_na
     ttp, tfp, tfn = tp.sum(0), fp.sum(0), fn.sum(0)
     ds_iou, ds_dice = iou_dice(ttp, tfp, tfn)
     out.update({"miou_dataset": _nanmean(ds_iou), "mdice_dataset": _nanmean(ds_dice),
-                "pixel_accuracy": float(ttp.sum() / max(int(ttp.sum() + tfn.sum()), 1)), "n": int(len(tp)),
+                "pixel_accuracy": float(ttp.sum() / max(int(ttp.sum() + tfn.sum()), 1)), "n": len(tp),
                 "class_names": list(class_names),
                 "per_class": {"iou": _col_means(iou), "dice": _col_means(dice), "iou_dataset": _clean(ds_iou),
                               "images_present": (tp + fn > 0).sum(0).tolist()},

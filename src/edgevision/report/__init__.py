@@ -1,1 +1,3 @@
 """The HTML report: reads run folders only (cards, metrics, JSON results) and writes one self-contained file."""
+
+from . import search, segmentation  # noqa: F401  (register their report sections)

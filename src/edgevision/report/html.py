@@ -93,7 +93,7 @@ def curves_section(views: list[StageView]) -> str | None:
     imgs = []
     for v in views:
         keys = {k for r in v.history for k in r}
-        primary = next((k for k in ("top1", "miou", "map", "ap50", "iou") if f"val_{k}" in keys or f"train_{k}" in keys),
+        primary = next((k for k in ("top1", "miou", "map", "ap50", "iou") if {f"val_{k}", f"train_{k}"} & keys),
                        "loss")
         uri = plots.training_curves(v.history, primary, v.name)
         if uri:
