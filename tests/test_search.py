@@ -47,7 +47,7 @@ def test_key_paths_address_stages_by_name_index_and_the_top_level():
 
 
 def test_param_specs_validate_and_sample():
-    with pytest.raises(ValueError, match="low 2.0 > high 1.0"):
+    with pytest.raises(ValueError, match=r"low 2\.0 > high 1\.0"):
         ParamSpec(low=2, high=1)
     with pytest.raises(ValueError, match="log scale needs low > 0"):
         ParamSpec(low=0, high=1, log=True)
@@ -77,7 +77,7 @@ def test_objectives_resolve_defaults_and_directions():
     objs = resolve_objectives([ObjectiveSpec(), ObjectiveSpec(stage="train", key="macs"),
                                ObjectiveSpec(latency={"threads": 1})], RECIPE)
     assert [x.direction for x in objs] == ["maximize", "minimize", "minimize"] and objs[0].key == "metrics.val.top1"
-    with pytest.raises(ConfigError, match="cannot tell whether 'metrics.test.weird'"):
+    with pytest.raises(ConfigError, match=r"cannot tell whether 'metrics\.test\.weird'"):
         resolve_objectives([ObjectiveSpec(stage="train", key="metrics.test.weird")], RECIPE)
     with pytest.raises(ConfigError, match=r"search.objectives\[0\].stage: no stage named 'nope'"):
         resolve_objectives([ObjectiveSpec(stage="nope")], RECIPE)
@@ -105,7 +105,7 @@ def test_cli_bad_storage_is_one_line(tmp_path, capsys):
 
 def test_reporter_prunes_through_optuna():
     class FakeRun:
-        class path:  # noqa: N801
+        class path:
             name = "train"
 
     class FakeTrainer:

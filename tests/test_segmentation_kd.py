@@ -15,14 +15,14 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from _pixel_kd import pixel_kd  # noqa: E402
+from _pixel_kd import pixel_kd
 
 MACHINERY = ("edgevision.compress.distill", "kd_loss")  # (module, function): adjust to the merged API
 
 
 def reference(student, teacher, t, valid=None):
     """Pixel by pixel: T² · mean over valid pixels of Σ_c p_t,c (log p_t,c − log p_s,c), p = softmax(z / T)."""
-    n, c, h, w = student.shape
+    n, _, h, w = student.shape
     total, count = 0.0, 0
     for i in range(n):
         for y in range(h):
