@@ -83,12 +83,13 @@ def resolve_objectives(specs: list[ObjectiveSpec], recipe: dict[str, Any]) -> li
             raise ConfigError(f"{where}.stage: no stage named {s.stage!r}; stages: {', '.join(names)}")
         if s.latency:
             lat = s.latency
-            name = s.name or f"{stage} latency ms ({lat.engine}, {lat.threads} thread{'s' * (lat.threads > 1)})"
+            name = s.name or f"latency ms ({lat.engine}, {lat.threads} thread{'s' * (lat.threads > 1)})"
             out.append(Objective(name, stage, s.direction or "minimize", latency=lat))
             continue
         key, direction = (s.key, None) if s.key else _default_key(opts)
         direction = s.direction or direction or _infer_direction(key, where)
-        out.append(Objective(s.name or f"{stage} {key.removeprefix('metrics.')}", stage, direction, key=key))
+        label = key.removeprefix("metrics.").replace(".", " ")
+        out.append(Objective(s.name or f"{label} ({stage})", stage, direction, key=key))
     return out
 
 
