@@ -56,11 +56,11 @@ def cmd_profile(args: argparse.Namespace) -> None:
 
 def add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", **parser_kwargs(
-        "train a model (classification here; detection, localization and segmentation when installed)",
+        "train a model (classification, segmentation; detection and localization when installed)",
         "edgevision train --model student_cnn --data synthetic:shapes --input-size 32 --epochs 5 --out runs/t"))
     p.add_argument("--model", help="registered model name (see `edgevision models`)")
     p.add_argument("--model-kwargs", nargs="*", metavar="KEY=VALUE", help="e.g. width=16 depth=3")
-    p.add_argument("--task", help="classification (default), localization, detection, segmentation")
+    p.add_argument("--task", help="classification, localization, detection, segmentation (default: the model's)")
     p.add_argument("--data", help="source: synthetic:shapes, mnist, or a folder")
     p.add_argument("--input-size", help="H or HxW fed to the model")
     p.add_argument("--channels", type=int, choices=(1, 3))

@@ -28,7 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import DataError
-from ..utils.progress import console
+from ..utils.progress import console, make_progress
 from .base import DataSplits, TensorSampleDataset
 from .imageio import IMAGE_EXTS, is_image_file, read_image, resize
 from .sources import SOURCES, DataConfig, fingerprint, options_model
@@ -114,11 +114,15 @@ def resize_pair(image: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> t
 
 
 def decode_all(jobs: Sequence[object], fn: Callable[[object], object], threads: int, what: str) -> list:
-    """Run ``fn`` over ``jobs`` in a thread pool (OpenCV and Pillow release the GIL), keeping order."""
-    if len(jobs) > 200:
-        console.print(f"decoding {len(jobs)} {what} ...", highlight=False)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(fn, jobs))
+    """Run ``fn`` over ``jobs`` in a thread pool (OpenCV and Pillow release the GIL), keeping order, with a
+    progress bar."""
+    out = []
+    with ThreadPoolExecutor(max_workers=threads) as pool, make_progress() as bar:
+        job = bar.add_task(f"decode {what}", total=len(jobs))
+        for r in pool.map(fn, jobs):
+            out.append(r)
+            bar.update(job, advance=1)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- folder pairs
