@@ -222,7 +222,9 @@ def masks_source(arg: str, cfg: DataConfig, task: str) -> DataSplits:
     names = names or _infer_names(parts, opt.ignore_index)
     fp = fingerprint("masks", str(root.resolve()), size, opt.model_dump(), cfg.seed, cfg.val_fraction,
                      cfg.test_fraction)
-    ds = {s: pair_dataset(parts[s], range(len(parts[s])), names, f"{fp}:{s}") for s in parts}
+    offsets = {"train": 0, "val": len(parts["train"]), "test": len(parts["train"]) + len(parts["val"])}
+    ds = {s: pair_dataset(parts[s], range(offsets[s], offsets[s] + len(parts[s])), names, f"{fp}:{s}")
+          for s in parts}
     return DataSplits(ds["train"], ds["val"], ds["test"], names, 3, size, f"masks:{root}",
                       info={"task_kwargs": {"ignore_index": opt.ignore_index},
                             "split": {s: len(v) for s, v in parts.items()}})
