@@ -11,14 +11,21 @@ from edgevision.models.base import set_arch
 from edgevision.models.complexity import count_macs
 from edgevision.models.modspec import module_from_spec, module_to_spec
 
-# Small inputs keep the suite fast; fixed-size models (LeNets, MLP, localizer) use their native size.
+# Small inputs keep the suite fast; fixed-size models (LeNets, MLP, localizer) use their native size. Segmentation
+# nets need H, W divisible by their stride / resolution multiplier (64 for FastLinkNet).
 SMALL = {"squeezenet1_0": (3, 64, 64), "squeezenet1_1": (3, 64, 64), "mobilenet_v1": (3, 64, 64),
          "resnet": (3, 64, 64), "resnet18": (3, 64, 64), "squeezedet": (3, 64, 64), "squeezedet_small": (3, 64, 64),
          "squeezedet_mobilenet": (3, 64, 64)}
 
 
 def _shape(name):
-    return SMALL.get(name, MODELS.entry(name).meta["default_input"])
+    if name in SMALL:
+        return SMALL[name]
+    return (3, 64, 64) if _task(name) == "segmentation" else MODELS.entry(name).meta["default_input"]
+
+
+def _task(name):
+    return MODELS.entry(name).meta.get("task", "classification")
 
 
 def check_output(name, model, y, batch, num_classes):
@@ -28,6 +35,8 @@ def check_output(name, model, y, batch, num_classes):
         assert y.shape == (batch, num_classes)
     elif task == "localization":  # 4 box logits + class logits
         assert y.shape == (batch, 4 + num_classes)
+    elif task == "segmentation":  # per-pixel logits at the input's size
+        assert y.shape == (batch, num_classes, *_shape(name)[1:])
     elif task == "detection":  # a ConvDet grid: K·(4 + 1 + C) channels per cell
         assert y.ndim == 4 and y.shape[:2] == (batch, model.num_anchors * (5 + num_classes)) and y.shape[2] > 0
     else:

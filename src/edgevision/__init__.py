@@ -24,6 +24,7 @@ from .recipe import quickstart, run
 from .registry import Registry
 from .report import speed as _speed_sections  # noqa: F401  (registers the bench and compression sections)
 from .report.html import report
+from .search import search
 from .stages import StageResult
 from .train.anchors import anchors
 from .train.evaluate import evaluate
@@ -31,5 +32,5 @@ from .train.stage import train
 
 __all__ = ["MODELS", "Artifact", "EdgevisionError", "Registry", "StageResult", "__version__", "anchors", "bench",
            "build_model", "cluster", "distill", "evaluate", "export", "list_models", "load_artifact", "lowrank", "pack",
-           "predict", "profile", "prune", "quantize", "quickstart", "report", "run", "save_model", "sensitivity",
-           "shrink", "train", "unpack"]
+           "predict", "profile", "prune", "quantize", "quickstart", "report", "run", "save_model", "search",
+           "sensitivity", "shrink", "train", "unpack"]

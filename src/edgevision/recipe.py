@@ -39,6 +39,7 @@ class RecipeConfig(BaseModel):
     seed: int | None = None
     data: dict[str, Any] | None = None
     stages: list[dict[str, Any]] = Field(..., min_length=1)
+    search: dict[str, Any] | None = Field(None, description="search space for `edgevision search` (ignored by run)")
 
 
 class _Stage:
@@ -108,21 +109,32 @@ def _check_refs(value: Any, names: list[str], where: str) -> None:
         raise ConfigError(f"{where}: {value!r} does not name an earlier stage{suggest(value[1:], names)}")
 
 
-def run(recipe: str | Path, out: str | Path | None = None, force: bool = False) -> list[StageResult]:
-    """Run a recipe file; returns one :class:`StageResult` per stage.
+def load_recipe(recipe: str | Path | dict[str, Any]) -> RecipeConfig:
+    """Read and validate a recipe file (or an already loaded mapping)."""
+    return validate(RecipeConfig, recipe if isinstance(recipe, dict) else load_yaml(recipe), prefix="")
 
-    Example:
-        >>> edgevision.run("recipes/mnist-deep-compression.yaml", out="runs/mnist")
-    """
-    rc = validate(RecipeConfig, load_yaml(recipe), prefix="")
-    root = Path(out or rc.out or Path("runs") / rc.name)
+
+def plan(rc: RecipeConfig, root: Path) -> tuple[list[_Stage], list[dict[str, Any]]]:
+    """Every stage with its defaulted options, all validated — nothing runs (a bad key fails here)."""
     stages = _parse_stages(rc)
     planned = []
-    for k, st in enumerate(stages):  # validate everything before running anything
+    for k, st in enumerate(stages):
         opts = _with_defaults(st, rc, root, k == 0)
         _check_refs(opts, [s.name for s in stages[:k]], f"stages[{st.index}].{st.verb}")
         validate(st.spec.config, opts, prefix=f"stages[{st.index}].{st.verb}")
         planned.append(opts)
+    return stages, planned
+
+
+def run(recipe: str | Path | dict[str, Any], out: str | Path | None = None, force: bool = False) -> list[StageResult]:
+    """Run a recipe file (or mapping); returns one :class:`StageResult` per stage.
+
+    Example:
+        >>> edgevision.run("recipes/mnist-deep-compression.yaml", out="runs/mnist")
+    """
+    rc = load_recipe(recipe)
+    root = Path(out or rc.out or Path("runs") / rc.name)
+    stages, planned = plan(rc, root)
     root.mkdir(parents=True, exist_ok=True)
     write_yaml(root / "recipe.yaml", rc.model_dump(mode="json"))
     return _execute(rc, root, stages, planned, force)

@@ -18,7 +18,8 @@ FIXED = {"lenet5", "lenet300_100", "hinton_mlp", "localizer"}  # models whose in
 
 def small_shape(name: str) -> tuple[int, ...]:
     c, h, w = default_input(name)
-    return (c, h, w) if name in FIXED else (c, min(h, 32), min(w, 32))
+    side = 64 if MODELS.entry(name).meta.get("task") == "segmentation" else 32  # FastLinkNet needs multiples of 64
+    return (c, h, w) if name in FIXED else (c, min(h, side), min(w, side))
 
 
 def tiny_model(name: str):

@@ -56,11 +56,11 @@ def cmd_profile(args: argparse.Namespace) -> None:
 
 def add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", **parser_kwargs(
-        "train a model for a task: classification, detection (SqueezeDet), localization (one box per image)",
+        "train a model for a task: classification, detection (SqueezeDet), localization (one box), segmentation",
         "edgevision train --model student_cnn --data synthetic:shapes --input-size 32 --epochs 5 --out runs/t"))
     p.add_argument("--model", help="registered model name (see `edgevision models`)")
     p.add_argument("--model-kwargs", nargs="*", metavar="KEY=VALUE", help="e.g. width=16 depth=3")
-    p.add_argument("--task", help="classification (default), localization, detection, segmentation")
+    p.add_argument("--task", help="classification, localization, detection, segmentation (default: the model's)")
     p.add_argument("--task-options", nargs="*", metavar="KEY=VALUE", help="e.g. anchors=9 lambda_conf_neg=100")
     p.add_argument("--data", help="source: synthetic:shapes, mnist, or a folder")
     p.add_argument("--input-size", help="H or HxW fed to the model")

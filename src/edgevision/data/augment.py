@@ -69,6 +69,16 @@ class SaltPepperOp(_Op):
     amount: float = Field(0.02, ge=0, le=0.5)
 
 
+class ColorJitterOp(_Op):
+    """Random brightness, contrast, saturation (factors in [1 − v, 1 + v]) and hue (a rotation of the chroma
+    plane by up to ±``hue`` of a full turn), drawn per sample; saturation and hue act on RGB images only."""
+
+    brightness: float = Field(0.2, ge=0, le=1)
+    contrast: float = Field(0.2, ge=0, le=1)
+    saturation: float = Field(0.2, ge=0, le=1)
+    hue: float = Field(0.02, ge=0, le=0.5)
+
+
 class ClaheOp(_Op):
     clip: float = Field(4.0, gt=0)
     tiles: int = Field(8, ge=1, le=64)
@@ -91,6 +101,7 @@ class AugmentConfig(BaseModel):
     brightness: RangeOp | None = None
     salt_pepper: SaltPepperOp | None = None
     clahe: ClaheOp | None = None
+    color_jitter: ColorJitterOp | None = None
 
     def is_identity(self) -> bool:
         return all(not v for v in self.model_dump().values())
@@ -292,8 +303,39 @@ def _clahe(x: torch.Tensor, op: ClaheOp) -> torch.Tensor:
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255
 
 
+_RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def _chroma_matrices(sat: torch.Tensor, hue: torch.Tensor) -> torch.Tensor:
+    """(B, 3, 3) RGB → RGB maps that scale chroma by ``sat`` and rotate it by ``hue`` radians (in YIQ space)."""
+    b = len(sat)
+    m = torch.zeros(b, 3, 3)
+    m[:, 0, 0] = 1.0  # luma Y unchanged
+    c, s = hue.cos() * sat, hue.sin() * sat
+    m[:, 1, 1], m[:, 1, 2], m[:, 2, 1], m[:, 2, 2] = c, -s, s, c
+    return torch.linalg.inv(_RGB2YIQ) @ m @ _RGB2YIQ
+
+
+def _color_jitter(x: torch.Tensor, op: ColorJitterOp, gen: torch.Generator) -> torch.Tensor:
+    """Brightness · contrast · (saturation, hue) per sample on (B, C, H, W) in [0, 1]."""
+    b = len(x)
+    on = _coin(op.p, b, gen)[:, None, None, None]
+    bright = _uniform(1 - op.brightness, 1 + op.brightness, b, gen).float()[:, None, None, None]
+    contrast = _uniform(1 - op.contrast, 1 + op.contrast, b, gen).float()[:, None, None, None]
+    sat = _uniform(1 - op.saturation, 1 + op.saturation, b, gen).float()
+    hue = _uniform(-op.hue, op.hue, b, gen).float() * (2 * math.pi)
+    y = x * bright
+    mean = y.mean((1, 2, 3), keepdim=True)
+    y = (y - mean) * contrast + mean
+    if x.shape[1] == 3:
+        y = torch.einsum("bij,bjhw->bihw", _chroma_matrices(sat, hue), y)
+    return torch.where(on, y, x)
+
+
 def _photometric(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
     b = len(x)
+    if cfg.color_jitter:
+        x = _color_jitter(x, cfg.color_jitter, gen).clamp(0, 1)
 
     def pick(p: float) -> torch.Tensor:
         return _coin(p, b, gen)[:, None, None, None]

@@ -50,7 +50,8 @@ def _dataset(gen: ShapesGenerator, n: int, task: str, fp: str) -> TensorSampleDa
         targets["labels"] = [torch.from_numpy(b) for b in arr["labels"]]
     if task == "segmentation":
         targets["mask"] = torch.from_numpy(arr["mask"])
-    return TensorSampleDataset(images, targets, gen.class_names, fp)
+    names = ["background", *gen.class_names] if task == "segmentation" else gen.class_names
+    return TensorSampleDataset(images, targets, names, fp)
 
 
 @SOURCES.register("synthetic")
@@ -71,5 +72,7 @@ def synthetic_source(arg: str, cfg: DataConfig, task: str) -> DataSplits:
                               ch)
         splits[name] = _dataset(gen, n, task, fingerprint("shapes", opt.model_dump(), size, ch, cfg.seed, name, task))
     names = list(SHAPES[: opt.num_classes])
+    if task == "segmentation":  # mask label 0 is the background, label c + 1 is shape class c
+        names = ["background", *names]
     return DataSplits(splits["train"], splits["val"], splits["test"], names, ch, size, "synthetic:shapes",
                       info={"options": opt.model_dump()})

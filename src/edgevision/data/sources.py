@@ -122,7 +122,9 @@ def options_model(model: type[BaseModel], cfg: DataConfig) -> Any:
 
 from . import (  # noqa: E402,F401  (register the built-in formats)
     coco,
+    coco128_semantic,
     folder,
+    masks,
     mnist,
     pennfudan,
     pennfudan_crops,

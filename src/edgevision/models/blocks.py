@@ -95,3 +95,26 @@ class ClassifierHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(self.flatten(self.pool(x))))
+
+
+class SeparableBasicBlock(nn.Module):
+    """A ResNet basic block whose two 3×3 convs are depthwise-separable (FastLinkNet, reference doc 004 §3.3).
+
+    Each 3×3 conv (9·cin·cout MACs per pixel) becomes 3×3 depthwise → BN → ReLU → 1×1 pointwise → BN
+    (9·cin + cin·cout); the shortcut is an identity or a strided 1×1 projection, as in :class:`BasicBlock`.
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, leaky: float = 0.0) -> None:
+        super().__init__()
+        self.dw1 = conv_bn_act(cin, cin, 3, stride, groups=cin, leaky=leaky)
+        self.pw1 = nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.act1 = act(leaky)
+        self.dw2 = conv_bn_act(cout, cout, 3, groups=cout, leaky=leaky)
+        self.pw2 = nn.Sequential(nn.Conv2d(cout, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.act2 = act(leaky)
+        self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                           if stride != 1 or cin != cout else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.pw2(self.dw2(self.act1(self.pw1(self.dw1(x)))))
+        return self.act2(y + self.downsample(x))

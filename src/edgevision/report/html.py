@@ -92,8 +92,9 @@ def summary_section(views: list[StageView]) -> str:
 def curves_section(views: list[StageView]) -> str | None:
     imgs = []
     for v in views:
-        task = (v.card.get("task") or {}).get("name")
-        primary = {"classification": "top1", "detection": "ap50", "localization": "iou"}.get(task, "loss")
+        keys = {k for r in v.history for k in r}
+        primary = next((k for k in ("top1", "miou", "map", "ap50", "iou") if {f"val_{k}", f"train_{k}"} & keys),
+                       "loss")
         uri = plots.training_curves(v.history, primary, v.name)
         if uri:
             imgs.append(f'<img alt="training curves of {esc(v.name)}" src="{uri}">')

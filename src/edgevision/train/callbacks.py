@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -30,3 +33,21 @@ class Callback:
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+_AMBIENT: ContextVar[tuple[Callback, ...]] = ContextVar("edgevision_ambient_callbacks", default=())
+
+
+@contextlib.contextmanager
+def extra_callbacks(*callbacks: Callback) -> Iterator[None]:
+    """Attach ``callbacks`` to every :class:`Trainer` created inside the ``with`` block — how code that runs a whole
+    stage or recipe (e.g. the hyper-parameter search reporting per-epoch values for pruning) hooks into its loop."""
+    token = _AMBIENT.set(_AMBIENT.get() + tuple(callbacks))
+    try:
+        yield
+    finally:
+        _AMBIENT.reset(token)
+
+
+def ambient_callbacks() -> tuple[Callback, ...]:
+    return _AMBIENT.get()

@@ -31,9 +31,9 @@ class TrainStageConfig(TrainConfig):
 
     model: str = "student_cnn"
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
-    task: str = "classification"
+    task: str | None = Field(None, description="default: the model's registered task (classification if none)")
     task_options: dict[str, Any] = Field(default_factory=dict, description="task-specific options, e.g. detection "
-                                         "anchors and loss weights (validated by the task)")
+                                         "anchors and loss weights, segmentation {loss: iou} (validated by the task)")
     data: DataConfig = Field(default_factory=DataConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     init: str | None = Field(None, description="artifact whose matching weights initialize the model")
@@ -96,10 +96,23 @@ def make_loaders(splits: DataSplits, cfg: TrainConfig, augment: AugmentConfig | 
     return train, val, test
 
 
+def resolve_task(task: str | None, model: str) -> str:
+    """The task to train ``model`` for: the one asked for, else the model's registered task; a per-pixel model
+    asked to do classification (or the reverse) is a ConfigError."""
+    native = MODELS.entry(model).meta.get("task", "classification") if model in MODELS else "classification"
+    task = task or native
+    if (task == "segmentation") != (native == "segmentation"):
+        raise ConfigError(f"task {task!r} does not fit model {model!r}, whose outputs are for {native!r}")
+    return task
+
+
 def make_task(name: str, splits: DataSplits, **kwargs: Any) -> Task:
-    """The task for a dataset; ``kwargs`` are its options (tasks derive state such as anchors from the data)."""
+    """Build task ``name`` for these splits; ``kwargs`` are its options. Tasks derive state such as anchors from
+    the data, and a source may suggest options (``splits.info["task_kwargs"]``, e.g. the ignore label of its masks),
+    which explicit ``kwargs`` override."""
     if name not in TASKS:
         raise ConfigError(f"task {name!r}: allowed: {', '.join(TASKS.names())}")
+    kwargs = {**splits.info.get("task_kwargs", {}), **kwargs}
     try:
         return TASKS.get(name).for_data(splits, **kwargs)
     except TypeError as e:
@@ -146,9 +159,10 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
                                   f"reuse it (or to continue it with more --epochs)")
         if run.card().get("metrics", {}).get("epochs_run", 0) >= cfg.epochs:
             return StageResult(run.path, run.artifact(), run.card())
-    splits = load_data(cfg.data, cfg.task)
+    task_name = resolve_task(cfg.task, cfg.model)
+    splits = load_data(cfg.data, task_name)
     seed_everything(cfg.seed)
-    task = make_task(cfg.task, splits, **cfg.task_options,
+    task = make_task(task_name, splits, **cfg.task_options,
                      **({"label_smoothing": cfg.label_smoothing} if cfg.label_smoothing else {}))
     model = build_for_data(cfg.model, cfg.model_kwargs, splits, task)
     if cfg.init:

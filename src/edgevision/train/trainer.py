@@ -28,7 +28,7 @@ from ..utils.io import write_text
 from ..utils.progress import console, make_progress
 from ..utils.seed import derive_seed
 from . import checkpoint
-from .callbacks import Callback
+from .callbacks import Callback, ambient_callbacks
 from .config import TrainConfig
 from .distributed import Dist, average_grads, broadcast_flag
 from .optim import lr_factor, make_optimizer, set_lr
@@ -64,7 +64,7 @@ class Trainer:
         dist = dist or Dist()
         self.model, self.task, self.cfg, self.run, self.dist = model, task, cfg, run, dist
         self.train_loader, self.val_loader = train_loader, val_loader
-        self.callbacks = list(callbacks)
+        self.callbacks = [*callbacks, *ambient_callbacks()]
         self.verbose = verbose and dist.is_main
         self.aux = task.trainable()  # loss-side parameters (distillation adapters), trained but not saved as model
         self.opt = make_optimizer(model, cfg, self.aux)

@@ -1,0 +1,218 @@
+"""The ``search`` stage: an Optuna study over any recipe's keys, run by one or more workers.
+
+Each trial is the recipe with sampled values, run in ``<out>/trials/<number>/`` (report stages skipped); its
+objectives are read from the cards it leaves (or measured, for latency). With one objective the study keeps the
+best trial and can prune trials from their per-epoch validation values; with two or more it keeps the Pareto
+front. ``--trials N`` is the total of finished trials in the study, so rerunning the same command resumes, and
+workers started on other machines with the same ``--storage`` add to the same count. Every finished trial
+rewrites ``trials.json`` (the report's source) from the storage.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import multiprocessing as mp
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import optuna
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..config import validate
+from ..errors import ConfigError, EdgevisionError
+from ..recipe import load_recipe, plan
+from ..runs import RunDir, make_card
+from ..stages import StageResult, run_stage, stage
+from ..train.callbacks import extra_callbacks
+from ..utils.io import write_yaml
+from ..utils.progress import console
+from .config import SearchSection
+from .export import export_trials
+from .objectives import Objective, TrialReporter, read_value, resolve_objectives
+from .space import corners, sample_recipe, set_path
+from .study import default_storage, make_pruner, make_sampler, open_study, redact
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+
+
+class SearchConfig(BaseModel):
+    """``edgevision search``: a recipe with a ``search:`` section, and how to run the study."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    recipe: str = Field(..., description="recipe YAML with a search: section")
+    trials: int | None = Field(None, ge=1, le=100_000, description="total finished trials (default: the recipe's)")
+    storage: str | None = Field(None, description="sqlite:///x.db, postgresql://..., journal:///x.log "
+                                                  "(default: sqlite in the output folder)")
+    sampler: Literal["tpe", "random"] | None = None
+    study: str | None = None
+    seed: int | None = None
+    workers: int = Field(1, ge=1, le=64, description="worker processes on this machine")
+    threads: int | None = Field(None, ge=1, le=256, description="torch threads per worker (default cores/workers)")
+    timeout: float | None = Field(None, gt=0, description="seconds after which this machine's workers stop")
+    verbose: bool = Field(False, description="show each trial's training output")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a worker needs, derived once from the config and the recipe."""
+
+    recipe: dict[str, Any]
+    section: SearchSection
+    objectives: tuple[Objective, ...]
+    study: str
+    storage: str
+    sampler: str
+    seed: int | None
+    trials: int
+    out: Path
+    threads: int
+    verbose: bool
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+
+def make_plan(cfg: SearchConfig, out: Path) -> Plan:
+    """Read the recipe, validate its ``search:`` section and every corner of the space before any trial runs."""
+    rc = load_recipe(cfg.recipe)
+    if not rc.search:
+        raise ConfigError(f"{cfg.recipe}: no 'search:' section (see `edgevision search --help`)")
+    section = validate(SearchSection, rc.search, prefix="search")
+    recipe = rc.model_dump(mode="json", exclude={"search"})
+    recipe["stages"] = [s for s in recipe["stages"] if next(iter(s)) not in section.skip_stages]
+    if not recipe["stages"]:
+        raise ConfigError("search.skip_stages: every stage of the recipe would be skipped")
+    objectives = tuple(resolve_objectives(section.objectives, recipe))
+    for values in corners(section.params):  # a space that can produce an invalid recipe fails now, not in trial 7
+        trial = copy.deepcopy(recipe)
+        for path, v in values.items():
+            set_path(trial, path, v)
+        plan(load_recipe(trial), out / "trials" / "check")
+    threads = cfg.threads or max(1, (os.cpu_count() or 1) // cfg.workers)
+    return Plan(recipe, section, objectives, cfg.study or section.study or rc.name,
+                cfg.storage or default_storage(out), cfg.sampler or section.sampler,
+                cfg.seed if cfg.seed is not None else section.seed, cfg.trials or section.trials, out, threads,
+                cfg.verbose)
+
+
+def _objective(p: Plan, trial: optuna.Trial) -> float | tuple[float, ...]:
+    """Run one trial's recipe and return its objective values."""
+    from ..recipe import run
+
+    trial_dir = p.out / "trials" / f"{trial.number:04d}"
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    trial.set_user_attr("run_dir", str(trial_dir.resolve()))
+    recipe = sample_recipe(trial, p.recipe, p.section.params)
+    recipe["name"] = f"{p.recipe.get('name', 'recipe')}-trial{trial.number}"
+    write_yaml(trial_dir / "trial.yaml", {"params": trial.params, "recipe": recipe})
+    first = p.objectives[0]
+    reporter = TrialReporter(trial, first.stage, first.history_key or "", prune=len(p.objectives) == 1
+                             and first.history_key is not None and p.section.pruner.kind != "none")
+    quiet = console.quiet
+    console.quiet = not p.verbose
+    try:
+        with extra_callbacks(reporter):
+            run(recipe, out=trial_dir)
+        values = tuple(read_value(o, trial_dir) for o in p.objectives)
+    except EdgevisionError as e:
+        trial.set_user_attr("error", str(e)[:300])
+        raise
+    finally:
+        console.quiet = quiet
+        if not p.section.keep_checkpoints:
+            for ck in trial_dir.glob("*/checkpoints"):
+                shutil.rmtree(ck, ignore_errors=True)
+    if not all(math.isfinite(v) for v in values):
+        trial.set_user_attr("error", f"non-finite objective values {values}")
+        raise EdgevisionError(f"trial {trial.number}: objective values {values} are not finite")
+    return values[0] if len(values) == 1 else values
+
+
+def _log_trial(p: Plan):
+    def log(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
+        vals = ", ".join(f"{o.name} {v:.4g}" for o, v in zip(p.objectives, t.values or []))
+        why = t.user_attrs.get("error") or (f"after epoch {t.user_attrs['pruned_after_epoch']}"
+                                            if "pruned_after_epoch" in t.user_attrs else "")
+        params = ", ".join(f"{k.rsplit('.', 1)[-1]}={v:.4g}" if isinstance(v, float) else f"{k.rsplit('.', 1)[-1]}={v}"
+                           for k, v in t.params.items())
+        secs = t.duration.total_seconds() if t.duration else 0.0
+        console.print(f"trial {t.number} {t.state.name.lower()} {vals or why} ({params}) {secs:.0f}s", highlight=False)
+        export_trials(study, p)
+    return log
+
+
+def run_worker(p: Plan, index: int = 0, timeout: float | None = None) -> None:
+    """One worker: join (or create) the study and run trials until the study holds ``p.trials`` finished ones."""
+    torch.set_num_threads(p.threads)
+    study = open_study(p.study, p.storage, p.directions, make_sampler(p.sampler, p.seed, index),
+                       make_pruner(p.section.pruner, len(p.objectives)))
+    done = len(study.get_trials(deepcopy=False, states=FINISHED))
+    if done >= p.trials:
+        return
+    stop = optuna.study.MaxTrialsCallback(p.trials, states=FINISHED)
+    study.optimize(lambda t: _objective(p, t), n_trials=p.trials - done, timeout=timeout,
+                   catch=(EdgevisionError,), callbacks=[stop, _log_trial(p)])
+
+
+def _worker_main(cfg: dict[str, Any], out: str, index: int) -> None:
+    os.environ["EDGEVISION_PROGRESS"] = "0"
+    c = SearchConfig.model_validate(cfg)
+    run_worker(make_plan(c, Path(out)), index, c.timeout)
+
+
+def _spawn(cfg: SearchConfig, out: Path) -> list[mp.Process]:
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_worker_main, args=(cfg.model_dump(), str(out), i), daemon=False)
+             for i in range(1, cfg.workers)]
+    for proc in procs:
+        proc.start()
+    return procs
+
+
+@stage("search", SearchConfig, summary="hyper-parameter search over a recipe (Optuna; Pareto front)")
+def run_search(cfg: SearchConfig, out: Path) -> StageResult:
+    out.mkdir(parents=True, exist_ok=True)
+    p = make_plan(cfg, out)
+    t0 = time.perf_counter()
+    open_study(p.study, p.storage, p.directions, make_sampler(p.sampler, p.seed, 0),
+               make_pruner(p.section.pruner, len(p.objectives)))  # create it once, before workers race to
+    console.print(f"search {p.study}: {len(p.section.params)} parameters, objectives: "
+                  f"{'; '.join(f'{o.name} ({o.direction})' for o in p.objectives)}; storage {redact(p.storage)}; "
+                  f"{cfg.workers} worker(s) × {p.threads} thread(s)", highlight=False)
+    procs = _spawn(cfg, out)
+    try:
+        run_worker(p, 0, cfg.timeout)
+    finally:
+        for proc in procs:
+            proc.join()
+    failed = [i + 1 for i, proc in enumerate(procs) if proc.exitcode != 0]
+    study = open_study(p.study, p.storage, p.directions, make_sampler(p.sampler, p.seed, 0),
+                       make_pruner(p.section.pruner, len(p.objectives)))
+    summary = export_trials(study, p)
+    card = make_card("search", metrics=summary["counts"] | {"best": summary["best"]}, parent=str(cfg.recipe),
+                     study=p.study, storage=redact(p.storage), directions=p.directions,
+                     objectives=[o.name for o in p.objectives], workers=cfg.workers, threads=p.threads,
+                     seconds=round(time.perf_counter() - t0, 1), best_artifact=summary.get("best_artifact"))
+    RunDir(out).write_card(card)
+    if failed:
+        raise EdgevisionError(f"search workers {failed} exited with an error; the study in {redact(p.storage)} "
+                              f"keeps their finished trials — rerun the same command to continue")
+    best = summary.get("best_artifact")
+    return StageResult(out, Path(best) if best else None, card)
+
+
+def search(recipe: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
+    """Run (or resume, or join) a hyper-parameter search over ``recipe``'s ``search:`` section.
+
+    Example:
+        >>> edgevision.search("recipes/pennfudan-seg-search.yaml", trials=30, storage="sqlite:///study.db")
+    """
+    return run_stage("search", {"recipe": str(recipe), **options}, out)

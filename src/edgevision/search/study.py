@@ -1,0 +1,97 @@
+"""Optuna plumbing: storages (SQLite, PostgreSQL/MySQL, journal file), samplers and pruners.
+
+Several processes — on one machine or many — share a study by pointing at the same storage: an RDB URL
+(``sqlite:///study.db`` for processes on one machine or a shared disk, ``postgresql://user:pw@host/db`` across
+machines) or a journal file (``journal:///shared/study.log``, a file on a shared filesystem, no server needed).
+RDB storages run a heartbeat: a trial whose worker died is marked failed after the grace period and retried once
+with the same parameters.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+from ..errors import ConfigError
+from ..utils.seed import derive_seed
+from .config import PrunerSpec
+
+HEARTBEAT_S, GRACE_S = 20, 120
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own one line per trial replaces Optuna's log
+
+
+def redact(url: str) -> str:
+    """Hide a password in a storage URL: ``postgresql://u:secret@h/db`` → ``postgresql://u:***@h/db``."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def default_storage(out: Path) -> str:
+    return f"sqlite:///{(out / 'study.db').resolve()}"
+
+
+def make_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``; a URL Optuna cannot open is a one-line ConfigError."""
+    if url.startswith("journal://"):
+        from optuna.storages.journal import JournalFileBackend
+
+        path = Path(url.removeprefix("journal://"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    if "://" not in url:
+        raise ConfigError(f"--storage {redact(url)!r}: expected an RDB URL (sqlite:///study.db, "
+                          f"postgresql://user:pw@host/db) or journal:///path/to/study.log")
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+    except ModuleNotFoundError as e:
+        raise ConfigError(f"--storage {redact(url)}: database driver {e.name!r} is not installed "
+                          f"(e.g. pip install psycopg2-binary for PostgreSQL)") from None
+    except Exception as e:  # sqlalchemy / optuna errors: bad URL, unreachable server, ...
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"--storage {redact(url)}: cannot open the study storage ({first})") from None
+
+
+def make_sampler(kind: str, seed: int | None, worker: int) -> optuna.samplers.BaseSampler:
+    """TPE (multivariate, with the constant liar so parallel workers do not pile onto one point) or random.
+
+    Each worker gets its own seed derived from ``(seed, worker)``, so seeded workers do not repeat each other.
+    """
+    s = None if seed is None else derive_seed(seed, worker)
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=s)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=s, multivariate=True, group=True, constant_liar=True,
+                                          n_startup_trials=10)
+
+
+def make_pruner(spec: PrunerSpec, n_objectives: int) -> optuna.pruners.BasePruner:
+    """Median, percentile or Hyperband pruning on per-epoch values; none for multi-objective studies (Optuna
+    cannot prune them, and pruning by accuracy alone would cut the fast, less accurate end of the front)."""
+    if spec.kind == "none" or n_objectives > 1:
+        return optuna.pruners.NopPruner()
+    if spec.kind == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=spec.startup_trials, n_warmup_steps=spec.warmup_epochs)
+    if spec.kind == "percentile":
+        return optuna.pruners.PercentilePruner(100 - spec.percentile, n_startup_trials=spec.startup_trials,
+                                               n_warmup_steps=spec.warmup_epochs)
+    return optuna.pruners.HyperbandPruner(min_resource=max(1, spec.warmup_epochs))
+
+
+def open_study(name: str, storage: str, directions: list[str], sampler: optuna.samplers.BaseSampler,
+               pruner: optuna.pruners.BasePruner) -> optuna.Study:
+    """Create the study, or join it if another worker (or an earlier run) already made it."""
+    try:
+        return optuna.create_study(study_name=name, storage=make_storage(storage), directions=directions,
+                                   sampler=sampler, pruner=pruner, load_if_exists=True)
+    except ValueError as e:  # e.g. an existing study with other directions
+        raise ConfigError(f"study {name!r} in {redact(storage)}: {str(e).splitlines()[0]}") from None
