@@ -85,7 +85,7 @@ def cmd_prune(args: argparse.Namespace) -> None:
 
 def add_sensitivity(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sensitivity", **parser_kwargs(
-        "prune each layer alone at keep-ratios 80 %→1 % per criterion; table, plot and proposed sparsities",
+        "prune each layer alone at keep-ratios 80 %%→1 %% per criterion; table, plot and proposed sparsities",
         "edgevision sensitivity runs/lenet/train --layers 'fc*' --tolerance 0.005 --out runs/lenet/sens"))
     p.add_argument("artifact", help="model (.pt/.evz) or run folder")
     p.add_argument("--criteria", help="comma-separated: naive,layerwise,neuronwise (default all)")

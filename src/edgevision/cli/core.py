@@ -165,7 +165,8 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def add_quickstart(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("quickstart", **parser_kwargs(
-        "train → eval → profile → report on the embedded synthetic dataset", "edgevision quickstart --out runs/qs"))
+        "the embedded recipe on synthetic shapes: train → distill → prune → cluster → pack → export → bench → report",
+        "edgevision quickstart --out runs/qs"))
     p.add_argument("--out", default="runs/quickstart")
     p.set_defaults(func=cmd_quickstart)
 
