@@ -41,7 +41,8 @@ def test_help_of_every_verb_has_an_example(capsys):
         assert "example:" in capsys.readouterr().out
     with pytest.raises(SystemExit) as e:  # the top-level help formats every verb's one-line summary
         main(["--help"])
-    assert e.value.code == 0 and all(v in capsys.readouterr().out for v in verbs)
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and all(v in out for v in verbs)
 
 
 def test_models_json(capsys):
