@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from edgevision.cli import main
 from edgevision.compress.distill.losses import soft_bce, soft_kl, soft_regression
 from edgevision.compress.distill.task import DistillTask, KDConfig
+from edgevision.errors import ConfigError
 from edgevision.tasks import build_task
 from edgevision.tasks.detection_distill import detection_distill_view
 from edgevision.tasks.detection_loss import LossWeights, squeezedet_loss
@@ -112,7 +113,7 @@ def test_detection_hand_case_through_distill_task():
     out["loss"].backward()
     assert torch.isfinite(model.out.grad).all() and model.out.grad.abs().sum() > 0
     m = task.meter()
-    m.update(out, batch)
+    m.update({k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in out.items()}, batch)
     assert "loss_kd_box" in m.compute()
 
 
@@ -192,3 +193,24 @@ def test_detection_distill_end_to_end(tmp_path, capsys):
                  "--epochs", "1", "--out", str(tmp_path / "bad")])
     err = capsys.readouterr().err
     assert code != 0 and "same grid" in err and "Traceback" not in err
+
+
+def test_detector_artifact_teaches_presence_and_itself(tmp_path):
+    from edgevision.artifacts import save_model
+    from edgevision.compress.distill.teachers import ArtifactScoreTeacher, ArtifactTeacher, build_teacher
+    from edgevision.models import build_model
+
+    model = build_model("squeezedet_small", num_classes=2, num_anchors=2)
+    pre = {"input_size": [32, 32], "channels": 3, "mean": [0.5] * 3, "std": [0.25] * 3}
+    task = {"name": "detection", "class_names": ["car", "person"], "anchors": [[8, 8], [16, 16]],
+            "input_size": [32, 32]}
+    path = save_model(tmp_path / "det.pt", model, task=task, preprocess=pre)
+    presence = build_teacher(str(path))  # a classifier student: p(person) through the registered scorer
+    assert isinstance(presence, ArtifactScoreTeacher)
+    presence.prepare(None, ["no_person", "person"])
+    p = presence.logits(torch.rand(3, 3, 24, 24)).softmax(1)
+    assert p.shape == (3, 2) and torch.allclose(p.sum(1), torch.ones(3))
+    same = build_teacher(str(path), task=None)  # a detection student: the raw ConvDet map
+    assert isinstance(same, ArtifactTeacher) and same.logits(torch.rand(2, 3, 32, 32)).shape[:2] == (2, 2 * 7)
+    with pytest.raises(ConfigError, match="cannot teach a 'segmentation' student"):
+        build_teacher(str(path), task="segmentation")

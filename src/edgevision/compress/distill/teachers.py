@@ -299,8 +299,9 @@ def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None
     if task == "classification" and own in PERSON_SCORERS:
         return ArtifactScoreTeacher(art, PERSON_SCORERS.get(own)(art, "person"))
     scorers = ", ".join(PERSON_SCORERS.names()) or "none yet"
-    raise ConfigError(f"teacher {spec}: a {own!r} artifact cannot teach a {task!r} student (same-task artifacts "
-                      f"teach directly; person scorers for a presence classifier exist for: {scorers})")
+    who = "a classifier" if task == "classification" else f"a {task!r} student"
+    raise ConfigError(f"teacher {spec}: a {own!r} artifact cannot teach {who} (same-task artifacts teach "
+                      f"directly; person scorers for a presence classifier exist for: {scorers})")
 
 
 @PERSON_SCORERS.register("detection", description="p(person) = max over anchors of σ(conf)·softmax(class)[person]")
