@@ -1,11 +1,14 @@
 """Distillation as a :class:`Task` that wraps the base task: the one training loop runs it unchanged.
 
 ``DistillTask.step`` runs the student through the base task's ``forward``, asks a *teacher source* for the
-teacher's logits on the same batch, and combines:
+teacher's outputs on the same batch, lets the base task pair them up (:meth:`Task.distill_view`: class logits
+(N, C, ...) per image, per pixel or per anchor, position weights such as valid pixels or the teacher's
+objectness, and extra teacher-target terms such as detection's confidence and boxes), and combines:
 
 - ``objective="hinton"``: ``(1 − α)·hard + α·T²·KL`` with the base task's own hard loss (Hinton 2015);
 - ``objective="kl+bce"``: ``α·T²·KL + β·BCE`` for binary outputs (reference doc 002);
 - ``objective="mse"``: ``(1 − α)·hard + α·logit-MSE`` on zero-mean logits (the T → ∞ limit);
+- the base task's extra terms (``loss_kd_*``) join the soft term: ``α·(soft + Σ extra) + (1 − α)·hard``;
 - plus Σ feature-hint losses (FitNets / attention transfer) when configured.
 
 ``soft_epochs > 0`` gives doc 000's schedule: soft targets alone for the first epochs, then hard labels alone.
