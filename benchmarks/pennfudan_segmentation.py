@@ -3,8 +3,9 @@ on Penn-Fudan (person vs background) at 256², plus one distilled student.
 
 For each net: held-out (the fixed 50-image test split) mA, mIoU, mDice, mAP_x; params, fp32 MB, GMACs; and ms
 per frame on **1 thread** in onnxruntime fp32 and int8 (static QDQ, calibrated on training images), with the
-int8 model's own mIoU. The distilled entry is a FastLinkNet student trained with CE + Dice + λ·T²·KL to the best
-of the four (teacher), using the TEMPORARY benchmarks/_pixel_kd.py until the distillation machinery is merged.
+int8 model's own mIoU. The distilled entry is a FastLinkNet student trained by ``edgevision distill`` (online
+teacher on the exact augmented batch) with α·T²·KL per pixel + (1 − α)·(CE + Dice) from the best of the four on
+validation mIoU (teacher).
 
 Goal (issue 7): a net at ≥ 100 fps on 1 thread with mIoU ≥ 0.80. Runs resume: each training is a run folder in
 ``runs/bench/pennfudan_segmentation/`` (a killed benchmark continues where it stopped).
@@ -22,6 +23,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -29,15 +31,11 @@ from typing import Any
 import torch
 
 from _common import require, save
-from _pixel_kd import PixelKDTask
 from _segdeploy import deploy
 from edgevision import load_artifact, train
-from edgevision.data import AugmentConfig, DataConfig, load_data
-from edgevision.models import build_model
+from edgevision.compress.distill import distill
+from edgevision.data import DataConfig, load_data
 from edgevision.runs import RunDir
-from edgevision.train.config import TrainConfig
-from edgevision.train.stage import finish_model_stage, make_loaders, make_task, write_eval
-from edgevision.train.trainer import Trainer, evaluate_model, scalars
 
 NETS = ("enet", "linknet", "mobileseg", "fastlinknet")
 DOC = {  # doc 004 Table 5.1 (GFLOPs, ms on a 2016 phone, MB) and Table 5.3 / 5.4 (mA, mIoU, mDice synthetic; real mIoU)
@@ -58,7 +56,8 @@ BASE = {"batch_size": 8, "optimizer": "adamw", "lr": 0.005, "weight_decay": 1e-4
 EPOCHS = {"enet": 40, "linknet": 40, "mobileseg": 40, "fastlinknet": 100}
 MODEL_KWARGS = {"enet": {"dropout": 0.1}, "linknet": {"dropout": 0.1}, "mobileseg": {"dropout": 0.1},
                 "fastlinknet": {}}
-KD = {"temperature": 4.0, "lam": 1.0}
+# α = 0.5 weighs the soft term and the task loss equally: (CE + Dice + T²·KL) / 2, doc 004's CE + λ·T²·KL with λ = 1
+KD = {"temperature": 4.0, "alpha": 0.5, "objective": "hinton", "mode": "online"}
 
 
 def train_net(name: str, out: Path, epochs: int) -> Path:
@@ -67,32 +66,11 @@ def train_net(name: str, out: Path, epochs: int) -> Path:
     return res.run_dir
 
 
-def distill(teacher_dir: Path, out: Path, epochs: int) -> Path:
-    """FastLinkNet student trained with the task loss + λ·T²·KL to the teacher (temporary _pixel_kd)."""
-    run = RunDir(out / "distilled")
-    if run.is_complete():
-        return run.path
-    cfg = TrainConfig(**{k: v for k, v in BASE.items() if k not in ("task_options", "augment")}, epochs=epochs)
-    data_cfg = DataConfig(**DATA)
-    splits = load_data(data_cfg, "segmentation")
-    teacher = load_artifact(teacher_dir).model
-    torch.manual_seed(cfg.seed)
-    student = build_model("fastlinknet", num_classes=splits.num_classes, **MODEL_KWARGS["fastlinknet"])
-    base = make_task("segmentation", splits, **BASE["task_options"])
-    task = PixelKDTask(base, teacher, **KD)
-    train_l, val_l, test_l = make_loaders(splits, cfg, AugmentConfig(**AUGMENT), cfg.seed)
-    run.mkdir()
-    trainer = Trainer(student, task, train_l, val_l, cfg, run)
-    state = trainer.fit(resume=True)
-    trainer.load_best()
-    test_m = evaluate_model(student, base, test_l)
-    metrics = {"test": scalars(test_m, ""), "best_epoch": state.best_epoch, "epochs_run": state.epoch,
-               "val": {k[4:]: v for k, v in state.history[state.best_epoch - 1].items() if k.startswith("val_")}}
-    finish_model_stage(run, "distill", student, base, splits, data_cfg, metrics, parent=str(teacher_dir),
-                       extra={"distillation": {**KD, "teacher": str(teacher_dir), "implementation":
-                                               "benchmarks/_pixel_kd.py (temporary)"}})
-    write_eval(run, test_m)
-    return run.path
+def distill_student(teacher_dir: Path, out: Path, epochs: int) -> Path:
+    """FastLinkNet student distilled from the teacher run with ``edgevision distill`` (resumable)."""
+    res = distill(teacher_dir, out=out / "distilled", student="fastlinknet",
+                  student_kwargs=MODEL_KWARGS["fastlinknet"], data=DATA, epochs=epochs, resume=True, **KD, **BASE)
+    return res.run_dir
 
 
 def entry(run_dir: Path, splits, seconds: float) -> dict[str, Any]:
@@ -101,8 +79,6 @@ def entry(run_dir: Path, splits, seconds: float) -> dict[str, Any]:
     art = load_artifact(run_dir)
     dep = deploy(art.model, splits, threads=1)
     ev = RunDir(run_dir).path / "eval.json"
-    import json
-
     curve = json.loads(ev.read_text())["map_curve"] if ev.exists() else None
     return {"model": card["model"], "mpa": test["mpa"], "miou": test["miou"], "mdice": test["mdice"],
             "map_50": test["map_50"], "map_75": test["map_75"], "map": test["map"], "map_curve": curve,
@@ -140,9 +116,10 @@ def main() -> None:
               f"{models[name]['fps_int8_1t']:.1f} fps int8 on 1 thread", flush=True)
     teacher = max(NETS, key=lambda n: models[n]["val_miou"] or 0.0)  # chosen on validation, not test
     t0 = time.perf_counter()
-    d = distill(dirs[teacher], out, max(1, round(EPOCHS["fastlinknet"] * args.epochs_scale)))
+    d = distill_student(dirs[teacher], out, max(1, round(EPOCHS["fastlinknet"] * args.epochs_scale)))
     models["distilled"] = {**entry(d, splits, time.perf_counter() - t0), "student": "fastlinknet",
-                           "teacher": teacher, **KD, "kd_implementation": "benchmarks/_pixel_kd.py (temporary)"}
+                           "teacher": teacher, **KD, "kd_implementation": "edgevision.compress.distill (distill stage)",
+                           "distill_report": json.loads((d / "distill.json").read_text())}
     print(f"distilled fastlinknet (teacher {teacher}): mIoU {models['distilled']['miou']:.4f}", flush=True)
     goal = [n for n, m in models.items() if m["fps_1t"] >= 100 and m["miou"] >= 0.80]
     goal_int8 = [n for n, m in models.items() if m["fps_int8_1t"] >= 100 and m["miou_int8"] >= 0.80]

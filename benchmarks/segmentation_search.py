@@ -8,7 +8,7 @@ plot as ``benchmarks/results/segmentation_search_pareto.png``. The study lives i
 killed run resumes with the same command.
 
 Usage: flock /tmp/edgevision-bench.lock .venv/bin/python benchmarks/segmentation_search.py [--trials 30]
-       [--workers 1] [--threads 2] [--out runs/bench/segmentation_search]
+       [--workers 1] [--threads 2] [--timeout SECONDS] [--out runs/bench/segmentation_search]
 """
 
 from __future__ import annotations
@@ -38,12 +38,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2, help="torch threads per worker for training")
     ap.add_argument("--sampler", default="tpe", choices=("tpe", "random"))
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds after which no new trial starts (a reduced budget; the running trial finishes)")
     ap.add_argument("--out", default="runs/bench/segmentation_search")
     args = ap.parse_args()
     require("penn_fudan_ped")
     t0 = time.perf_counter()
     res = search(RECIPE, trials=args.trials, workers=args.workers, threads=args.threads, sampler=args.sampler,
-                 out=args.out)
+                 out=args.out, **({"timeout": args.timeout} if args.timeout else {}))
     rep = report([args.out], out=Path(args.out) / "report.html", title="Penn-Fudan segmentation search")
     doc = json.loads((Path(args.out) / "trials.json").read_text())
     png = pareto_plot(doc).removeprefix("data:image/png;base64,")
@@ -54,6 +56,7 @@ def main() -> None:
         "description": "Optuna TPE search, val mIoU (max) vs onnxruntime 1-thread latency ms (min), Penn-Fudan",
         "recipe": str(RECIPE.relative_to(RECIPE.parents[1])), "trials_requested": args.trials,
         "workers": args.workers, "threads_per_worker": args.threads, "sampler": args.sampler,
+        "timeout_s": args.timeout,
         "counts": doc["counts"], "objectives": doc["objectives"], "params": doc["params"],
         "pareto_front": [{"number": t["number"], "val_miou": t["values"][0], "latency_ms_1t": t["values"][1],
                           "params": t["params"], "seconds": t["seconds"]} for t in front],

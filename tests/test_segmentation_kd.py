@@ -1,23 +1,18 @@
-"""Per-pixel distillation CE + λ·T²·KL (reference doc 004 eq. 3.4): the expectations any implementation must meet.
+"""Per-pixel distillation CE + λ·T²·KL (reference doc 004 eq. 3.4): the expectations the machinery must meet.
 
-The distillation machinery (``edgevision.compress.distill``) lives on another branch; until it is merged, these
-tests check the benchmark's temporary ``benchmarks/_pixel_kd.py`` against a slow per-pixel reference, and
-``test_distill_machinery_meets_the_same_expectations`` is skipped. After merging, point ``MACHINERY`` at the
-machinery's KD loss (logits (N, C, ...) with the class dimension at 1 → scalar).
+``MACHINERY`` is the distillation machinery's KD loss (logits (N, C, ...) with the class dimension at 1, an
+optional (N, ...) valid mask as ``weight`` → scalar), checked against a slow per-pixel reference.
 """
 
 import importlib
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from _pixel_kd import pixel_kd
+from edgevision.tasks import build_task
 
-MACHINERY = ("edgevision.compress.distill", "kd_loss")  # (module, function): adjust to the merged API
+MACHINERY = ("edgevision.compress.distill.losses", "soft_kl")  # (module, function)
 
 
 def reference(student, teacher, t, valid=None):
@@ -54,17 +49,30 @@ def _check(kd):
     assert not math.isnan(float(kd(s, t, 20.0)))
 
 
-def test_temporary_pixel_kd_matches_the_reference():
-    _check(pixel_kd)
-
-
-def test_distill_machinery_meets_the_same_expectations():
+def _machinery():
     mod_name, fn_name = MACHINERY
-    try:
-        mod = importlib.import_module(mod_name)
-    except ImportError:
-        pytest.skip(f"{mod_name} is not merged into this branch yet (distillation issue)")
-    fn = getattr(mod, fn_name, None)
-    if fn is None:
-        pytest.skip(f"{mod_name}.{fn_name} not found: set MACHINERY to the merged KD loss")
-    _check(lambda s, t, temp, valid=None: fn(s, t, temp) if valid is None else fn(s, t, temp, valid))
+    fn = getattr(importlib.import_module(mod_name), fn_name)
+    return lambda s, t, temp, valid=None: fn(s, t, temp, weight=valid)
+
+
+def test_distill_machinery_meets_the_expectations():
+    _check(_machinery())
+
+
+def test_segmentation_view_drops_ignored_pixels_and_matches_sizes():
+    task = build_task({"name": "segmentation", "class_names": ["bg", "a", "b"], "ignore_index": 255})
+    torch.manual_seed(0)
+    s, t = torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8)
+    mask = torch.randint(0, 3, (2, 8, 8))
+    mask[:, :4] = 255
+    view = task.distill_view(s, t, {"mask": mask})
+    kd = _machinery()
+    loss = float(kd(view.student, view.teacher, 2.0, view.weight))
+    assert loss == pytest.approx(reference(s, t, 2.0, mask != 255), rel=1e-5)
+    s2 = s.clone()
+    s2[:, :, :4] = 1e4  # whatever the student says at ignored pixels does not count
+    v2 = task.distill_view(s2, t, {"mask": mask})
+    assert float(kd(v2.student, v2.teacher, 2.0, v2.weight)) == pytest.approx(loss, rel=1e-6)
+    low = task.distill_view(s[:, :, ::2, ::2], t, {"mask": mask})  # a net that predicts at 1/2 resolution
+    assert low.student.shape == (2, 3, 8, 8) and low.weight.shape == (2, 8, 8)
+    assert task.distill_view(s, t[:, :, ::2, ::2], {}).teacher.shape == s.shape  # no masks: teacher to student

@@ -13,10 +13,14 @@ def add_distill(sub: argparse._SubParsersAction) -> None:
         "edgevision distill --teacher runs/quickstart/train --student student_cnn --student-kwargs width=8 "
         "--temperature 4 --alpha 0.9 --epochs 5 --out runs/d\n"
         "  edgevision distill --teacher hog --data presence:pennfudan+coco128 --input-size 96 --epochs 20\n"
+        "  edgevision distill --teacher runs/seg/enet --student fastlinknet --alpha 0.5 --epochs 30   (per pixel)\n"
+        "  edgevision distill --teacher runs/det/squeezedet --student squeezedet_small --epochs 50   (per anchor)\n"
         "  edgevision distill --teacher runs/t --hint features.3:stages.1 --hint features.6:stages.2:at"))
     p.add_argument("--teacher", required=True, help="artifact / run folder, or hog, haar-fullbody, haar-upperbody")
     p.add_argument("--student", help="registered student model (default student_cnn)")
     p.add_argument("--student-kwargs", nargs="*", metavar="KEY=VALUE", help="e.g. width=8 depth=3")
+    p.add_argument("--task-options", nargs="*", metavar="KEY=VALUE",
+                   help="base-task options over the teacher's, e.g. loss=ce+dice, distill_box=2 (detection)")
     p.add_argument("--data", help="data source (default: the teacher artifact's)")
     p.add_argument("--input-size", help="H or HxW fed to the student")
     p.add_argument("--channels", type=int, choices=(1, 3))
@@ -46,7 +50,8 @@ def cmd_distill(args: argparse.Namespace) -> None:
     from ..compress.distill import distill
 
     flags = {"teacher": args.teacher, "student": args.student,
-             "student_kwargs": kv_list(args.student_kwargs, "--student-kwargs"), "data.source": args.data,
+             "student_kwargs": kv_list(args.student_kwargs, "--student-kwargs"),
+             "task_options": kv_list(args.task_options, "--task-options"), "data.source": args.data,
              "data.input_size": input_size(args.input_size), "data.channels": args.channels,
              "data.num_workers": args.workers, "temperature": args.temperature, "alpha": args.alpha,
              "beta": args.beta, "objective": args.objective, "zero_mean": args.zero_mean,
@@ -58,12 +63,15 @@ def cmd_distill(args: argparse.Namespace) -> None:
         emit_json(res.card)
         return
     rep = res.card.get("teacher") or {}
-    t_acc = (rep.get("test") or {}).get("top1")
-    s_acc = ((res.card.get("metrics") or {}).get("test") or {}).get("top1")
-    ds = (res.card.get("distillation") or {}).get("score")
+    dist = res.card.get("distillation") or {}
+    key = dist.get("metric") or "top1"  # the base task's headline metric: top1, miou, ap50, ...
+    t_acc = (rep.get("test") or {}).get(key)
+    s_acc = ((res.card.get("metrics") or {}).get("test") or {}).get(key)
+    ds = dist.get("score")
     line = f"saved {res.artifact}"
     if s_acc is not None and t_acc is not None and ds is not None:
-        line += f"  (test top-1: student {s_acc:.4f}, teacher {t_acc:.4f}; distillation score {ds:.3f})"
+        name = "top-1" if key == "top1" else key
+        line += f"  (test {name}: student {s_acc:.4f}, teacher {t_acc:.4f}; distillation score {ds:.3f})"
     print(line)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,12 +24,31 @@ class Meter:
         raise NotImplementedError
 
 
+@dataclass
+class DistillView:
+    """What knowledge distillation compares for one batch, as the base task sees it.
+
+    Attributes:
+        student: class logits (N, C, ...) of the student, class dimension at 1 (with gradients).
+        teacher: the teacher's class logits, same shape.
+        weight: optional (N, ...) position weights or bool mask (ignored pixels, teacher objectness per anchor).
+        extra: further soft-target loss terms, already reduced (e.g. detection's soft confidence and box targets);
+            the distillation task adds them to the soft term and logs each as ``loss_<key>``.
+    """
+
+    student: torch.Tensor
+    teacher: torch.Tensor
+    weight: torch.Tensor | None = None
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
 class Task:
     """Base task. Subclasses set ``name``, ``primary`` (metric used to pick the best checkpoint) and ``mode``."""
 
     name = "task"
     primary = "loss"
     mode = "min"  # "max" when a higher primary metric is better
+    spatial_output = False  # True when outputs are per pixel / per anchor (they move with geometric augmentation)
 
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = kwargs
@@ -59,6 +79,11 @@ class Task:
     def batch_metric(self, out: dict[str, Any], batch: dict[str, Any]) -> float | None:
         """A cheap per-batch value of the primary metric for the progress bar (None: show loss only)."""
         return None
+
+    def distill_view(self, student_out: Any, teacher_out: Any, batch: dict[str, Any]) -> DistillView:
+        """Pair the student's and the teacher's raw outputs for distillation. Default: both are class logits
+        (N, C, ...) already. Tasks with richer outputs (detection) or ignored positions (segmentation) override."""
+        return DistillView(student_out, teacher_out.to(student_out.device))
 
     def trainable(self) -> nn.Module | None:
         """Loss-side modules whose parameters train with the model (e.g. distillation hint adapters).

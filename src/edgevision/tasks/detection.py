@@ -21,7 +21,7 @@ from ..metrics.detection import evaluate_detections, format_ap_table
 from ..ops.anchors import grid_anchors, kmeans_anchors
 from ..ops.postprocess import PostprocessConfig, decode_raw, postprocess
 from ..ops.torch_boxes import split_raw
-from .base import TASKS, Meter, Task
+from .base import TASKS, DistillView, Meter, Task
 from .detection_loss import LossWeights, squeezedet_loss
 
 
@@ -41,6 +41,9 @@ class DetectionOptions(BaseModel):
     eval_score_threshold: float = Field(0.01, ge=0, le=1, description="for AP (keep low: AP needs the tail)")
     eval_top_n: int = Field(300, ge=1, description="candidates kept before NMS when computing AP (YOLO's 300)")
     seed: int = 0
+    distill_conf: float = Field(1.0, ge=0, description="distillation: weight of the teacher-confidence BCE")
+    distill_box: float = Field(1.0, ge=0, description="distillation: weight of the teacher-box smooth-L1")
+    distill_box_beta: float = Field(0.1, gt=0, description="distillation: smooth-L1 β of the box targets")
 
 
 def dataset_boxes(ds: Any) -> list[np.ndarray]:
@@ -85,6 +88,7 @@ class DetectionTask(Task):
     name = "detection"
     primary = "ap50"
     mode = "max"
+    spatial_output = True
 
     def __init__(self, class_names: list[str], anchors: list[list[float]], input_size: list[int] | tuple[int, int],
                  **options: Any) -> None:
@@ -142,6 +146,16 @@ class DetectionTask(Task):
 
     def loss(self, output: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
         return self.loss_parts(output, batch)["loss"]
+
+    def distill_view(self, student_out: torch.Tensor, teacher_out: torch.Tensor, batch: dict[str, Any]
+                     ) -> DistillView:
+        """Per-anchor distillation (:mod:`.detection_distill`): soft class distribution weighted by the teacher's
+        objectness, plus its confidence (BCE) and boxes (smooth-L1) as targets. Needs the teacher's grid/anchors."""
+        from .detection_distill import DetectionDistillWeights, detection_distill_view
+
+        o = self.opts
+        w = DetectionDistillWeights(conf=o.distill_conf, box=o.distill_box, box_beta=o.distill_box_beta)
+        return detection_distill_view(student_out, teacher_out, self.num_anchors, w)
 
     def step(self, model: torch.nn.Module, batch: dict[str, Any]) -> dict[str, Any]:
         output = self.forward(model, batch)

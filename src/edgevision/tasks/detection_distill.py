@@ -11,8 +11,10 @@ p_T = σ(conf_T) used as a weight w = p_T:
     L       = λ_class·L_class + λ_conf·L_conf + λ_box·L_box
 
 KL uses ``log_softmax`` on both sides (never the log of a probability), so it stays finite in fp32 and bf16 —
-reference doc 000's distillation went to NaN for lack of exactly that. Nothing here imports the distillation
-machinery: a distillation task adds this to the student's own SqueezeDet loss.
+reference doc 000's distillation went to NaN for lack of exactly that. The pieces are the distillation
+machinery's (:mod:`edgevision.compress.distill.losses`: ``soft_kl``, ``soft_bce``, ``soft_regression``);
+:meth:`DetectionTask.distill_view` hands them to ``DistillTask``, which adds them to the student's own SqueezeDet
+loss as ``α·(L_class + λ_conf·L_conf + λ_box·L_box) + (1 − α)·L_squeezedet``.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..ops.torch_boxes import split_raw
+from .base import DistillView
 
 
 @dataclass(frozen=True)
@@ -35,29 +37,43 @@ class DetectionDistillWeights:
     box_beta: float = 0.1
 
 
-def detection_distill_loss(student: torch.Tensor, teacher: torch.Tensor, num_anchors: int,
-                           w: DetectionDistillWeights = DetectionDistillWeights()) -> dict[str, torch.Tensor]:
-    """Soft class + soft confidence + box-target loss between raw student and teacher ConvDet outputs.
+def detection_terms(student: torch.Tensor, teacher: torch.Tensor, num_anchors: int, box_beta: float = 0.1
+                    ) -> tuple[DistillView, dict[str, torch.Tensor]]:
+    """Class logits per anchor (B, C, A) of both nets weighted by the teacher's objectness p_T (B, A), and the
+    unweighted soft-confidence and box-target losses, from raw ConvDet outputs (B, K·(5 + C), Hf, Wf)."""
+    from ..compress.distill.losses import soft_bce, soft_regression  # lazy: compress imports the task registry
 
-    Returns ``loss`` and its parts ``distill_class``, ``distill_conf``, ``distill_box`` (detached).
-    """
     if student.shape != teacher.shape:
         raise ConfigError(f"detection distillation needs the same grid, anchors and classes: student output "
                           f"{tuple(student.shape)} vs teacher {tuple(teacher.shape)} (use the same input size and "
                           f"anchors)")
-    d_s, c_s, z_s = split_raw(student.float(), num_anchors)
+    d_s, c_s, z_s = split_raw(student.float(), num_anchors)  # (B, A, 4), (B, A), (B, A, C)
     with torch.no_grad():
-        d_t, c_t, z_t = split_raw(teacher.detach().float(), num_anchors)
+        d_t, c_t, z_t = split_raw(teacher.detach().to(student.device).float(), num_anchors)
         p_t = torch.sigmoid(c_t)  # (B, A) teacher objectness, the weight of each anchor
-        norm = p_t.sum().clamp(min=1e-6)
-    t = w.temperature
-    if z_s.shape[-1] > 1:
-        kl = (F.softmax(z_t / t, -1) * (F.log_softmax(z_t / t, -1) - F.log_softmax(z_s / t, -1))).sum(-1)
-        loss_cls = t * t * (p_t * kl).sum() / norm
-    else:
-        loss_cls = z_s.sum() * 0.0  # one class: nothing to transfer
-    loss_conf = F.binary_cross_entropy_with_logits(c_s, p_t)
-    loss_box = (p_t * F.smooth_l1_loss(d_s, d_t, beta=w.box_beta, reduction="none").sum(-1)).sum() / norm
-    total = w.cls * loss_cls + w.conf * loss_conf + w.box * loss_box
-    return {"loss": total, "distill_class": loss_cls.detach(), "distill_conf": loss_conf.detach(),
-            "distill_box": loss_box.detach()}
+    parts = {"conf": soft_bce(c_s, c_t), "box": soft_regression(d_s, d_t, weight=p_t, beta=box_beta)}
+    return DistillView(z_s.transpose(1, 2), z_t.transpose(1, 2), p_t), parts
+
+
+def detection_distill_view(student: torch.Tensor, teacher: torch.Tensor, num_anchors: int,
+                           w: DetectionDistillWeights = DetectionDistillWeights()) -> DistillView:
+    """:func:`detection_terms` with ``extra`` = {conf: λ_conf·L_conf, box: λ_box·L_box}, for ``DistillTask``."""
+    view, parts = detection_terms(student, teacher, num_anchors, w.box_beta)
+    view.extra = {"conf": w.conf * parts["conf"], "box": w.box * parts["box"]}
+    return view
+
+
+def detection_distill_loss(student: torch.Tensor, teacher: torch.Tensor, num_anchors: int,
+                           w: DetectionDistillWeights = DetectionDistillWeights()) -> dict[str, torch.Tensor]:
+    """Soft class + soft confidence + box-target loss between raw student and teacher ConvDet outputs.
+
+    Returns ``loss`` and its parts ``distill_class``, ``distill_conf``, ``distill_box`` (detached). With one
+    class the class term is exactly 0 (a one-way softmax carries no information).
+    """
+    from ..compress.distill.losses import soft_kl
+
+    v, parts = detection_terms(student, teacher, num_anchors, w.box_beta)
+    loss_cls = soft_kl(v.student, v.teacher, w.temperature, weight=v.weight)  # T²·Σ_a p_T·KL / Σ_a p_T
+    total = w.cls * loss_cls + w.conf * parts["conf"] + w.box * parts["box"]
+    return {"loss": total, "distill_class": loss_cls.detach(), "distill_conf": parts["conf"].detach(),
+            "distill_box": parts["box"].detach()}

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import validate
 from ..ops.torch_boxes import cxcywh_to_xyxy, paired_iou_giou
-from .base import TASKS, Meter, Task
+from .base import TASKS, DistillView, Meter, Task
 
 
 class LocalizationOptions(BaseModel):
@@ -91,6 +91,18 @@ class LocalizationTask(Task):
         if model_meta.get("task", "classification") == "classification":
             return {**kwargs, "num_classes": 4 + len(self.class_names)}
         return kwargs
+
+    spatial_output = True  # the box moves with geometric augmentation
+
+    def distill_view(self, student_out: torch.Tensor, teacher_out: torch.Tensor, batch: dict[str, Any]
+                     ) -> DistillView:
+        """Class logits (B, C) as soft targets, and the teacher's normalized box σ(out[:, :4]) as a smooth-L1
+        target (β = 0.05 of the image side)."""
+        from ..compress.distill.losses import soft_regression  # lazy: compress imports the task registry
+
+        t = teacher_out.to(student_out.device).float()
+        box = soft_regression(torch.sigmoid(student_out[:, :4].float()), torch.sigmoid(t[:, :4]), beta=0.05)
+        return DistillView(student_out[:, 4:], t[:, 4:], extra={"box": box})
 
     def loss_parts(self, output: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         hw = batch["image"].shape[-2:]

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..metrics.segmentation import confusion_per_image, counts_from_confusion, iou_dice, segmentation_report
-from .base import TASKS, Meter, Task
+from .base import TASKS, DistillView, Meter, Task
 from .overlay import overlay, rle_decode, rle_encode
 from .seglosses import SEG_LOSSES, match_size, resolve_loss
 
@@ -69,6 +69,7 @@ class SegmentationTask(Task):
     name = "segmentation"
     primary = "miou"
     mode = "max"
+    spatial_output = True
 
     def __init__(self, class_names: list[str], loss: str = "ce", ignore_index: int = 255,
                  class_weights: list[float] | None = None, smooth: float = 1.0, label_smoothing: float = 0.0) -> None:
@@ -95,6 +96,18 @@ class SegmentationTask(Task):
         kw = {"ignore_index": self.ignore_index, "weight": self.weight, "smooth": self.smooth,
               "label_smoothing": self.label_smoothing}
         return sum(fn(logits, target, **kw) for fn in self.losses)
+
+    def distill_view(self, student_out: torch.Tensor, teacher_out: torch.Tensor, batch: dict[str, Any]
+                     ) -> DistillView:
+        """Per-pixel distillation (doc 004 eq. 3.4): both logit maps at the mask's size, where the loss is taken
+        (bilinear, as :meth:`loss` does), and only pixels not labelled ``ignore_index`` count. Without masks (an
+        unlabelled transfer set) the teacher's map is resized to the student's."""
+        mask = batch.get("mask")
+        hw = tuple(mask.shape[-2:]) if mask is not None else tuple(student_out.shape[-2:])
+        s = match_size(student_out, hw)
+        t = match_size(teacher_out.to(student_out.device).float(), hw)
+        valid = (mask != self.ignore_index) if mask is not None else None  # (B, H, W) bool
+        return DistillView(s, t, valid)
 
     def batch_metric(self, out: dict[str, Any], batch: dict[str, Any]) -> float:
         """The doc's mIoU of this batch (per image, averaged over defined (image, class) pairs)."""

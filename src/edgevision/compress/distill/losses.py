@@ -2,8 +2,10 @@
 
 Every function takes logits shaped ``(N, C, *rest)``: ``(N, C)`` for classification, ``(N, C, H, W)`` for
 segmentation (per pixel), ``(N, C, A)`` for detection (per anchor). Losses are summed over classes and averaged
-over all other positions (optionally weighted, e.g. to skip ignored pixels or unmatched anchors), so the
-detection and segmentation tasks reuse them as they are.
+over all other positions (optionally weighted, e.g. to skip ignored pixels or weight anchors by the teacher's
+objectness), so the detection and segmentation tasks reuse them as they are. ``weight`` may be a bool mask.
+Detection adds two per-anchor pieces: :func:`soft_bce` (the teacher's confidence as a soft binary target) and
+:func:`soft_regression` (the teacher's box deltas as regression targets; Chen et al. 2017).
 
 Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network":
 
@@ -39,7 +41,9 @@ def _reduce(per_position: Tensor, weight: Tensor | None) -> Tensor:
     """Mean of a (N, *rest) loss map over positions, or a weighted mean when ``weight`` (N, *rest) is given."""
     if weight is None:
         return per_position.mean()
-    w = weight.to(per_position.dtype)
+    if weight.shape != per_position.shape:
+        raise ValueError(f"weight {tuple(weight.shape)} does not match the positions {tuple(per_position.shape)}")
+    w = weight.detach().to(per_position.dtype)  # no position is empty of weight: all-zero weights give 0, not NaN
     return (per_position * w).sum() / w.sum().clamp(min=1e-12)
 
 
@@ -80,6 +84,36 @@ def soft_kl(student_logits: Tensor, teacher_logits: Tensor, temperature: float =
     kl = (log_p.exp() * (log_p - log_q)).sum(1)  # (N, ...)
     loss = _reduce(kl, weight)
     return loss * temperature**2 if scale_t2 else loss
+
+
+def soft_bce(student_logit: Tensor, teacher_logit: Tensor, *, weight: Tensor | None = None) -> Tensor:
+    """Binary cross-entropy to the teacher's probability ``p_T = σ(t)`` as a soft target, per position:
+
+        BCE(p_T, σ(s)) = −p_T log σ(s) − (1 − p_T) log(1 − σ(s)) = softplus(s) − p_T · s
+
+    computed from logits (``binary_cross_entropy_with_logits``), so it is finite for any logit in fp32 and bf16.
+    Its minimum over ``s`` is at ``s = t`` (where it equals the teacher's entropy, not 0). Shapes (N, ...).
+    """
+    if student_logit.shape != teacher_logit.shape:
+        raise ValueError(f"student {tuple(student_logit.shape)} and teacher {tuple(teacher_logit.shape)} differ")
+    p_t = torch.sigmoid(teacher_logit.detach().float())
+    bce = F.binary_cross_entropy_with_logits(student_logit.float(), p_t, reduction="none")
+    return _reduce(bce, weight)
+
+
+def soft_regression(student: Tensor, teacher: Tensor, *, weight: Tensor | None = None, beta: float = 0.1) -> Tensor:
+    """Smooth-L1 from the student's regression outputs to the teacher's (N, ..., D), summed over the last dim D
+    (e.g. the 4 box deltas) and averaged over positions (weighted by ``weight`` (N, ...)):
+
+        ℓ(d) = ½ d² / β if |d| < β else |d| − ½ β,     d = δ_S − δ_T
+
+    Chen et al. 2017 bound the teacher's regression loss instead; matching the teacher directly is the simpler
+    "teacher as box target" variant, weighted by the teacher's objectness so background anchors do not count.
+    """
+    if student.shape != teacher.shape:
+        raise ValueError(f"student {tuple(student.shape)} and teacher {tuple(teacher.shape)} differ")
+    per = F.smooth_l1_loss(student.float(), teacher.detach().float(), beta=beta, reduction="none").sum(-1)
+    return _reduce(per, weight)
 
 
 def logit_mse(student_logits: Tensor, teacher_logits: Tensor, *, weight: Tensor | None = None) -> Tensor:

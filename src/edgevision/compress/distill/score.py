@@ -41,7 +41,9 @@ def evaluate_teacher(teacher: Teacher, task: Task, loader: BatchLoader, mean: li
         if "image" not in batch:
             continue
         logits = teacher.logits((batch["image"] * s + m).clamp(0, 1)).float()
-        meter.update({"output": logits, "loss": task.loss(logits, batch)}, batch)
+        parts = getattr(task, "loss_parts", None)  # detection/localization meters also log the loss parts
+        out = dict(parts(logits, batch)) if parts is not None else {"loss": task.loss(logits, batch)}
+        meter.update({**out, "output": logits}, batch)
     return meter.compute()
 
 

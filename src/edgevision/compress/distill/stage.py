@@ -21,6 +21,7 @@ from ...errors import ConfigError, EdgevisionError
 from ...models import count_params
 from ...runs import RunDir
 from ...stages import StageResult, run_stage, stage
+from ...tasks.base import Task
 from ...train.config import TrainConfig
 from ...train.distributed import Dist, barrier, init_distributed
 from ...train.stage import build_for_data, finish_model_stage, init_from, make_loaders, make_task, write_eval
@@ -42,6 +43,8 @@ class DistillStageConfig(TrainConfig, KDConfig):
     student: str = Field("student_cnn", description="registered model name of the student")
     student_kwargs: dict[str, Any] = Field(default_factory=dict)
     task: str | None = Field(None, description="base task (default: the teacher artifact's, else classification)")
+    task_options: dict[str, Any] = Field(default_factory=dict, description="base-task options on top of the teacher "
+                                         "artifact's (e.g. segmentation {loss: ce+dice}, detection distill_box)")
     data: DataConfig | None = Field(None, description="default: the data the teacher artifact was trained on")
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     mode: Literal["online", "offline"] = "online"
@@ -60,7 +63,7 @@ def kd_config(cfg: DistillStageConfig) -> KDConfig:
 
 def open_teacher_and_data(cfg: DistillStageConfig) -> tuple[Teacher, DataConfig, str, DataSplits]:
     """The teacher, the data config (the teacher's by default), the base task name and the splits."""
-    teacher = build_teacher(cfg.teacher, cfg.teacher_options)
+    teacher = build_teacher(cfg.teacher, cfg.teacher_options, cfg.task)  # task None: the artifact's own
     art = getattr(teacher, "art", None)
     data_cfg = cfg.data
     if (data_cfg is None or "source" not in data_cfg.model_fields_set) and art is not None and art.meta.get("data"):
@@ -76,7 +79,28 @@ def open_teacher_and_data(cfg: DistillStageConfig) -> tuple[Teacher, DataConfig,
     return teacher, data_cfg, task, splits
 
 
-def check_options(cfg: DistillStageConfig, teacher: Teacher) -> None:
+GEOMETRIC = ("hflip", "vflip", "rotate", "crop", "translate", "perspective")
+
+
+def base_task(cfg: DistillStageConfig, task_name: str, splits: DataSplits, teacher: Teacher) -> Task:
+    """The student's task: the teacher artifact's own task options (anchors, ignore label, loss) when it has the
+    same task, so per-anchor outputs line up, with ``task_options`` and ``label_smoothing`` on top."""
+    art = getattr(teacher, "art", None)
+    opts: dict[str, Any] = {}
+    if art is not None and art.task.get("name") == task_name:
+        opts = {k: v for k, v in art.task.items() if k not in ("name", "class_names", "input_size")}
+    if cfg.label_smoothing:
+        opts["label_smoothing"] = cfg.label_smoothing
+    return make_task(task_name, splits, **{**opts, **cfg.task_options})
+
+
+def check_options(cfg: DistillStageConfig, teacher: Teacher, base: Task) -> None:
+    moved = [k for k in GEOMETRIC if getattr(cfg.augment, k)]
+    if cfg.mode == "offline" and base.spatial_output and moved:
+        raise ConfigError(f"mode offline caches the teacher's {base.name} outputs for un-augmented images, but "
+                          f"augment.{moved[0]} moves pixels and boxes, so cached targets would no longer line up: "
+                          f"use mode online (the default), or drop the geometric augmentations "
+                          f"({', '.join(GEOMETRIC)})")
     if cfg.hints and cfg.mode == "offline":
         raise ConfigError("hints need the teacher's features at every step: use mode online with hints")
     if cfg.hints and teacher.module is None:
@@ -128,12 +152,12 @@ def run_distill(cfg: DistillStageConfig, out: Path) -> StageResult:
             return StageResult(run.path, run.artifact(), run.card())
         raise EdgevisionError(f"{out} already holds a finished run; choose another --out, or pass --resume to reuse it")
     teacher, data_cfg, task_name, splits = open_teacher_and_data(cfg)
-    check_options(cfg, teacher)
     seed_everything(cfg.seed)
-    student = build_for_data(cfg.student, cfg.student_kwargs, splits)
+    base = base_task(cfg, task_name, splits, teacher)
+    check_options(cfg, teacher, base)
+    student = build_for_data(cfg.student, cfg.student_kwargs, splits, base)
     if cfg.init:
         init_from(student, cfg.init)
-    base = make_task(task_name, splits, **({"label_smoothing": cfg.label_smoothing} if cfg.label_smoothing else {}))
     source, source_info = teacher_source(cfg, teacher, splits)
     hints = make_hints(cfg, student, teacher, splits)
     task = DistillTask(base, source, kd_config(cfg), hints)
@@ -173,7 +197,8 @@ def _finish(cfg: DistillStageConfig, run: RunDir, student, teacher: Teacher, bas
         metrics["val"] = {k[4:]: v for k, v in state.history[state.best_epoch - 1].items() if k.startswith("val_")}
     extra = {"world_size": dist.world, "train_samples": len(splits.train),
              "teacher": report.get("teacher", {"name": teacher.name}),
-             "distillation": {"score": report.get("distillation_score"), "kd": report["kd"], **source_info}}
+             "distillation": {"score": report.get("distillation_score"), "metric": report.get("score_metric"),
+                              "kd": report["kd"], **source_info}}
     result = finish_model_stage(run, "distill", student, base, splits, data_cfg, metrics, parent=_parent(teacher),
                                 extra=extra)
     if held:

@@ -1,11 +1,14 @@
 """Distillation as a :class:`Task` that wraps the base task: the one training loop runs it unchanged.
 
 ``DistillTask.step`` runs the student through the base task's ``forward``, asks a *teacher source* for the
-teacher's logits on the same batch, and combines:
+teacher's outputs on the same batch, lets the base task pair them up (:meth:`Task.distill_view`: class logits
+(N, C, ...) per image, per pixel or per anchor, position weights such as valid pixels or the teacher's
+objectness, and extra teacher-target terms such as detection's confidence and boxes), and combines:
 
 - ``objective="hinton"``: ``(1 − α)·hard + α·T²·KL`` with the base task's own hard loss (Hinton 2015);
 - ``objective="kl+bce"``: ``α·T²·KL + β·BCE`` for binary outputs (reference doc 002);
 - ``objective="mse"``: ``(1 − α)·hard + α·logit-MSE`` on zero-mean logits (the T → ∞ limit);
+- the base task's extra terms (``loss_kd_*``) join the soft term: ``α·(soft + Σ extra) + (1 − α)·hard``;
 - plus Σ feature-hint losses (FitNets / attention transfer) when configured.
 
 ``soft_epochs > 0`` gives doc 000's schedule: soft targets alone for the first epochs, then hard labels alone.
@@ -23,6 +26,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from ...errors import ConfigError, EdgevisionError
 from ...tasks.base import Meter, Task
 from ...train.callbacks import Callback
 from .cache import TeacherCache
@@ -118,52 +122,76 @@ class DistillTask(Task):
     def summary(self, metrics: dict[str, Any]) -> str:
         return self.base.summary(metrics)
 
-    def logits_of(self, output: Any) -> torch.Tensor:
-        """The class logits (N, C, ...) inside a base-task output (tasks with richer outputs define this)."""
-        fn = getattr(self.base, "distill_logits", None)
-        return fn(output) if fn is not None else output
-
     def step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, Any]:
         if not model.training or self.teacher is None:
             return self.base.step(model, batch)
         output = self.base.forward(model, batch)
         parts: dict[str, torch.Tensor] = {}
+        logs: dict[str, torch.Tensor] = {}
         if self.phase == "hard":  # doc 000's fine-tuning phase: labels only, no teacher
-            parts["loss_hard"] = self.base.loss(output, batch)
+            parts["loss_hard"], logs = self.hard_parts(output, batch)
         else:
             parts.update(self.soft_parts(output, self.teacher(batch), batch))  # the teacher pass fills its taps
+            if self.phase == "kd" and (self.kd.alpha < 1 or hasattr(self.base, "loss_parts")):
+                # tasks with loss_parts (detection, localization) log them in their meters, so compute them even
+                # when α = 1 (their weight is then 0)
+                parts["loss_hard"], logs = self.hard_parts(output, batch)
             if self.hints is not None:
                 parts["loss_hint"] = self.hints.loss()
-        return {"loss": self.combine(parts), "output": output, **{k: v.detach() for k, v in parts.items()}}
+        return {"loss": self.combine(parts), "output": output, **logs, **{k: v.detach() for k, v in parts.items()}}
 
-    def soft_parts(self, output: Any, teacher_logits: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        s, kd = self.logits_of(output), self.kd
-        t = teacher_logits.to(s.device)
-        if t.shape != s.shape:
-            raise ValueError(f"teacher logits {tuple(t.shape)} do not match the student's {tuple(s.shape)}")
+    def hard_parts(self, output: Any, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The base task's own loss, and its detached parts when it has any (e.g. detection's loss_bbox)."""
+        fn = getattr(self.base, "loss_parts", None)
+        if fn is None:
+            return self.base.loss(output, batch), {}
+        p = dict(fn(output, batch))
+        return p.pop("loss"), {k: v.detach() for k, v in p.items()}
+
+    def soft_parts(self, output: Any, teacher_out: Any, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """``loss_soft`` (KL, logit MSE or doc 002's KL) on the class logits the base task pairs up
+        (:meth:`Task.distill_view`: per image, per pixel or per anchor, with its position weights), plus the base
+        task's further soft targets as ``loss_kd_<name>`` (e.g. detection's teacher confidence and boxes)."""
+        kd = self.kd
+        if isinstance(teacher_out, torch.Tensor) and not torch.isfinite(teacher_out).all():
+            raise EdgevisionError("the teacher's outputs are not finite (inf/NaN) on this batch: it cannot teach; "
+                                  "check the teacher artifact (`edgevision eval` it)")
+        view = self.base.distill_view(output, teacher_out, batch)
+        out = {f"loss_kd_{k}": v for k, v in view.extra.items()}
+        s, t, w = view.student, view.teacher, view.weight
+        if s.shape != t.shape:
+            raise ConfigError(f"teacher logits {tuple(t.shape)} do not match the student's {tuple(s.shape)} "
+                              f"(same classes and output layout needed)")
         if kd.zero_mean:
-            s, t = zero_mean(s.float()), zero_mean(t)
+            s, t = zero_mean(s.float()), zero_mean(t.float())
         if kd.objective == "kl+bce":  # kd_bce_loss = α·soft + β·hard, kept apart here for the logs
+            if "label" not in batch:
+                raise ConfigError(f"objective kl+bce is doc 002's binary-classification loss; the {self.base.name} "
+                                  f"task has no image labels: use objective hinton or mse")
             s, t = two_class_logits(s), two_class_logits(t)
-            return {"loss_soft": soft_kl(s, t, kd.temperature, scale_t2=kd.scale_t2),
-                    "loss_hard": binary_ce(s, batch["label"])}
-        soft = logit_mse(s, t) if kd.objective == "mse" else soft_kl(s, t, kd.temperature, scale_t2=kd.scale_t2)
-        out = {"loss_soft": soft}
-        if self.phase == "kd" and kd.alpha < 1:
-            out["loss_hard"] = self.base.loss(output, batch)
+            return {**out, "loss_soft": soft_kl(s, t, kd.temperature, weight=w, scale_t2=kd.scale_t2),
+                    "loss_hard": binary_ce(s, batch["label"], weight=w)}
+        if kd.objective == "mse":
+            out["loss_soft"] = logit_mse(s, t, weight=w)
+        else:
+            out["loss_soft"] = soft_kl(s, t, kd.temperature, weight=w, scale_t2=kd.scale_t2)
         return out
 
     def combine(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Weighted sum of the loss parts for the current phase and objective."""
+        """Weighted sum of the loss parts for the current phase and objective.
+
+        ``soft`` = loss_soft + Σ loss_kd_* (every teacher-target term); kd phase: α·soft + (1 − α)·hard + hints.
+        """
         kd, p = self.kd, parts
         hint = p.get("loss_hint", 0.0)
         if self.phase == "hard":
             return p["loss_hard"] + hint
+        soft = p["loss_soft"] + sum(v for k, v in p.items() if k.startswith("loss_kd_"))
         if self.phase == "soft":
-            return p["loss_soft"] + hint
+            return soft + hint
         if kd.objective == "kl+bce":
-            return kd.alpha * p["loss_soft"] + kd.beta * p["loss_hard"] + hint
-        return kd.alpha * p["loss_soft"] + (1 - kd.alpha) * p.get("loss_hard", 0.0) + hint
+            return kd.alpha * soft + kd.beta * p["loss_hard"] + hint
+        return kd.alpha * soft + (1 - kd.alpha) * p.get("loss_hard", 0.0) + hint
 
 
 class PhaseSchedule(Callback):

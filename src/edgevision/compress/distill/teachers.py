@@ -96,7 +96,11 @@ def adapt_images(x01: torch.Tensor, channels: int, size: tuple[int, int]) -> tor
 
 
 class ArtifactTeacher(Teacher):
-    """An edgevision classifier artifact; its weights are frozen and it runs in eval mode."""
+    """An edgevision artifact of the student's task (classifier, segmenter, detector); frozen, in eval mode.
+
+    ``logits`` returns its raw output for the student's batch, resized to the teacher's input; the base task's
+    ``distill_view`` pairs it with the student's output (per image, per pixel or per anchor).
+    """
 
     kind = "artifact"
 
@@ -274,8 +278,13 @@ class ArtifactScoreTeacher(ScoreTeacher):
         return count_params(self.module) * 4
 
 
-def build_teacher(spec: str, opt: TeacherOptions | None = None) -> Teacher:
-    """A built-in teacher name (``hog``, ``haar-fullbody``, ``haar-upperbody``) or an artifact path / run folder."""
+def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None = "classification") -> Teacher:
+    """A built-in teacher name (``hog``, ``haar-fullbody``, ``haar-upperbody``) or an artifact path / run folder.
+
+    ``task`` is the student's task; ``None`` means the artifact's own. An artifact of the student's task teaches
+    with its raw outputs (class logits, per-pixel logit maps, per-anchor ConvDet maps; the task pairs them up).
+    A detector artifact teaches a *classifier* through its :data:`PERSON_SCORERS` entry (people presence).
+    """
     opt = opt or TeacherOptions()
     if spec in TEACHERS:
         return TEACHERS.get(spec)(opt)
@@ -283,11 +292,22 @@ def build_teacher(spec: str, opt: TeacherOptions | None = None) -> Teacher:
         raise ConfigError(f"teacher {spec!r}: not a built-in teacher ({', '.join(TEACHERS.names())}) "
                           f"nor an existing artifact or run folder")
     art = load_artifact(spec)
-    task = art.task.get("name")
-    if task == "classification":
+    own = art.task.get("name")
+    task = task or own
+    if task == own:
         return ArtifactTeacher(art)
-    if task in PERSON_SCORERS:
-        return ArtifactScoreTeacher(art, PERSON_SCORERS.get(task)(art, "person"))
+    if task == "classification" and own in PERSON_SCORERS:
+        return ArtifactScoreTeacher(art, PERSON_SCORERS.get(own)(art, "person"))
     scorers = ", ".join(PERSON_SCORERS.names()) or "none yet"
-    raise ConfigError(f"teacher {spec}: a {task!r} artifact cannot teach a classifier (classification artifacts "
-                      f"teach directly; person scorers exist for: {scorers})")
+    who = "a classifier" if task == "classification" else f"a {task!r} student"
+    raise ConfigError(f"teacher {spec}: a {own!r} artifact cannot teach {who} (same-task artifacts teach "
+                      f"directly; person scorers for a presence classifier exist for: {scorers})")
+
+
+@PERSON_SCORERS.register("detection", description="p(person) = max over anchors of σ(conf)·softmax(class)[person]")
+def detection_person_scorer(art: Artifact, person: str = "person") -> Callable[[torch.Tensor], np.ndarray]:
+    """An edgevision detector artifact as a people-presence teacher (reference doc 002's adapter)."""
+    from ...tasks.detection import person_probability
+
+    person_probability(art, torch.zeros(1, 3, 8, 8), person)  # fail now, naming the classes, if there is none
+    return lambda x01: person_probability(art, x01.float(), person).numpy()
