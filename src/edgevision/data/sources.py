@@ -25,7 +25,7 @@ from .base import DataSplits, SampleDataset, SubsetDataset, TensorSampleDataset
 SourceFn = Callable[[str, "DataConfig", str], DataSplits]
 SOURCES: Registry = Registry("data format")
 TASK_TARGETS = {"classification": ("label",), "localization": ("box", "label"), "detection": ("boxes", "labels"),
-                "segmentation": ("mask",)}
+                "segmentation": ("mask",), "face": ("label",)}
 
 
 class DataConfig(BaseModel):
