@@ -75,7 +75,7 @@ def load_data(cfg: DataConfig, task: str = "classification") -> DataSplits:
     if task not in TASK_TARGETS:
         raise EdgevisionError(f"task {task!r}: expected one of {', '.join(TASK_TARGETS)}")
     fmt, arg = parse_source(cfg.source)
-    splits = SOURCES.get(fmt)(arg, cfg, task)
+    splits = SOURCES.get(fmt)(arg, cfg, "classification" if task == "face" else task)  # face = identity labels
     if cfg.limit:
         for name in ("train", "val", "test"):
             setattr(splits, name, _limit(splits.split(name), cfg.limit, cfg.seed))

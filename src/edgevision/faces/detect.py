@@ -86,10 +86,14 @@ def eye_angle(face: np.ndarray) -> float | None:
     h, w = face.shape[:2]
     top = face[: h // 2]
     eyes = cascade("eye").detectMultiScale(top, 1.1, 3, minSize=(max(4, w // 10), max(4, w // 10)))
+    return eye_line_angle(np.asarray(eyes, np.float64).reshape(-1, 4), w)
+
+
+def eye_line_angle(eyes: np.ndarray, w: int) -> float | None:
+    """Angle (degrees) of the line between the two largest eye boxes (xywh (N, 4)) in a face ``w`` px wide."""
     if len(eyes) < 2:
         return None
-    e = np.asarray(eyes, np.float64)
-    e = e[np.argsort(-(e[:, 2] * e[:, 3]))[:2]]  # the two largest candidates
+    e = eyes[np.argsort(-(eyes[:, 2] * eyes[:, 3]))[:2]]  # the two largest candidates
     cx, cy = e[:, 0] + e[:, 2] / 2, e[:, 1] + e[:, 3] / 2
     left, right = np.argsort(cx)
     if cx[right] - cx[left] < w * 0.2:  # one eye found twice
