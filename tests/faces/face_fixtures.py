@@ -29,7 +29,7 @@ def face_artifact(path: Path, seed: int = 0, embed_dim: int = 16, size: int = 32
     from edgevision.models import build_model
 
     torch.manual_seed(seed)
-    m = build_model("face_cnn", num_classes=4, embed_dim=embed_dim, widths=[4, 8, 8, 8]).eval()
+    m = build_model("face_cnn", num_classes=4, embed_dim=embed_dim, widths=[4, 8, 8, 8], input_size=size).eval()
     pre = {"input_size": [size, size], "channels": 1, "mean": [0.5], "std": [0.25], "scale": 1 / 255}
     return save_model(path, m, task={"name": "face", "class_names": list("abcd")}, preprocess=pre,
                       meta={"data": {"source": "orl", "options": {"crop": "haar", "detector": {"margin": 0.1}}}})

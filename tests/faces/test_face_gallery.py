@@ -9,7 +9,17 @@ import pytest
 from face_fixtures import drawn_face, face_artifact, write_image
 
 from edgevision.errors import ArtifactError, DataError
-from edgevision.faces import Gallery, delete, enroll, identify, list_gallery, match, recognize_faces, verify
+from edgevision.faces import (
+    DetectorConfig,
+    Gallery,
+    delete,
+    enroll,
+    identify,
+    list_gallery,
+    match,
+    recognize_faces,
+    verify,
+)
 
 
 def _unit(rng, n, d=8):
@@ -74,27 +84,28 @@ def test_round_trip_through_the_public_functions(tmp_path):
     other = write_image(tmp_path / "other.png", drawn_face(shift=25))
     blank = write_image(tmp_path / "blank.png", np.full((100, 100), 90, np.uint8))
     db = tmp_path / "faces.db"
-    r = enroll(db, "Ada O'Lovelace", [img, blank], artifact=art)
+    det = DetectorConfig(scale_factor=1.1, detect_width=None, min_size=30)  # the cartoon needs a finer pyramid
+    r = enroll(db, "Ada O'Lovelace", [img, blank], artifact=art, detector=det)
     assert r["added"] == 1 and r["skipped"] == [{"file": str(blank), "reason": "no face found"}]
-    enroll(db, "Ada O'Lovelace", [img], artifact=art)
-    enroll(db, "Bob", [other], artifact=art, threshold=0.2)
+    enroll(db, "Ada O'Lovelace", [img], artifact=art, detector=det)
+    enroll(db, "Bob", [other], artifact=art, threshold=0.2, detector=det)
     assert list_gallery(db)["names"] == {"Ada O'Lovelace": 2, "Bob": 1}
-    rows = identify(db, [img, blank], k=2)  # the artifact is found in the gallery
+    rows = identify(db, [img, blank], k=2, detector=det)  # the artifact is found in the gallery
     assert rows[0]["name"] == "Ada O'Lovelace" and rows[0]["score"] == pytest.approx(1.0, abs=1e-5)
     assert rows[0]["ranked"][1]["name"] == "Bob" and rows[1]["error"] == "no face found"
-    faces = recognize_faces(np.stack([drawn_face()] * 3, -1), art, db)
+    faces = recognize_faces(np.stack([drawn_face()] * 3, -1), art, db, detector=det)
     assert len(faces) == 1 and faces[0][1] == "Ada O'Lovelace" and len(faces[0][0]) == 4
-    assert recognize_faces(np.stack([drawn_face()] * 3, -1), art, db, threshold=1.01)[0][1] == "unknown"
-    v = verify(img, img, art, threshold=0.99)
+    assert recognize_faces(np.stack([drawn_face()] * 3, -1), art, db, threshold=1.01, detector=det)[0][1] == "unknown"
+    v = verify(img, img, art, threshold=0.99, detector=det)
     assert v["same"] and v["score"] == pytest.approx(1.0, abs=1e-5)
     assert delete(db, "Bob")["removed"] == 1
     with pytest.raises(DataError, match="no one named"):
         delete(db, "Bob")
     with pytest.raises(DataError, match="no face found in any"):
-        enroll(db, "Nobody", [blank])
+        enroll(db, "Nobody", [blank], detector=det)
     other_model = face_artifact(tmp_path / "other.pt", seed=1)
     with pytest.raises(ArtifactError, match="enrolled with model"):
-        identify(db, [img], artifact=other_model)
+        identify(db, [img], artifact=other_model, detector=det)
     con = sqlite3.connect(db)
     assert con.execute("SELECT COUNT(*) FROM faces").fetchone()[0] == 2  # nothing lost by the refused call
     con.close()
@@ -106,9 +117,10 @@ def test_cli_faces_verbs(tmp_path, capsys):
     art = face_artifact(tmp_path / "face.pt")
     img = write_image(tmp_path / "face.png", drawn_face())
     db = tmp_path / "f.db"
-    assert main(["faces", "enroll", "--db", str(db), "--artifact", str(art), "--name", "Zoë; DROP", str(img)]) == 0
+    assert main(["faces", "enroll", "--db", str(db), "--artifact", str(art), "--name", "Zoë; DROP", str(img),
+                 "--no-detect"]) == 0
     capsys.readouterr()
-    assert main(["faces", "identify", "--db", str(db), str(img), "--json"]) == 0
+    assert main(["faces", "identify", "--db", str(db), str(img), "--json", "--no-detect"]) == 0
     assert __import__("json").loads(capsys.readouterr().out)[0]["name"] == "Zoë; DROP"
     assert main(["faces", "delete", "--db", str(db), "--name", "nobody"]) == 2
     assert "no one named" in capsys.readouterr().err

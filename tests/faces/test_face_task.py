@@ -43,7 +43,7 @@ def test_face_task_loss_uses_the_margin_only_when_training():
 
 @pytest.mark.parametrize("size", [16, 48, 112])
 def test_face_cnn_any_input_size_and_unit_embeddings(size):
-    m = build_model("face_cnn", num_classes=7, widths=[4, 8, 8, 8], embed_dim=16).eval()
+    m = build_model("face_cnn", num_classes=7, widths=[4, 8, 8, 8], embed_dim=16, input_size=size).eval()
     x = torch.randn(2, 1, size, size)
     with torch.no_grad():
         assert m(x).shape == (2, 7)

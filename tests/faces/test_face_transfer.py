@@ -14,7 +14,7 @@ from edgevision.train.transfer import frozen_norms, transfer_options
 
 
 def _model():
-    return build_model("face_cnn", num_classes=5, widths=[4, 8, 8, 8], embed_dim=16)
+    return build_model("face_cnn", num_classes=5, widths=[4, 8, 8, 8], embed_dim=16, input_size=32)
 
 
 def _trainable(model, opts):

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import DataError, EdgevisionError
 from ..runs import RunDir, make_card
 from ..stages import StageResult, stage
+from .detect import DetectorConfig
 from .gallery import match
-from .recognize import DEFAULT_THRESHOLD, UNKNOWN, FaceRecognizer, embed_files, recognizer
+from .recognize import DEFAULT_THRESHOLD, UNKNOWN, embed_files, recognizer
 
 
 def _gallery_artifact(db: str | Path, artifact: str | Path | None) -> str | Path:
@@ -52,13 +53,14 @@ class _peek:
 
 
 def enroll(db: str | Path, name: str, images: list[str | Path], artifact: str | Path | None = None,
-           detect: bool = True, threshold: float | None = None) -> dict[str, Any]:
+           detect: bool = True, threshold: float | None = None, detector: DetectorConfig | None = None
+           ) -> dict[str, Any]:
     """Add ``name``'s faces from ``images`` to the gallery ``db`` (created with ``artifact`` if new).
 
     Example:
         >>> enroll("faces.db", "Ada Lovelace", ["ada1.jpg", "ada2.jpg"], artifact="runs/faces/train")
     """
-    rec = recognizer(_gallery_artifact(db, artifact))
+    rec = recognizer(_gallery_artifact(db, artifact), detector)
     emb, used, problems = embed_files(rec, images, detect)
     if not len(emb):
         raise DataError(f"faces enroll {name!r}: no face found in any of {len(images)} image(s): "
@@ -72,9 +74,10 @@ def enroll(db: str | Path, name: str, images: list[str | Path], artifact: str | 
 
 
 def identify(db: str | Path, images: list[str | Path], artifact: str | Path | None = None, k: int = 5,
-             threshold: float | None = None, detect: bool = True) -> list[dict[str, Any]]:
+             threshold: float | None = None, detect: bool = True, detector: DetectorConfig | None = None
+             ) -> list[dict[str, Any]]:
     """Rank-``k`` identities with cosine scores for the largest face in each image; below threshold → unknown."""
-    rec = recognizer(_gallery_artifact(db, artifact))
+    rec = recognizer(_gallery_artifact(db, artifact), detector)
     with rec.open_gallery(db, create=False) as g:
         names, gal = g.load()
         tau = float(g.meta().get("threshold", DEFAULT_THRESHOLD)) if threshold is None else threshold
@@ -92,9 +95,9 @@ def identify(db: str | Path, images: list[str | Path], artifact: str | Path | No
 
 
 def verify(image_a: str | Path, image_b: str | Path, artifact: str | Path, threshold: float = DEFAULT_THRESHOLD,
-           detect: bool = True) -> dict[str, Any]:
+           detect: bool = True, detector: DetectorConfig | None = None) -> dict[str, Any]:
     """Cosine similarity of the largest faces in two images, and whether it reaches ``threshold``."""
-    rec = FaceRecognizer(artifact) if not isinstance(artifact, FaceRecognizer) else artifact
+    rec = recognizer(artifact, detector)
     emb, _, problems = embed_files(rec, [image_a, image_b], detect)
     if problems:
         raise DataError("faces verify: " + "; ".join(f"{p['file']}: {p['reason']}" for p in problems))

@@ -83,15 +83,16 @@ class FaceRecognizer:
         return g
 
 
-@lru_cache(maxsize=4)
-def _cached(path: str, mtime: float) -> FaceRecognizer:
-    return FaceRecognizer(path)
+@lru_cache(maxsize=8)
+def _cached(path: str, mtime: float, detector: str | None) -> FaceRecognizer:
+    return FaceRecognizer(path, DetectorConfig.model_validate_json(detector) if detector else None)
 
 
-def recognizer(artifact: str | Path) -> FaceRecognizer:
+def recognizer(artifact: str | Path, detector: DetectorConfig | None = None) -> FaceRecognizer:
     """A process-wide cached :class:`FaceRecognizer` (reloaded when the file changes)."""
     p = Path(artifact)
-    return _cached(str(p.resolve()), p.stat().st_mtime if p.exists() else 0.0)
+    return _cached(str(p.resolve()), p.stat().st_mtime if p.exists() else 0.0,
+                   detector.model_dump_json() if detector else None)
 
 
 @dataclass
@@ -118,8 +119,8 @@ def load_gallery(db: str | Path, artifact: str | Path) -> LoadedGallery:
 
 
 def recognize_faces(frame: np.ndarray, artifact: str | Path, gallery: str | Path, *,
-                    color: Literal["RGB", "BGR"] = "BGR", threshold: float | None = None
-                    ) -> list[tuple[Box, str, float]]:
+                    color: Literal["RGB", "BGR"] = "BGR", threshold: float | None = None,
+                    detector: DetectorConfig | None = None) -> list[tuple[Box, str, float]]:
     """Detect and identify every face in a frame.
 
     Args:
@@ -128,11 +129,13 @@ def recognize_faces(frame: np.ndarray, artifact: str | Path, gallery: str | Path
         gallery: SQLite gallery enrolled with the same model (checked by model id).
         color: channel order of ``frame`` (OpenCV captures are BGR).
         threshold: accept the best match when cosine ≥ threshold (default: the gallery's, chosen on validation).
+        detector: Haar options (default: the cascade/margin/alignment the model was trained with, and
+            ``DetectorConfig`` defaults: frames downscaled to 240 px wide, faces ≥ 60 px).
 
     Returns:
         ``[((x0, y0, x1, y1), name or "unknown", cosine score)]``, largest face first; [] when no face.
     """
-    rec = recognizer(artifact)
+    rec = recognizer(artifact, detector)
     gal = load_gallery(gallery, artifact)
     boxes, crops = rec.faces(frame, color)
     tau = gal.threshold if threshold is None else threshold
