@@ -7,7 +7,7 @@ from typing import Any
 
 from .common import add_common, emit_json, options, parser_kwargs
 
-EXAMPLES = """examples:
+EXAMPLES = """example:
   edgevision faces eval runs/faces/train --impostors orl --set impostors.options.subjects=31-40 --db faces.db
   edgevision faces enroll --db faces.db --artifact runs/faces/train --name "Ada Lovelace" ada1.jpg ada2.jpg
   edgevision faces identify --db faces.db photo.jpg --k 3
