@@ -91,7 +91,7 @@ def done(name: str) -> bool:
     return (OUT / name / "card.json").exists()
 
 
-def compression(main: Any) -> dict[str, Any]:
+def compression(main: Any, train_only: bool = False) -> dict[str, Any]:
     """Doc 003's FC sweep, 95 % layer-wise FC pruning with retraining, clustering, .evz, fp16 and int8."""
     import edgevision as ev
 
@@ -107,6 +107,8 @@ def compression(main: Any) -> dict[str, Any]:
     pk = ev.pack(cl.artifact, out=OUT / "pack", resume=True)
     pk_pruned_only = ev.pack(pr.artifact, out=OUT / "pack_pruned_only", resume=True)
     fp16 = ev.quantize(main.artifact, out=OUT / "fp16", precision="fp16", resume=True)
+    if train_only:
+        return {}
     int8 = ev.quantize(main.artifact, out=OUT / "int8", precision="int8", qat="off", auto_exclude=False,
                        calibration="minmax", resume=True)
     if not done("eval_evz"):  # the packed file itself, through the gallery pipeline
@@ -199,6 +201,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--steps", type=int, default=80, help="optimizer steps per data-experiment run")
     ap.add_argument("--skip-experiments", action="store_true")
+    ap.add_argument("--train-only", action="store_true", help="run the (resumable) training stages only, without "
+                    "any timing; the locked run then reuses them and measures")
     args = ap.parse_args()
     import torch
 
@@ -207,9 +211,11 @@ def main() -> None:
     t0 = time.perf_counter()
     m = main_models(args.epochs)
     tr = transfer(m["pre"], args.epochs // 2)
-    comp = compression(m["main"])
-    speed = fps(m["pre"].artifact, OUT / "gallery_first30.db")
+    comp = compression(m["main"], args.train_only)
     exp = None if args.skip_experiments else experiments(args.steps)
+    if args.train_only:
+        return
+    speed = fps(m["pre"].artifact, OUT / "gallery_first30.db")
     ops = {f"{op['target_far']:g}": op for op in m["openset"]["openset"]["operating_points"]}
     result = {
         "rank1": m["rank1_classifier"], "rank1_gallery": m["rank1_gallery"],

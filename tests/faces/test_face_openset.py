@@ -57,3 +57,13 @@ def test_validation_threshold_is_applied_to_test():
     assert tar_at_far(*test, 0.01)["tar"] == op["test_oracle"]["tar"]
     wrong_top1 = (np.full(10, -np.inf), rng.normal(0.2, 0.1, 100))  # wrong names are never accepted
     assert rates(*wrong_top1, 0.0)["tar"] == 0.0
+
+
+def test_pair_scores_split_genuine_and_impostor_pairs():
+    from edgevision.faces.evaluate import pair_scores
+
+    gallery = (["a", "a", "b"], np.eye(3, dtype=np.float32))
+    emb = np.array([[1, 0, 0], [0, 0, 1], [0, 1, 0]], np.float32)
+    gen, imp = pair_scores(gallery, emb, ["a", "b", None])
+    assert sorted(gen.tolist()) == [0.0, 1.0, 1.0]  # a vs a, a vs a; b vs b
+    assert len(imp) == 9 - 3 and imp.max() == 1.0  # the impostor probe matches gallery row 2 ("a") exactly

@@ -32,17 +32,18 @@ def faces_section(views: list[StageView]) -> str | None:
         ev = v.json("faces_eval.json")
         if not ev:
             continue
-        ops = (ev.get("openset") or {}).get("operating_points", [])
-        if not ops:
-            rows.append([v.name, ev["rank1_test"], "", "", "", "", ""])
-        for op in ops:
-            rows.append([v.name, ev["rank1_test"], f"{op['target_far']:.2%}", op["val"]["threshold"],
-                         op["test"]["far"], op["test"]["tar"], op["test"]["frr"]])
-        if "openset" in ev:
-            rocs[v.name] = ev["openset"]["roc_test"]
+        if "openset" not in ev:
+            rows.append([v.name, "", ev["rank1_test"], "", "", "", "", ""])
+        for kind, label in (("openset", "identification"), ("verification", "1:1 pairs")):
+            for op in (ev.get(kind) or {}).get("operating_points", []):
+                rows.append([v.name, label, ev["rank1_test"], f"{op['target_far']:.2%}", op["val"]["threshold"],
+                             op["test"]["far"], op["test"]["tar"], op["test"]["frr"]])
+            if kind in ev:
+                rocs[f"{v.name} ({label})"] = ev[kind]["roc_test"]
     if not rows:
         return None
-    body = table(["stage", "rank-1 (test)", "target FAR", "τ (val)", "FAR (test)", "TAR (test)", "FRR (test)"], rows)
+    body = table(["stage", "open-set view", "rank-1 (test)", "target FAR", "τ (val)", "FAR (test)", "TAR (test)",
+                  "FRR (test)"], rows)
     if rocs:
         body += f'<img alt="open-set ROC" src="{roc_plot(rocs)}">'
     return section("Faces: identification and open set", body, "faces")
