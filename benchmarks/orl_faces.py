@@ -64,6 +64,7 @@ def main_models(epochs: int) -> dict[str, Any]:
     known = data(subjects="1-30", val_per_id=2)
     pre = train("train_first30", epochs, known)
     if not done("eval_openset"):
+        (OUT / "gallery_first30.db").unlink(missing_ok=True)  # a half-written gallery of an interrupted run
         ev.faces_eval(pre.artifact, out=OUT / "eval_openset", known=known, impostors=data(subjects="31-40"),
                       db=str(OUT / "gallery_first30.db"))
     op = json.loads((OUT / "eval_openset" / "faces_eval.json").read_text())
@@ -225,6 +226,7 @@ def main() -> None:
         "openset": {"rank1_known": m["openset"]["rank1_test"], "operating_points": ops, "n": m["openset"]["openset"][
                     "n"], "auc": m["openset"]["openset"]["roc_test"]["auc"],
                     "eer": m["openset"]["openset"]["roc_test"]["eer"]},
+        "verification_1to1": {f"{op['target_far']:g}": op for op in m["openset"]["verification"]["operating_points"]},
         "transfer_31_40": tr, "compression": comp, "speed": speed, "experiments": exp,
         "settings": {"input": [1, SIZE, SIZE], "epochs": args.epochs, "model": "face_cnn", "task": "face (CosFace "
                      "m=0.35, s=30)", "train_threads": 1, "data_experiment_steps": args.steps},

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..config import dump
 from ..data import DataConfig, load_data
 from ..data.base import SampleDataset, TensorSampleDataset
+from ..errors import EdgevisionError
 from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
 from ..utils.io import write_json
@@ -126,6 +127,8 @@ def plot_roc(result: dict[str, Any], path: Path) -> Path:
 @stage("faces_eval", FacesEvalConfig, input_field="artifact",
        summary="face rank-1 and open-set TAR@FAR against held-out impostors")
 def run_faces_eval(cfg: FacesEvalConfig, out: Path) -> StageResult:
+    if cfg.db and Path(cfg.db).exists():  # never mix a second enrolment into an existing gallery
+        raise EdgevisionError(f"faces_eval.db: {cfg.db} already exists; give a new file for the evaluation gallery")
     rec = FaceRecognizer(cfg.artifact)
     from ..artifacts import load_artifact
 
