@@ -211,7 +211,7 @@ def main() -> None:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     m = main_models(args.epochs)
-    tr = transfer(m["pre"], args.epochs // 2)
+    tr = transfer(m["pre"], steps_epochs(50, args.steps))  # 50 images: 1 step per epoch, same steps as the data runs
     comp = compression(m["main"], args.train_only)
     exp = None if args.skip_experiments else experiments(args.steps)
     if args.train_only:
