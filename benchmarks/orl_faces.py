@@ -81,7 +81,16 @@ def transfer(pre: Any, epochs: int) -> dict[str, Any]:
         r = train(f"transfer_{mode}", epochs, new, init=str(pre.artifact), transfer=mode)
         out[mode] = r.metrics["test"]["top1"]
     out["random_init"] = train("transfer_random", epochs, new).metrics["test"]["top1"]
-    if not (OUT / "eval_enroll31_40" / "card.json").exists():
+    few = data(subjects="31-40", train_per_id=2)  # 20 images: where a pre-trained trunk should matter
+    for mode in ("frozen", "finetune", "scratch", None):
+        extra = {"init": str(pre.artifact), "transfer": mode} if mode else {}
+        r = train(f"transfer2_{mode or 'random'}", epochs, few, batch_size=10, **extra)
+        out[f"{mode or 'random_init'}_2_per_id"] = r.metrics["test"]["top1"]
+    if not done("eval_enroll31_40_2"):
+        ev.faces_eval(pre.artifact, out=OUT / "eval_enroll31_40_2", known=few)
+    out["enroll_only_gallery_rank1_2_per_id"] = json.loads((OUT / "eval_enroll31_40_2" / "faces_eval.json")
+                                                           .read_text())["rank1_test"]
+    if not done("eval_enroll31_40"):
         ev.faces_eval(pre.artifact, out=OUT / "eval_enroll31_40", known=new)
     out["enroll_only_gallery_rank1"] = json.loads((OUT / "eval_enroll31_40" / "faces_eval.json").read_text())[
         "rank1_test"]
