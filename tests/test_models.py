@@ -31,7 +31,7 @@ def _task(name):
 def check_output(name, model, y, batch, num_classes):
     """The output contract of the model's task (registry meta ``task``, default classification)."""
     task = MODELS.entry(name).meta.get("task", "classification")
-    if task == "classification":
+    if task in ("classification", "face"):  # face: identity logits (cosine × scale)
         assert y.shape == (batch, num_classes)
     elif task == "localization":  # 4 box logits + class logits
         assert y.shape == (batch, 4 + num_classes)

@@ -19,6 +19,7 @@ from .compress.quantize_stage import quantize
 from .compress.shrink import shrink
 from .deploy.export import export
 from .errors import EdgevisionError
+from .faces import faces_eval
 from .models import MODELS, build_model
 from .recipe import quickstart, run
 from .registry import Registry
@@ -31,6 +32,8 @@ from .train.evaluate import evaluate
 from .train.stage import train
 
 __all__ = ["MODELS", "Artifact", "EdgevisionError", "Registry", "StageResult", "__version__", "anchors", "bench",
-           "build_model", "cluster", "distill", "evaluate", "export", "list_models", "load_artifact", "lowrank", "pack",
+           "build_model", "cluster", "distill", "evaluate", "export", "faces_eval", "list_models", "load_artifact",
+           "lowrank",
+           "pack",
            "predict", "profile", "prune", "quantize", "quickstart", "report", "run", "save_model", "search",
            "sensitivity", "shrink", "train", "unpack"]

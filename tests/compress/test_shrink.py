@@ -13,7 +13,8 @@ from edgevision.compress.shrink import shrink_model
 from edgevision.errors import ConfigError, EdgevisionError
 from edgevision.models import MODELS, build_from_spec, build_model, default_input, get_arch
 
-FIXED = {"lenet5", "lenet300_100", "hinton_mlp", "localizer"}  # models whose input size is part of the architecture
+FIXED = {"lenet5", "lenet300_100", "hinton_mlp", "localizer", "face_cnn"}  # input size is part of the architecture
+NO_CV2 = {"face_cnn"}  # OpenCV 4.x dnn cannot run the L2 normalization of its cosine head (ONNX Runtime can)
 
 
 def small_shape(name: str) -> tuple[int, ...]:
@@ -56,6 +57,8 @@ def test_shrink_every_registered_model(name, tmp_path):
     with torch.no_grad():
         ref = pruned(x).numpy()
     assert np.abs(ort_session(path).run(None, {"input": x.numpy()})[0] - ref).max() < 1e-4
+    if name in NO_CV2:
+        return
     out, err = cv2_outputs(path, x.numpy())  # OpenCV's dnn runs the pruned model too
     assert err is None and np.abs(out - ref).max() < 1e-4, err
 

@@ -25,7 +25,7 @@ from .base import DataSplits, SampleDataset, SubsetDataset, TensorSampleDataset
 SourceFn = Callable[[str, "DataConfig", str], DataSplits]
 SOURCES: Registry = Registry("data format")
 TASK_TARGETS = {"classification": ("label",), "localization": ("box", "label"), "detection": ("boxes", "labels"),
-                "segmentation": ("mask",)}
+                "segmentation": ("mask",), "face": ("label",)}
 
 
 class DataConfig(BaseModel):
@@ -75,7 +75,7 @@ def load_data(cfg: DataConfig, task: str = "classification") -> DataSplits:
     if task not in TASK_TARGETS:
         raise EdgevisionError(f"task {task!r}: expected one of {', '.join(TASK_TARGETS)}")
     fmt, arg = parse_source(cfg.source)
-    splits = SOURCES.get(fmt)(arg, cfg, task)
+    splits = SOURCES.get(fmt)(arg, cfg, "classification" if task == "face" else task)  # face = identity labels
     if cfg.limit:
         for name in ("train", "val", "test"):
             setattr(splits, name, _limit(splits.split(name), cfg.limit, cfg.seed))

@@ -1,3 +1,3 @@
 """The HTML report: reads run folders only (cards, metrics, JSON results) and writes one self-contained file."""
 
-from . import compression, search, segmentation  # noqa: F401  (register their report sections)
+from . import compression, faces, search, segmentation  # noqa: F401  (register their report sections)

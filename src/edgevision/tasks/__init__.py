@@ -4,7 +4,7 @@ The training loop never branches on the task. A task is rebuilt from the dict sa
 (``{"name": ..., **kwargs}``) through :data:`TASKS`.
 """
 
-from . import classification, detection, localization, segmentation  # noqa: F401  (register the tasks)
+from . import classification, detection, face, localization, segmentation  # noqa: F401  (register the tasks)
 from .base import TASKS, Meter, Task, build_task
 
 __all__ = ["TASKS", "Meter", "Task", "build_task"]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import inspect
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -37,6 +38,11 @@ class TrainStageConfig(TrainConfig):
     data: DataConfig = Field(default_factory=DataConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     init: str | None = Field(None, description="artifact whose matching weights initialize the model")
+    init_exclude: list[str] = Field(default_factory=list, description="globs of tensors not copied from init")
+    transfer: Literal["frozen", "finetune", "scratch"] | None = Field(
+        None, description="doc 003's transfer mode from init: frozen trunk / finetune (LR 0.1 copied, 1.0 new) / "
+        "fc layers from scratch on a frozen conv trunk (train/transfer.py)")
+    transfer_head: list[str] = Field(default_factory=lambda: ["head.*"], description="parameter globs of the head")
     resume: bool = False
 
 
@@ -66,11 +72,13 @@ def build_for_data(name: str, kwargs: dict[str, Any], splits: DataSplits, task: 
         raise ConfigError(f"model_kwargs for {name!r}: {e}") from None
 
 
-def init_from(model: torch.nn.Module, artifact: str) -> list[str]:
-    """Copy every same-named, same-shaped tensor from ``artifact`` (transfer learning); return skipped names."""
+def init_from(model: torch.nn.Module, artifact: str, exclude: list[str] | None = None) -> list[str]:
+    """Copy every same-named, same-shaped tensor from ``artifact`` (transfer learning) except names matching
+    ``exclude`` globs; return the names not copied."""
     src = load_artifact(artifact).model.state_dict()
     own = model.state_dict()
-    take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    skip = [k for k in own if any(fnmatch.fnmatchcase(k, g) for g in exclude or [])]
+    take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape and k not in skip}
     if not take:
         raise EdgevisionError(f"init artifact {artifact}: no tensor matches this model's names and shapes")
     model.load_state_dict(take, strict=False)
@@ -149,6 +157,22 @@ def finish_model_stage(run: RunDir, stage_name: str, model: torch.nn.Module, tas
     return StageResult(run.path, path, card)
 
 
+def apply_transfer(cfg: TrainStageConfig, model: torch.nn.Module) -> TrainStageConfig:
+    """Initialize ``model`` from ``cfg.init`` and return the config the trainer should use: with ``transfer``,
+    the mode's freeze list and LR multipliers are added (explicit ``lr_mult`` entries win)."""
+    if cfg.transfer and not cfg.init:
+        raise ConfigError(f"train.transfer={cfg.transfer!r} needs init: the pre-trained artifact to adapt")
+    if not cfg.init:
+        return cfg
+    from .transfer import transfer_options
+
+    t = transfer_options(model, cfg.transfer, cfg.transfer_head) if cfg.transfer else {}
+    init_from(model, cfg.init, [*cfg.init_exclude, *t.get("init_exclude", [])])
+    if not t:
+        return cfg
+    return cfg.model_copy(update={"freeze": [*cfg.freeze, *t["freeze"]], "lr_mult": {**t["lr_mult"], **cfg.lr_mult}})
+
+
 @stage("train", TrainStageConfig, summary="train a model on a dataset")
 def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
     dist = init_distributed()
@@ -165,8 +189,7 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
     task = make_task(task_name, splits, **cfg.task_options,
                      **({"label_smoothing": cfg.label_smoothing} if cfg.label_smoothing else {}))
     model = build_for_data(cfg.model, cfg.model_kwargs, splits, task)
-    if cfg.init:
-        init_from(model, cfg.init)
+    fit_cfg = apply_transfer(cfg, model)
     train_l, val_l, test_l = make_loaders(splits, cfg, cfg.augment, cfg.seed, cfg.data.num_workers, dist)
     resuming = cfg.resume and (run.path / "checkpoints" / "last.pt").exists()
     if dist.is_main:
@@ -176,7 +199,7 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
         console.print(f"train {cfg.model} on {splits.source}: {len(splits.train)} train / {len(splits.val)} val / "
                       f"{len(splits.test)} test, {splits.num_classes} classes, input {splits.channels}x"
                       f"{splits.input_size[0]}x{splits.input_size[1]}", highlight=False)
-    trainer = Trainer(model, task, train_l, val_l, cfg, run, dist=dist)
+    trainer = Trainer(model, task, train_l, val_l, fit_cfg, run, dist=dist)
     state = trainer.fit(resume=cfg.resume)
     trainer.load_best()
     result = StageResult(run.path)

@@ -32,6 +32,7 @@ from .callbacks import Callback, ambient_callbacks
 from .config import TrainConfig
 from .distributed import Dist, average_grads, broadcast_flag
 from .optim import lr_factor, make_optimizer, set_lr
+from .transfer import frozen_norms
 
 
 class TrainingDiverged(EdgevisionError):
@@ -141,6 +142,8 @@ class Trainer:
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         self.net.train()
+        for m in frozen_norms(self.model):  # a frozen BatchNorm keeps its running statistics too
+            m.eval()
         if self.aux is not None:
             self.aux.train()
         self.train_loader.set_epoch(epoch)

@@ -1,0 +1,154 @@
+"""The gallery verbs as public functions: ``faces enroll | identify | verify | delete | list``.
+
+Each is what ``edgevision faces <verb>`` calls. Enrolling needs a few images and no retraining: their
+embeddings are appended to the SQLite gallery. Images where no face is found are reported and skipped.
+``faces_enroll`` is also a stage, so a recipe can build a gallery after training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import DataError, EdgevisionError
+from ..runs import RunDir, make_card
+from ..stages import StageResult, stage
+from .detect import DetectorConfig
+from .gallery import match
+from .recognize import DEFAULT_THRESHOLD, UNKNOWN, embed_files, recognizer
+
+
+def _gallery_artifact(db: str | Path, artifact: str | Path | None) -> str | Path:
+    """The artifact to use with a gallery: the one given, else the one recorded when it was created."""
+    if artifact:
+        return artifact
+    p = Path(db)
+    if not p.is_file():
+        raise DataError(f"gallery {p}: no such file (enroll someone first)")
+    with _peek(p) as meta:
+        if "artifact" not in meta:
+            raise EdgevisionError(f"gallery {p}: records no artifact; pass --artifact")
+        return meta["artifact"]
+
+
+class _peek:
+    """Read a gallery's meta table without binding a model (to find the artifact it was made with)."""
+
+    def __init__(self, path: Path) -> None:
+        import sqlite3
+
+        try:
+            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            self.meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as e:
+            raise EdgevisionError(f"gallery {path}: not a readable SQLite gallery ({e})") from None
+
+    def __enter__(self) -> dict[str, str]:
+        return self.meta
+
+    def __exit__(self, *exc: Any) -> None:
+        self.db.close()
+
+
+def enroll(db: str | Path, name: str, images: list[str | Path], artifact: str | Path | None = None,
+           detect: bool = True, threshold: float | None = None, detector: DetectorConfig | None = None
+           ) -> dict[str, Any]:
+    """Add ``name``'s faces from ``images`` to the gallery ``db`` (created with ``artifact`` if new).
+
+    Example:
+        >>> enroll("faces.db", "Ada Lovelace", ["ada1.jpg", "ada2.jpg"], artifact="runs/faces/train")
+    """
+    rec = recognizer(_gallery_artifact(db, artifact), detector)
+    emb, used, problems = embed_files(rec, images, detect)
+    if not len(emb):
+        raise DataError(f"faces enroll {name!r}: no face found in any of {len(images)} image(s): "
+                        + "; ".join(f"{p['file']}: {p['reason']}" for p in problems[:5]))
+    with rec.open_gallery(db) as g:
+        added = g.add(name, emb, used)
+        if threshold is not None:
+            g.set_meta("threshold", str(threshold))
+        total = g.names().get(name, 0)
+    return {"name": name, "added": added, "total": total, "skipped": problems, "db": str(db)}
+
+
+def identify(db: str | Path, images: list[str | Path], artifact: str | Path | None = None, k: int = 5,
+             threshold: float | None = None, detect: bool = True, detector: DetectorConfig | None = None
+             ) -> list[dict[str, Any]]:
+    """Rank-``k`` identities with cosine scores for the largest face in each image; below threshold → unknown."""
+    rec = recognizer(_gallery_artifact(db, artifact), detector)
+    with rec.open_gallery(db, create=False) as g:
+        names, gal = g.load()
+        tau = float(g.meta().get("threshold", DEFAULT_THRESHOLD)) if threshold is None else threshold
+    out = []
+    for f in images:
+        emb, _, problems = embed_files(rec, [f], detect)
+        if problems:
+            out.append({"file": str(f), "error": problems[0]["reason"]})
+            continue
+        ranked = match(emb, names, gal, k)[0]
+        best = ranked[0] if ranked else (UNKNOWN, -1.0)
+        out.append({"file": str(f), "name": best[0] if best[1] >= tau else UNKNOWN, "score": best[1],
+                    "threshold": tau, "ranked": [{"name": n, "score": s} for n, s in ranked]})
+    return out
+
+
+def verify(image_a: str | Path, image_b: str | Path, artifact: str | Path, threshold: float = DEFAULT_THRESHOLD,
+           detect: bool = True, detector: DetectorConfig | None = None) -> dict[str, Any]:
+    """Cosine similarity of the largest faces in two images, and whether it reaches ``threshold``."""
+    rec = recognizer(artifact, detector)
+    emb, _, problems = embed_files(rec, [image_a, image_b], detect)
+    if problems:
+        raise DataError("faces verify: " + "; ".join(f"{p['file']}: {p['reason']}" for p in problems))
+    score = float(emb[0] @ emb[1])
+    return {"score": score, "threshold": threshold, "same": score >= threshold}
+
+
+def delete(db: str | Path, name: str, artifact: str | Path | None = None) -> dict[str, Any]:
+    """Remove every embedding of ``name`` (a model check still applies: the gallery must match ``artifact``)."""
+    rec = recognizer(_gallery_artifact(db, artifact))
+    with rec.open_gallery(db, create=False) as g:
+        removed = g.delete(name)
+    if not removed:
+        raise DataError(f"gallery {db}: no one named {name!r} is enrolled")
+    return {"name": name, "removed": removed}
+
+
+def list_gallery(db: str | Path) -> dict[str, Any]:
+    """Names with their number of embeddings, and the gallery's meta (model id, threshold)."""
+    import sqlite3
+
+    p = Path(db)
+    if not p.is_file():
+        raise DataError(f"gallery {p}: no such file")
+    with _peek(p) as meta:
+        pass
+    con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+    try:
+        names = dict(con.execute("SELECT name, COUNT(*) FROM faces GROUP BY name ORDER BY name").fetchall())
+    finally:
+        con.close()
+    return {"meta": meta, "names": names}
+
+
+class EnrollConfig(BaseModel):
+    """``faces_enroll`` stage: add one person's images to a gallery."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    artifact: str = Field(..., description="face model (.pt/.evz) or run folder")
+    db: str = Field(..., description="SQLite gallery file (created if missing)")
+    name: str = Field(..., min_length=1)
+    images: list[str] = Field(..., min_length=1)
+    detect: bool = True
+    threshold: float | None = None
+
+
+@stage("faces_enroll", EnrollConfig, input_field="artifact", summary="enroll a person's face images into a gallery")
+def run_faces_enroll(cfg: EnrollConfig, out: Path) -> StageResult:
+    res = enroll(cfg.db, cfg.name, cfg.images, cfg.artifact, cfg.detect, cfg.threshold)
+    run = RunDir(out).mkdir()
+    card = make_card("faces_enroll", parent=cfg.artifact, metrics={"added": res["added"], "total": res["total"],
+                                                                    "skipped": len(res["skipped"])}, gallery=cfg.db)
+    run.write_card(card)
+    return StageResult(run.path, Path(cfg.db), card)
