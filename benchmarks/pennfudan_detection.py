@@ -102,6 +102,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, help="override the recipe's epochs")
     ap.add_argument("--model", help="override the recipe's model")
+    ap.add_argument("--input", type=int, help="override the recipe's square input size")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for training (timings always use 1)")
     ap.add_argument("--work", default=str(cache_dir() / "bench" / "pennfudan_detection"))
     ap.add_argument("--train-only", action="store_true", help="train (or finish training) and stop: training needs "
@@ -114,8 +115,11 @@ def main() -> None:
         opts["epochs"] = args.epochs
     if args.model:
         opts["model"] = args.model
+    if args.input:
+        opts["data"] = {**opts["data"], "input_size": args.input}
     work = Path(args.work)
-    res = train(out=work / f"train-{opts['model']}-{opts['epochs']}", resume=True, **opts)
+    name = f"train-{opts['model']}-{opts['data']['input_size']}-{opts['epochs']}"
+    res = train(out=work / name, resume=True, **opts)
     if args.train_only:
         return
     art = load_artifact(res.artifact)
