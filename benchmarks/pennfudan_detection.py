@@ -6,8 +6,8 @@ offline) on the fixed 100-image training split, then on the 50 held-out test ima
 - AP@0.5 (VOC all-point, the headline ``ap50``), AP@0.5 11-point, COCO mAP@[.5:.95] (``coco_map``), computed
   like ``edgevision eval``: the top 300 candidates per image before NMS and scores ≥ 0.01 (AP integrates over all
   recall levels); ``ap50_top64`` is the same with the doc's top-64 cut that predictions use;
-- params and MACs at the recipe's input (3×256×256: at 320² this model ran at 22 fps on one thread, under the
-  30 fps goal; ``--input 320`` trains and times it at 320²);
+- params and MACs at the recipe's input (3×256×256, chosen for training cost; ``--input 320`` trains and times
+  it at 320², and ``ms_fp32_at_320`` always times the trained network exported at 320²);
 - ms per image at batch 1 on **one thread** in onnxruntime, fp32 and int8 (static QDQ quantization with
   ``onnxruntime.quantization.quantize_static``, per-channel weights, calibrated on training images), medians
   after a warm-up, fp32 and int8 interleaved in the same process; the NumPy pre-processing (normalize) and
