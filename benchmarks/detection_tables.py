@@ -1,0 +1,69 @@
+"""Print the README's detection and localization tables (Markdown) from the JSON in ``benchmarks/results/``.
+
+Usage: python benchmarks/detection_tables.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def load(name: str) -> dict | None:
+    p = RESULTS / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def detection(d: dict) -> list[str]:
+    h, w = d["input"][1:]
+    g = d["goal"]
+    return [
+        "| SqueezeDet on Penn-Fudan (50 held-out images) | ours | goal (issue 6) | doc 001 |",
+        "|---|---|---|---|",
+        f"| model, input | `{d['model']}`, {h}×{w}, from scratch, {d['epochs']} epochs on {d['train_images']} "
+        f"images | 320² | SqueezeDet, PASCAL VOC, ImageNet-pretrained trunk |",
+        f"| AP@0.5 (VOC all-point) | **{d['ap50']:.3f}** (11-point {d['ap50_11pt']:.3f}) | ≥ {g['ap50']:.2f} | "
+        f"not reported (example images only) |",
+        f"| COCO AP@[.5:.95] | {d['coco_map']:.3f} (AP75 {d['coco_map75']:.3f}) | — | not reported |",
+        f"| params / MACs | {d['params'] / 1e6:.2f} M / {d['macs'] / 1e6:.0f} M | — | — |",
+        f"| 1 thread, onnxruntime fp32: network + NumPy post | {d['ms_fp32']:.1f} + {d['ms_post']:.1f} ms = "
+        f"**{d['fps_1t']:.1f} fps** | ≥ {g['fps_1t']} fps | — |",
+        f"| the same network at 320² | {d['ms_fp32_at_320']:.1f} ms → {d['fps_1t_at_320']:.1f} fps | ≥ 30 fps | — |",
+        f"| int8 (static QDQ) | {d['ms_int8']:.1f} ms → {d['fps_1t_int8']:.1f} fps, AP@0.5 "
+        f"{d['ap50_onnx_int8']:.3f} | — | — |",
+    ]
+
+
+def localization(d: dict) -> list[str]:
+    pf = d["pennfudan_crops"]
+    s = d["settings"]
+    rows = [
+        f"| Penn-Fudan single-pedestrian crops ({pf['constant_baseline']['n_test']} test crops, {s['input']}², "
+        f"{s['epochs']} epochs) | mean IoU | acc@IoU≥0.5 | box spread |",
+        "|---|---|---|---|",
+        f"| constant box (training-set mean) | {d['constant_baseline_iou']:.3f} | {d['constant_baseline_acc50']:.3f} "
+        f"| 0 (truth: {d['truth_box_std']:.3f}) |",
+    ]
+    for key, name in (("none", "localizer, RGB"), ("harris", "localizer, RGB + Harris channel (doc 000)"),
+                      ("canny", "localizer, RGB + Canny channel")):
+        r = pf[key]
+        rows.append(f"| {name} | **{r['iou']:.3f}** | {r['acc50']:.3f} | {r['box_std']:.3f} |")
+    rows.append("| doc 000's localizer (Harris + CNN, Euclidean loss on pixels) | — | — | 0: one box for every image |")
+    return rows
+
+
+def main() -> None:
+    for name, fn in (("pennfudan_detection", detection), ("localization", localization)):
+        d = load(name)
+        print("\n".join(fn(d)) if d else f"({name}.json not found)", end="\n\n")
+    c = load("coco128_smoke")
+    if c:
+        print(f"COCO128 smoke: {c['epochs']} epochs at {c['input']}², {c['classes_in_test']} classes in the test "
+              f"split, AP@0.5 {c['test_ap50_yolo_labels']:.3f} (YOLO labels) / {c['test_ap50_coco_json']:.3f} (COCO "
+              f"JSON), train loss {c['train_loss_first_last'][0]:.2f} → {c['train_loss_first_last'][1]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
