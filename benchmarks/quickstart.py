@@ -56,6 +56,8 @@ def main() -> None:
               "train_test_top1": train.get("metrics", {}).get("test", {}).get("top1"),
               "train_params": train.get("params"), "stages": list(cards), "stage_seconds": stage_s,
               "cards_metrics": {n: c.get("metrics") for n, c in cards.items()},
+              "cards_size": {n: {"params": c.get("params"), "file_bytes": c.get("file_bytes")}
+                             for n, c in cards.items()},
               "last_lines": r.stdout.strip().splitlines()[-3:]}
     print(json.dumps({k: result[k] for k in ("total_seconds", "cpu_seconds", "train_test_top1", "stages")}, indent=2))
     save("quickstart", result)
