@@ -13,9 +13,9 @@ import traceback
 
 from .._version import __version__
 from ..errors import EdgevisionError
-from . import compress, core, detect, distill, search, speed
+from . import apps, compress, core, detect, distill, search, speed
 
-VERB_MODULES = [core, distill, compress, speed, detect, search]
+VERB_MODULES = [core, distill, compress, speed, detect, search, apps]
 
 
 def build_parser() -> argparse.ArgumentParser:
