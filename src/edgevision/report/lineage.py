@@ -82,6 +82,18 @@ def _layout(nodes: list[dict[str, Any]], edges: list[tuple[int, int]]) -> dict[i
     return pos
 
 
+def longest_chain(nodes: list[dict[str, Any]], edges: list[tuple[int, int]]) -> list[int]:
+    """The deepest artifact and its ancestors, root first (the headline "teacher → student → ..." line)."""
+    pos = _layout(nodes, edges)
+    makes = [n for n in pos if nodes[n]["makes"]]
+    if not makes:
+        return []
+    chain = [max(makes, key=lambda n: (pos[n][0], -n))]
+    while (p := next((i for i, j in edges if j == chain[-1] and nodes[i]["makes"] and i not in chain), None)) is not None:
+        chain.append(p)
+    return chain[::-1]
+
+
 def lineage_svg(nodes: list[dict[str, Any]], edges: list[tuple[int, int]]) -> str:
     """An inline SVG: boxes (stage, role, model, size, metric) and arrows; no script, no external resources."""
     pos = _layout(nodes, edges)
@@ -125,7 +137,7 @@ def lineage_section(views: list[StageView]) -> str | None:
     if not views:
         return None
     nodes, edges = build_graph(views)
-    chain = " → ".join(n["role"] for n in nodes if n["makes"])
+    chain = " → ".join(nodes[n]["role"] for n in longest_chain(nodes, edges))
     return section("Lineage", f"<p>{esc(chain)}</p><div style='overflow-x:auto'>{lineage_svg(nodes, edges)}</div>"
                    "<p class='muted'>Blue: stages that made an artifact (size, headline metric); grey, dashed: "
                    "stages that measured one. The full cards are at the end of the report.</p>", "lineage")
