@@ -89,8 +89,9 @@ def longest_chain(nodes: list[dict[str, Any]], edges: list[tuple[int, int]]) -> 
     if not makes:
         return []
     chain = [max(makes, key=lambda n: (pos[n][0], -n))]
-    while (p := next((i for i, j in edges if j == chain[-1] and nodes[i]["makes"] and i not in chain), None)) is not None:
-        chain.append(p)
+    parent = {j: i for i, j in reversed(edges) if nodes[i]["makes"]}  # first artifact parent of each node
+    while chain[-1] in parent and parent[chain[-1]] not in chain:
+        chain.append(parent[chain[-1]])
     return chain[::-1]
 
 
