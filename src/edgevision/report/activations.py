@@ -17,13 +17,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
 
 from .html import SECTIONS, esc, section, table
-from .plots import to_data_uri
 from .runs import StageView
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Mish)
@@ -86,7 +84,9 @@ def sample_batch(art: Any, n: int, cache: dict[str, Any]) -> torch.Tensor:
     from ..tasks import build_task
     from ..train.evaluate import data_for
 
-    key = json.dumps([art.meta.get("data"), art.preprocess], sort_keys=True, default=str)
+    data = art.meta.get("data") or {}
+    same = {k: data.get(k) for k in ("source", "options", "seed", "limit", "val_fraction", "test_fraction")}
+    key = json.dumps([same, art.preprocess], sort_keys=True, default=str)  # stages of one run share one load
     if key not in cache:
         _, splits = data_for(art, None, build_task(art.task).name)
         ds = splits.val if len(splits.val) else splits.test
@@ -121,23 +121,35 @@ def stage_stats(views: list[StageView], sample: int = SAMPLE) -> list[tuple[Stag
     return out
 
 
-def _figure(rows: list[dict[str, Any]], title: str) -> str:
-    rows = rows[:MAX_PANELS]
-    cols = min(4, len(rows))
-    nrows = (len(rows) + cols - 1) // cols
-    fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 2.1 * nrows), squeeze=False)
-    for ax, r in zip(axes.ravel(), rows):
-        bad = r["dead_frac"] > DEAD_FLAG
-        ax.stairs(np.maximum(r["counts"], 0.8), r["edges"], fill=True, color="#d62728" if bad else "#1f77b4")
-        ax.set_yscale("log")
-        ax.set_title(f"{r['layer'][-28:]}\ndead {r['dead']}/{r['units']}, zero {r['zero_frac']:.0%}", fontsize=7,
-                     color="#b00020" if bad else "black")
-        ax.tick_params(labelsize=6)
-    for ax in axes.ravel()[len(rows):]:
-        ax.axis("off")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return to_data_uri(fig)
+def _svg_hist(r: dict[str, Any], w: int = 176, h: int = 92) -> str:
+    """One layer's histogram as a small inline SVG (log₁₀(1 + count) bars; red when the layer is flagged)."""
+    counts = np.log10(1 + np.asarray(r["counts"], float))
+    top = counts.max() or 1.0
+    x0, y0, pw, ph = 4, 30, w - 8, h - 44  # plot box below a two-line title
+    bw = pw / len(counts)
+    bad = r["dead_frac"] > DEAD_FLAG
+    col = "#d62728" if bad else "#1f77b4"
+    bars = "".join(f'<rect x="{x0 + i * bw:.1f}" y="{y0 + ph * (1 - c / top):.1f}" width="{max(bw - 0.4, 0.5):.1f}" '
+                   f'height="{ph * c / top:.1f}"/>' for i, c in enumerate(counts) if c > 0)
+    lo, hi = r["edges"][0], r["edges"][-1]
+    zero = "" if not lo < 0 < hi else (f'<line x1="{x0 + pw * (-lo) / (hi - lo):.1f}" y1="{y0}" '
+                                       f'x2="{x0 + pw * (-lo) / (hi - lo):.1f}" y2="{y0 + ph}" stroke="#999" '
+                                       f'stroke-dasharray="2 2"/>')
+    tcol = "#b00020" if bad else "#222"
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" '
+            f'font-size="9"><title>{esc(r["layer"])}</title>'
+            f'<text x="{x0}" y="10" fill="{tcol}" font-weight="bold">{esc(r["layer"][-30:])}</text>'
+            f'<text x="{x0}" y="22" fill="{tcol}">dead {r["dead"]}/{r["units"]} · ≤0 {r["zero_frac"]:.0%}</text>'
+            f'<rect x="{x0}" y="{y0}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ddd"/>'
+            f'<g fill="{col}">{bars}</g>{zero}'
+            f'<text x="{x0}" y="{h - 3}" fill="#666">{lo:.3g}</text>'
+            f'<text x="{w - 4}" y="{h - 3}" fill="#666" text-anchor="end">{hi:.3g}</text></svg>')
+
+
+def _panels(rows: list[dict[str, Any]]) -> str:
+    """Small multiples: the first :data:`MAX_PANELS` layers, flagged layers always included."""
+    shown = rows[:MAX_PANELS] + [r for r in rows[MAX_PANELS:] if r["dead_frac"] > DEAD_FLAG]
+    return "<div style='display:flex;flex-wrap:wrap;gap:4px'>" + "".join(_svg_hist(r) for r in shown) + "</div>"
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -162,10 +174,9 @@ def activations_section(views: list[StageView]) -> str | None:
                    f"{esc(', '.join(flagged[:8]))}</p>" if flagged else
                    "<p class='ok'>no layer has more than 50 % dead units</p>")
         parts.append(f"<h3>{esc(v.name)} ({esc(v.verb)})</h3>{verdict}"
-                     + (f'<img alt="activation histograms of {esc(v.name)}" src="{_figure(rows, v.name)}">'
-                        if rows else "")
+                     + (_panels(rows) if rows else "")
                      + f"<details><summary>per-layer table ({len(rows)} layers)</summary>{_table(rows)}</details>")
     note = (f"<p class='muted'>One batch of {SAMPLE} validation images per model. A unit (channel) is dead when its "
             f"output is ≤ 0 for every image and position of the batch; red layers have more than 50 % dead units. "
-            f"Counts on a log scale.</p>")
+            f"Counts on a log scale; the dashed line is 0.</p>")
     return section("Activation histograms", note + "".join(parts), "activations")
