@@ -102,7 +102,8 @@ def pareto_section(views: list[StageView]) -> str | None:
         return None
     metric = max({p["metric"] for p in pts}, key=lambda m: sum(p["metric"] == m for p in pts))
     pts = [p for p in pts if p["metric"] == metric]  # one accuracy scale per plot
-    size_pts = [p for p in pts if p["bytes"]]
+    size_pts = list({(p["bytes"], p["accuracy"]): p for p in reversed(pts) if p["bytes"]}.values())[::-1]  # a
+    # file benched on several engines is one point of the size plot (the first label names it)
     bench = [p for p in pts if p["source"] == "bench"]
     lat_pts = bench or [p for p in pts if isinstance(p["ms"], int | float)]
     if len(size_pts) < 2 and len(lat_pts) < 2:
