@@ -132,7 +132,8 @@ def test_bad_sources_give_one_line_errors(artifacts, tmp_path, capsys):
     cases = [(str(tmp_path / "missing.mp4"), "no such video file or folder"),
              ("7", "camera 7: no such device"),
              (str(bad_codec), "cannot decode this video"),
-             (str(empty), "no images found")]
+             (str(empty), "no images found"),
+             ("rtsp://127.0.0.1:9/stream", "cannot open the stream")]  # port 9 (discard): connection refused
     for source, expected in cases:
         assert main(["demo", art, "--source", source, "--headless", "--out", str(tmp_path / "o")]) == 2
         err = capsys.readouterr().err.strip()
@@ -191,3 +192,37 @@ def test_file_grabber_waits_and_drops_nothing():
         time.sleep(0.002)
     g.close()
     assert seen == list(range(25))
+
+
+def test_a_new_task_plugs_in_with_one_pipeline_entry(tmp_path, video):
+    """How the faces task will plug in: a TASKS entry plus a PIPELINES entry; its own sub-stage times show up."""
+    from edgevision.apps.pipelines import PIPELINES, Pipeline
+    from edgevision.artifacts import save_model
+    from edgevision.models import build_model
+    from edgevision.tasks import TASKS
+    from edgevision.tasks.classification import ClassificationTask
+
+    if "toy_faces" not in TASKS:
+        TASKS.register("toy_faces", type("ToyFaces", (ClassificationTask,), {"name": "toy_faces"}))
+
+        @PIPELINES.register("toy_faces")
+        class ToyFacePipeline(Pipeline):
+            def postprocess(self, raw, frame):
+                t0 = time.perf_counter()
+                pred = super().postprocess(raw, frame)
+                self.extra_ms["recognize"] = (time.perf_counter() - t0) * 1000
+                return {"faces": [{"box": [0, 0, 10, 10], "name": pred["label"], "score": pred["score"]}]}
+
+            def draw(self, frame, pred):
+                return frame.copy()
+
+            def row(self, pred):
+                return {"count": len(pred["faces"])}
+
+    art = save_model(tmp_path / "faces.pt", build_model("student_cnn", width=4, depth=2, num_classes=2),
+                     task={"name": "toy_faces", "class_names": ["ann", "bob"]},
+                     preprocess={"channels": 3, "input_size": [32, 32], "mean": [0.5] * 3, "std": [0.25] * 3})
+    res = demo(art, video, out=tmp_path / "out", headless=True)
+    lines = [json.loads(s) for s in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert len(lines) == FRAMES and lines[0]["prediction"]["faces"][0]["name"] in ("ann", "bob")
+    assert "recognize" in lines[0]["ms"] and "recognize" in res.card["metrics"]["stages"]

@@ -28,6 +28,7 @@ from ..data.imageio import is_image_file, read_image
 from ..errors import DataError
 
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+STREAM_TIMEOUT_MS = 10_000
 VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".gif"}
 
 
@@ -44,6 +45,7 @@ class Frame:
 
 def _quiet_opencv() -> None:
     """OpenCV prints a WARN line per failed backend when a camera or file does not open; our error says it once."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own "[tcp @ 0x..] Connection refused" lines
     with contextlib.suppress(AttributeError):  # very old OpenCV builds lack cv2.utils.logging
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
@@ -73,6 +75,9 @@ def open_capture(source: str, kind: str) -> cv2.VideoCapture:
             raise DataError(f"camera {idx}: no such device (/dev/video{idx} does not exist; "
                             f"{'found ' + ', '.join(found) if found else 'this machine has no camera'})")
         cap = cv2.VideoCapture(idx)
+    elif kind == "stream":  # bounded waits: an unreachable camera must not hang the demo for minutes
+        cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                                                        cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS])
     else:
         cap = cv2.VideoCapture(source)
     if not cap.isOpened():
