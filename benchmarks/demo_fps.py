@@ -75,13 +75,32 @@ def measure(cases: list[tuple[str, Path, str]], video: Path, rounds: int, tmp: P
     return out
 
 
+def table(path: Path) -> str:
+    """The README table from the JSON."""
+    import json
+
+    doc = json.loads(path.read_text())
+    lines = ["| artifact | engine | fps (median of rounds) | grab | preprocess | infer | postprocess | draw | output |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        ms = r["p50_ms_median"]
+        lines.append(f"| {r['artifact']} | {r['engine']} | {r['mean_fps_median']:.1f} | "
+                     + " | ".join(f"{ms.get(k, float('nan')):.2f}" for k in
+                                  ("grab", "preprocess", "infer", "postprocess", "draw", "output")) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, default=REPO / "runs" / "bench" / "quickstart", help="quickstart run folder")
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--prepare", action="store_true", help="only make the quickstart run (no timing)")
+    ap.add_argument("--table", action="store_true", help="print the README table from results/demo_fps.json")
     args = ap.parse_args()
+    if args.table:
+        print(table(Path(__file__).resolve().parent / "results" / "demo_fps.json"))
+        return
     os.environ.setdefault("EDGEVISION_PROGRESS", "0")
     run = prepare(args.run)
     if args.prepare:
