@@ -53,8 +53,9 @@ def make_video(path: Path, frames: int = 12, size: tuple[int, int] = (96, 72), f
     assert wr.isOpened()
     xs = np.linspace(0, 255, w, dtype=np.uint8)
     for i in range(frames):
-        img = np.dstack([np.tile(xs, (h, 1)), np.full((h, w), 60 + 10 * i, np.uint8), np.tile(xs[::-1], (h, 1))])
-        cv2.circle(img, (10 + 6 * i, h // 2), 12, (255, 255, 255), -1)
+        img = np.dstack([np.tile(xs, (h, 1)), np.full((h, w), (60 + 10 * i) % 256, np.uint8),
+                         np.tile(xs[::-1], (h, 1))])
+        cv2.circle(img, (10 + (6 * i) % max(w - 20, 1), h // 2), 12, (255, 255, 255), -1)
         wr.write(np.ascontiguousarray(img))
     wr.release()
     return path
