@@ -55,4 +55,17 @@ def one_thread():
     torch.set_num_threads(prev)
 
 
+@pytest.fixture(scope="session")
+def quickstart_run(tmp_path_factory):
+    """The quickstart, run once per session by the slow tests that need it: (run folder, seconds)."""
+    import time
+
+    from edgevision.recipe import quickstart
+
+    out = tmp_path_factory.mktemp("quickstart") / "qs"
+    t0 = time.perf_counter()
+    quickstart(out)
+    return out, time.perf_counter() - t0
+
+
 from speed_fixtures import exported, trained  # noqa: E402, F401  (session fixtures of the speed tests)

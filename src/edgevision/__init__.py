@@ -8,6 +8,7 @@ The public API mirrors the CLI: each verb is a function of the same name.
 """
 
 from ._version import __version__
+from .apps.demo import demo
 from .apps.predict import predict
 from .artifacts import Artifact, load_artifact, save_model
 from .bench.bench import bench
@@ -32,8 +33,6 @@ from .train.evaluate import evaluate
 from .train.stage import train
 
 __all__ = ["MODELS", "Artifact", "EdgevisionError", "Registry", "StageResult", "__version__", "anchors", "bench",
-           "build_model", "cluster", "distill", "evaluate", "export", "faces_eval", "list_models", "load_artifact",
-           "lowrank",
-           "pack",
-           "predict", "profile", "prune", "quantize", "quickstart", "report", "run", "save_model", "search",
-           "sensitivity", "shrink", "train", "unpack"]
+           "build_model", "cluster", "demo", "distill", "evaluate", "export", "faces_eval", "list_models",
+           "load_artifact", "lowrank", "pack", "predict", "profile", "prune", "quantize", "quickstart", "report", "run",
+           "save_model", "search", "sensitivity", "shrink", "train", "unpack"]

@@ -46,12 +46,31 @@ def list_inputs(inputs: list[str]) -> list[Path]:
     return files
 
 
+def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
+    """An RGB (H, W, 3) or grey (H, W[, 1]) uint8 image with ``channels`` (1 or 3) channels, as (H, W, C)."""
+    img = img[..., None] if img.ndim == 2 else img
+    if img.shape[2] == channels:
+        return img
+    if channels == 1:
+        return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None]
+    return np.repeat(img, 3, 2)
+
+
+def preprocess_array(images: list[np.ndarray], pre: dict[str, Any]) -> np.ndarray:
+    """RGB/grey uint8 images → the normalized (B, C, H, W) float32 array the artifact expects.
+
+    x = (resize(image) · scale − mean) / std, with the artifact's ``input_size``, ``scale``, ``mean``, ``std``.
+    """
+    size, ch = tuple(pre["input_size"]), int(pre.get("channels", images[0].shape[-1] if images[0].ndim == 3 else 1))
+    x = np.stack([resize(to_channels(im, ch), size) for im in images]).astype(np.float32)
+    x *= float(pre.get("scale", 1 / 255))
+    x = (x - np.asarray(pre["mean"], np.float32)) / np.asarray(pre["std"], np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
+
+
 def preprocess(images: list[np.ndarray], pre: dict[str, Any]) -> torch.Tensor:
     """RGB/grey uint8 images → the normalized (B, C, H, W) float tensor the artifact expects."""
-    size = tuple(pre["input_size"])
-    x = np.stack([resize(im, size) for im in images]).astype(np.float32) * float(pre.get("scale", 1 / 255))
-    x = (x - np.asarray(pre["mean"], np.float32)) / np.asarray(pre["std"], np.float32)
-    return torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+    return torch.from_numpy(preprocess_array(images, pre))
 
 
 def predict_images(art: Artifact, images: list[np.ndarray], batch_size: int = 32) -> list[dict[str, Any]]:

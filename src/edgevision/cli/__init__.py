@@ -13,9 +13,9 @@ import traceback
 
 from .._version import __version__
 from ..errors import EdgevisionError
-from . import compress, core, detect, distill, faces, search, speed
+from . import apps, compress, core, detect, distill, faces, search, speed
 
-VERB_MODULES = [core, distill, compress, speed, detect, search, faces]
+VERB_MODULES = [core, distill, compress, speed, detect, search, faces, apps]
 
 
 def build_parser() -> argparse.ArgumentParser:

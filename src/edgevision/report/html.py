@@ -177,5 +177,11 @@ def report(runs: list[str | Path] | str | Path, out: str | Path | None = None, *
     return run_stage("report", {"runs": [str(r) for r in runs], **options}, target)
 
 
-from . import detection  # noqa: E402,F401  (registers the detection and localization sections)
+from . import (  # noqa: E402,F401  (register their sections)
+    activations,
+    detection,
+    gallery,
+    lineage,
+    pareto,
+)
 from . import distill as _distill  # noqa: E402,F401  (registers the distillation section)

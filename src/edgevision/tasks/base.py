@@ -104,6 +104,11 @@ class Task:
         """Draw a prediction onto an RGB uint8 image (H, W, 3)."""
         raise NotImplementedError
 
+    def sample_error(self, output: Any, batch: dict[str, Any]) -> np.ndarray | None:
+        """A per-sample error in [0, 1] (B,), 0 = perfect, for ranking the worst mistakes in the eval gallery
+        (None: this task cannot rank; the gallery then shows the first samples)."""
+        return None
+
     def describe(self, pred: dict[str, Any]) -> str:
         """One short line for a prediction (``edgevision predict`` prints it)."""
         return f"{pred.get('label', '')} {pred.get('score', 0):.3f}"

@@ -66,6 +66,11 @@ class ClassificationTask(Task):
         return [{"label": self.class_names[t[0]], "class_id": int(t[0]), "score": float(p[t[0]]),
                  "topk": [{"label": self.class_names[i], "score": float(p[i])} for i in t]} for p, t in zip(probs, top)]
 
+    def sample_error(self, output: torch.Tensor, batch: dict[str, Any]) -> np.ndarray:
+        """1 − p(true class): confident mistakes rank first."""
+        probs = softmax(np.asarray(output.detach().float(), dtype=np.float64))
+        return 1 - probs[np.arange(len(probs)), batch["label"].numpy()]
+
     def draw(self, image: np.ndarray, pred: dict[str, Any]) -> np.ndarray:
         """Label, score and a score bar in the top-left corner."""
         out = image.copy()

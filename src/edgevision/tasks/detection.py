@@ -19,6 +19,7 @@ from ..config import validate
 from ..errors import ConfigError
 from ..metrics.detection import evaluate_detections, format_ap_table
 from ..ops.anchors import grid_anchors, kmeans_anchors
+from ..ops.boxes import box_iou
 from ..ops.postprocess import PostprocessConfig, decode_raw, postprocess
 from ..ops.torch_boxes import split_raw
 from .base import TASKS, DistillView, Meter, Task
@@ -178,6 +179,17 @@ class DetectionTask(Task):
                                 for b, s, c in zip(d["boxes"], d["scores"], d["labels"])],
                  "count": len(d["scores"])} for d in dets]
 
+    def sample_error(self, output: torch.Tensor, batch: dict[str, Any]) -> np.ndarray:
+        """(false positives + misses) / (detections + ground truth) at the display threshold, matching each
+        ground-truth box greedily to the best same-class detection with IoU ≥ 0.5 (0 = every object found, nothing
+        else reported)."""
+        raw = output.detach().float().numpy()
+        boxes, scores = decode_raw(raw, self.anchors, tuple(batch["image"].shape[-2:]))
+        errs = []
+        for det, gt, lab in zip(postprocess(boxes, scores, self.post()), batch["boxes"], batch["labels"]):
+            errs.append(_match_error(det["boxes"], det["labels"], gt.numpy(), lab.numpy()))
+        return np.asarray(errs, np.float64)
+
     def describe(self, pred: dict[str, Any]) -> str:
         names = [f"{d['label']} {d['score']:.2f}" for d in pred["detections"][:5]]
         return f"{pred['count']} detections" + (f": {', '.join(names)}" if names else "")
@@ -202,6 +214,21 @@ class DetectionTask(Task):
 
     def summary(self, metrics: dict[str, Any]) -> str:
         return f"AP50 {metrics.get('ap50', float('nan')):.4f}  AP[.5:.95] {metrics.get('map', float('nan')):.4f}"
+
+
+def _match_error(pb: np.ndarray, pl: np.ndarray, gb: np.ndarray, gl: np.ndarray, thr: float = 0.5) -> float:
+    """Share of unmatched predictions and ground truth (see :meth:`DetectionTask.sample_error`)."""
+    total = len(pb) + len(gb)
+    if total == 0:
+        return 0.0
+    iou = box_iou(gb, pb) * (gl[:, None] == pl[None, :]) if len(pb) and len(gb) else np.zeros((len(gb), len(pb)))
+    used, matched = np.zeros(len(pb), bool), 0
+    for g in range(len(gb)):  # few boxes per image: a tiny loop over ground truth, vectorized over detections
+        cand = np.where(~used & (iou[g] >= thr), iou[g], -1.0)
+        if len(cand) and cand.max() >= thr:
+            used[int(cand.argmax())] = True
+            matched += 1
+    return (total - 2 * matched) / total
 
 
 def _colour(c: int) -> tuple[int, int, int]:

@@ -148,6 +148,12 @@ class LocalizationTask(Task):
                         "class_id": c, "score": float(p[c])})
         return res
 
+    def sample_error(self, output: torch.Tensor, batch: dict[str, Any]) -> np.ndarray:
+        """1 − IoU of the predicted box with the true one."""
+        hw = batch["image"].shape[-2:]
+        target = batch["box"].float() / torch.tensor([hw[1], hw[0], hw[1], hw[0]])
+        return 1 - paired_iou_giou(decode_boxes(output.detach().float()), target)[0].numpy()
+
     def draw(self, image: np.ndarray, pred: dict[str, Any]) -> np.ndarray:
         out = np.ascontiguousarray(image.copy())
         x1, y1, x2, y2 = (round(v) for v in pred["box"])

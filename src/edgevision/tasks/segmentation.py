@@ -148,6 +148,15 @@ class SegmentationTask(Task):
         return {"label": self.class_names[top], "class_id": int(top), "score": round(float(conf.mean()), 6),
                 "areas": areas, "mask": rle_encode(lab)}
 
+    def sample_error(self, output: torch.Tensor, batch: dict[str, Any]) -> np.ndarray:
+        """1 − the image's mIoU (over the classes present in its truth or prediction)."""
+        logits = match_size(output.detach().float(), batch["mask"].shape[-2:])
+        cm = confusion_per_image(logits.argmax(1), batch["mask"], self.num_classes, self.ignore_index)
+        iou, _ = iou_dice(*counts_from_confusion(cm.cpu().numpy()))  # (B, C), NaN for absent classes
+        valid = ~np.isnan(iou)
+        miou = np.where(valid, iou, 0).sum(1) / np.maximum(valid.sum(1), 1)
+        return 1 - np.where(valid.any(1), miou, 1.0)
+
     def draw(self, image: np.ndarray, pred: dict[str, Any]) -> np.ndarray:
         """Translucent class colours (label 0, the background, left clear), class boundaries and a legend."""
         return overlay(image, rle_decode(pred["mask"]), self.class_names)

@@ -16,6 +16,7 @@ from ..stages import StageResult, run_stage, stage
 from ..tasks import build_task
 from ..utils.io import write_json
 from ..utils.progress import console
+from .gallery import GalleryCollector
 from .trainer import evaluate_model, scalars
 
 
@@ -27,6 +28,7 @@ class EvalConfig(BaseModel):
     data: DataConfig | None = Field(None, description="default: the data the artifact was trained on")
     split: Literal["train", "val", "test"] = "test"
     batch_size: int = Field(128, ge=1)
+    gallery: int = Field(8, ge=0, le=64, description="first and worst samples drawn into gallery/ (0: none)")
 
 
 def data_for(art: Artifact, data: DataConfig | None, task: str) -> tuple[DataConfig, DataSplits]:
@@ -50,8 +52,11 @@ def run_eval(cfg: EvalConfig, out: Path) -> StageResult:
         raise DataError(f"{splits.source}: the {cfg.split} split is empty")
     loader = BatchLoader(ds, cfg.batch_size, shuffle=False, transform=BatchTransform(splits.mean, splits.std),
                          num_workers=data_cfg.num_workers)
-    metrics = evaluate_model(art.model, task, loader)
+    gallery = GalleryCollector(task, splits.mean, splits.std, cfg.gallery) if cfg.gallery else None
+    metrics = evaluate_model(art.model, task, loader, on_batch=gallery.update if gallery else None)
     run = RunDir(out).mkdir()
+    if gallery is not None:
+        gallery.write(run.path)
     run.write_config(dump(cfg))
     write_json(run.path / "eval.json", metrics)
     card = make_card("eval", task=art.task, model=art.arch.to_dict(), metrics={cfg.split: scalars(metrics, "")},

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -253,14 +253,21 @@ class Trainer:
         console.print("  ".join(parts), highlight=False)
 
 
-def evaluate_model(model: nn.Module, task: Task, loader: BatchLoader, bf16: bool = False) -> dict[str, Any]:
-    """Run ``task.step`` over ``loader`` without gradients and return the task's metrics."""
+def evaluate_model(model: nn.Module, task: Task, loader: BatchLoader, bf16: bool = False,
+                   on_batch: Callable[[dict[str, Any], dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run ``task.step`` over ``loader`` without gradients and return the task's metrics.
+
+    ``on_batch(step_output, batch)`` sees every batch too (the eval gallery collects its worst samples so).
+    """
     was = model.training
     model.eval()
     meter = task.meter()
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for batch in loader:
             if "image" in batch:
-                meter.update(task.step(model, batch), batch)
+                out = task.step(model, batch)
+                meter.update(out, batch)
+                if on_batch is not None:
+                    on_batch(out, batch)
     model.train(was)
     return meter.compute()
