@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import require, save
+from _common import RESULTS, require, save
 
 OUT = Path("runs/bench/orl_faces")
 SIZE = 48
@@ -242,6 +243,8 @@ def main() -> None:
         "wall_s": round(time.perf_counter() - t0, 1),
     }
     save("orl_faces", result)
+    # doc 003's FC-pruning sweep (three criteria × keep-ratios, accuracy against kept fraction) beside the JSON
+    shutil.copyfile(OUT / "sensitivity_fc" / "sensitivity.png", RESULTS / "orl_faces_fc_sweep.png")
     print(json.dumps({k: result[k] for k in ("rank1", "rank1_gallery", "tar_at_far_1pct", "tar_at_far_0.1pct",
                                              "evz_bytes", "fps_640x480_1t", "wall_s")}, indent=1))
 

@@ -51,6 +51,9 @@ class DemoConfig(BaseModel):
     realtime: bool = Field(False, description="video files behave like a camera: drop frames to keep up")
     max_frames: int = Field(0, ge=0, description="stop after this many frames (0: until the stream ends)")
     hud: bool = Field(True, description="draw fps and per-stage times on the frames")
+    gallery: str | None = Field(None, description="face models: the SQLite gallery of `edgevision faces enroll`")
+    face_detector: dict[str, Any] = Field(default_factory=dict, description="face models: Haar options "
+                                          "(cascade, scale_factor, min_neighbors, min_size, detect_width, margin)")
 
 
 @dataclass
@@ -233,7 +236,7 @@ def run_demo(cfg: DemoConfig, out: Path) -> StageResult:
         art = load_artifact(cfg.artifact)
         tg = resolve_targets(cfg, out if (cfg.headless or kind == "folder") else None, kind)
         engine = make_engine(art, cfg.engine, cfg.threads)
-        pipe = pipeline_for(art, engine)
+        pipe = pipeline_for(art, engine, {"gallery": cfg.gallery, "face_detector": cfg.face_detector})
         _warm_up(pipe, art.input_shape)
         window = None if cfg.headless else Window()
         stats = Stats()

@@ -39,8 +39,9 @@ PIPELINES: Registry = Registry("demo pipeline")
 class Pipeline:
     """The generic pipeline: the artifact's preprocessing, the engine, and the task's ``decode``/``draw``."""
 
-    def __init__(self, art: Artifact, engine: Engine) -> None:
+    def __init__(self, art: Artifact, engine: Engine, options: dict[str, Any] | None = None) -> None:
         self.art, self.engine = art, engine
+        self.options = options or {}  # task-specific demo options (e.g. the faces gallery)
         self.task = build_task(art.task)
         self.extra_ms: dict[str, float] = {}  # sub-stage times a step measured itself (e.g. "recognize")
         self._sizes = "image_sizes" in inspect.signature(self.task.decode).parameters
@@ -107,11 +108,11 @@ class SegmentationPipeline(Pipeline):
         return {**super().row(pred), "count": len(pred["areas"]), "description": json.dumps(pred["areas"])}
 
 
-def pipeline_for(art: Artifact, engine: Engine) -> Pipeline:
+def pipeline_for(art: Artifact, engine: Engine, options: dict[str, Any] | None = None) -> Pipeline:
     """The registered pipeline of the artifact's task, else the generic one (any task with decode + draw)."""
     name = str(art.task.get("name", ""))
     cls = PIPELINES.get(name) if name in PIPELINES else Pipeline
-    return cls(art, engine)
+    return cls(art, engine, options)
 
 
 PIPELINES.register("classification", Pipeline)

@@ -24,6 +24,7 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--realtime", action="store_true", default=None,
                    help="treat a video file like a camera (keep only the newest frame)")
     p.add_argument("--max-frames", type=int, help="stop after N frames")
+    p.add_argument("--gallery", help="face models: the SQLite gallery written by `edgevision faces enroll`")
     p.add_argument("--no-hud", dest="hud", action="store_false", default=None, help="do not draw fps and timings")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--config", metavar="YAML", help="read options from a YAML mapping (flags override it)")
@@ -36,7 +37,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     opts = options(args, {"engine": args.engine, "threads": args.threads, "headless": args.headless,
                           "jsonl": args.jsonl, "realtime": args.realtime, "max_frames": args.max_frames,
-                          "hud": args.hud})
+                          "hud": args.hud, "gallery": args.gallery})
     res = demo(args.artifact, args.source, out=args.out, **opts)
     if args.json:
         emit_json(res.card["metrics"])

@@ -16,3 +16,4 @@ from .recognize import FaceRecognizer, recognize_faces, recognizer
 __all__ = ["DetectorConfig", "FaceRecognizer", "Gallery", "crop_faces", "delete", "detect_and_crop", "detect_faces",
            "enroll", "evaluate_openset", "faces_eval", "identify", "list_gallery", "match", "rates", "recognize_faces",
            "recognizer", "roc", "tar_at_far", "threshold_for_far", "verify"]
+from . import demo as _demo  # noqa: F401  (registers the face pipeline of `edgevision demo`)

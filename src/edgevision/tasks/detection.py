@@ -196,18 +196,7 @@ class DetectionTask(Task):
 
     def draw(self, image: np.ndarray, pred: dict[str, Any]) -> np.ndarray:
         """Boxes with class name and score, one colour per class."""
-        out = np.ascontiguousarray(image.copy())
-        scale = max(0.4, out.shape[1] / 800)
-        for d in sorted(pred["detections"], key=lambda d: d["score"]):
-            col = _colour(d["class_id"])
-            x1, y1, x2, y2 = (round(v) for v in d["box"])
-            cv2.rectangle(out, (x1, y1), (x2, y2), col, max(1, int(2 * scale)))
-            text = f"{d['label']} {d['score']:.2f}"
-            (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, 1)
-            ty = max(y1, th + 4)
-            cv2.rectangle(out, (x1, ty - th - 4), (x1 + tw + 2, ty), col, -1)
-            cv2.putText(out, text, (x1 + 1, ty - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (0, 0, 0), 1, cv2.LINE_AA)
-        return out
+        return draw_detections(image, pred["detections"])
 
     def format_metrics(self, metrics: dict[str, Any]) -> str:
         return format_ap_table(metrics)
@@ -274,3 +263,19 @@ def person_probability(artifact: Any, images: list[np.ndarray] | torch.Tensor,
     x = (x - torch.tensor(pre["mean"]).view(1, -1, 1, 1)) / torch.tensor(pre["std"]).view(1, -1, 1, 1)
     with torch.inference_mode():
         return class_probability(artifact.model.eval(), x, names.index(class_name))
+
+
+def draw_detections(image: np.ndarray, detections: list[dict[str, Any]]) -> np.ndarray:
+    """A copy of ``image`` with each ``{box, label, score, class_id}`` drawn: box, filled tag, "label score"."""
+    out = np.ascontiguousarray(image.copy())
+    scale = max(0.4, out.shape[1] / 800)
+    for d in sorted(detections, key=lambda d: d["score"]):
+        col = _colour(d["class_id"])
+        x1, y1, x2, y2 = (round(v) for v in d["box"])
+        cv2.rectangle(out, (x1, y1), (x2, y2), col, max(1, int(2 * scale)))
+        text = f"{d['label']} {d['score']:.2f}"
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, 1)
+        ty = max(y1, th + 4)
+        cv2.rectangle(out, (x1, ty - th - 4), (x1 + tw + 2, ty), col, -1)
+        cv2.putText(out, text, (x1 + 1, ty - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return out
