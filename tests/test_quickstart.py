@@ -15,4 +15,8 @@ def test_quickstart(quickstart_run):
     train = json.loads((out / "train" / "card.json").read_text())
     assert train["metrics"]["test"]["top1"] >= 0.90
     assert train["params"] < 200_000  # student-sized
+    final = json.loads((out / "eval" / "card.json").read_text())  # the distilled, pruned, clustered, packed .evz
+    assert final["metrics"]["test"]["top1"] >= train["metrics"]["test"]["top1"] - 0.03
+    packed = json.loads((out / "pack" / "card.json").read_text())
+    assert packed["file_bytes"] * 10 < train["file_bytes"]  # ≥ 10× smaller on disk than the teacher
     assert elapsed < 240, f"quickstart took {elapsed:.0f} s"
