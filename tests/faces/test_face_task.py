@@ -52,3 +52,33 @@ def test_face_cnn_any_input_size_and_unit_embeddings(size):
     assert isinstance(m.head, torch.nn.Linear)  # pruning/packing/export see a Linear
     with torch.no_grad():
         assert m(x).abs().max() <= 30.0 + 1e-4  # cosine logits are bounded by the scale
+
+
+def test_mean_image_is_fitted_from_training_images_and_exported(tmp_path):
+    """Doc 003's per-pixel mean image: set from the training split by `train`, subtracted inside the network."""
+    import numpy as np
+    import torch
+
+    import edgevision as ev
+    from conftest import tiny_data
+    from edgevision.deploy.onnx import export_onnx, ort_session
+
+    data = tiny_data(n_train=64, size=16, classes=3)
+    res = ev.train(model="face_cnn", task="face", model_kwargs={"mean_image": True, "widths": [4, 8], "embed_dim": 8},
+                   data=data, epochs=1, batch_size=32, out=tmp_path / "t")
+    art = ev.load_artifact(res.artifact)
+    m = art.model.eval()
+    from edgevision.data import DataConfig, load_data
+
+    splits = load_data(DataConfig(**data), "classification")
+    mu = torch.tensor(art.preprocess["mean"]).view(-1, 1, 1)
+    sd = torch.tensor(art.preprocess["std"]).view(-1, 1, 1)
+    expected = (splits.train.images.float().mean(0) / 255 - mu) / sd
+    torch.testing.assert_close(m.pixel_mean, expected, atol=1e-5, rtol=1e-5)  # saved with the model
+    assert m.pixel_mean.abs().sum() > 0
+    x = torch.randn(2, *art.input_shape)
+    with torch.no_grad():
+        ref = m(x).numpy()
+    path = export_onnx(m, tmp_path / "f.onnx", art.input_shape)
+    assert np.abs(ort_session(path).run(None, {"input": x.numpy()})[0] - ref).max() < 1e-4
+    assert ev.build_model("face_cnn", input_size=16).pixel_mean is None  # off by default

@@ -49,8 +49,11 @@ class FaceCNN(EdgeModel):
 
     def __init__(self, num_classes: int = 40, in_channels: int = 1, input_size: int = 64, embed_dim: int = 128,
                  widths: tuple[int, ...] = (16, 32, 64, 64), head: Literal["cosine", "linear"] = "cosine",
-                 scale: float = 30.0) -> None:
+                 scale: float = 30.0, mean_image: bool = False) -> None:
         super().__init__()
+        # reference doc 003's per-pixel mean image (VGG-Face style), subtracted inside the network so every
+        # exporter and engine gets it for free; filled from the training images by ``fit_data``
+        self.register_buffer("pixel_mean", torch.zeros(in_channels, input_size, input_size) if mean_image else None)
         chans = [in_channels, *widths]
         self.features = nn.Sequential(*[_block(a, b) for a, b in itertools.pairwise(chans)])
         side = input_size
@@ -62,7 +65,19 @@ class FaceCNN(EdgeModel):
                                                                                                    num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) → (B, embed_dim)
+        if self.pixel_mean is not None:
+            x = x - self.pixel_mean
         return self.bn(self.fc(torch.flatten(self.features(x), 1)))
+
+    @torch.no_grad()
+    def fit_data(self, images: torch.Tensor, mean: list[float], std: list[float]) -> None:
+        """Set the per-pixel mean image from the training images (uint8 (N, C, H, W)), in the normalized space the
+        network sees: M = (1/N) Σ_n (x_n/255 − μ_c)/σ_c. A no-op without ``mean_image=True``."""
+        if self.pixel_mean is None:
+            return
+        m = images.float().mean(0) / 255
+        mu, sd = torch.tensor(mean).view(-1, 1, 1), torch.tensor(std).view(-1, 1, 1)
+        self.pixel_mean.copy_((m - mu) / sd)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)
