@@ -41,10 +41,11 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds after which no new trial starts (a reduced budget; the running trial finishes)")
     ap.add_argument("--out", default="runs/bench/segmentation_search")
+    ap.add_argument("--recipe", type=Path, default=RECIPE, help="the search recipe (e.g. the -quick variant)")
     args = ap.parse_args()
     require("penn_fudan_ped")
     t0 = time.perf_counter()
-    res = search(RECIPE, trials=args.trials, workers=args.workers, threads=args.threads, sampler=args.sampler,
+    res = search(args.recipe, trials=args.trials, workers=args.workers, threads=args.threads, sampler=args.sampler,
                  out=args.out, **({"timeout": args.timeout} if args.timeout else {}))
     rep = report([args.out], out=Path(args.out) / "report.html", title="Penn-Fudan segmentation search")
     doc = json.loads((Path(args.out) / "trials.json").read_text())
@@ -54,7 +55,7 @@ def main() -> None:
     front.sort(key=lambda t: t["values"][1])
     save("segmentation_search", {
         "description": "Optuna TPE search, val mIoU (max) vs onnxruntime 1-thread latency ms (min), Penn-Fudan",
-        "recipe": str(RECIPE.relative_to(RECIPE.parents[1])), "trials_requested": args.trials,
+        "recipe": str(args.recipe.resolve().relative_to(RECIPE.parents[1])), "trials_requested": args.trials,
         "workers": args.workers, "threads_per_worker": args.threads, "sampler": args.sampler,
         "timeout_s": args.timeout,
         "counts": doc["counts"], "objectives": doc["objectives"], "params": doc["params"],
