@@ -38,6 +38,7 @@ from ..train.stage import finish_model_stage
 from ..train.trainer import scalars
 from ..utils.io import write_json
 from .finetune import FinetuneConfig, compare, eval_metrics, finetune, open_context, primary, say
+from .retrain import already_done
 
 METHODS = ("svd", "separable", "dwsep")
 
@@ -199,8 +200,8 @@ class LowRankConfig(FinetuneConfig):
        summary="low-rank factorization (SVD, k×1+1×k, depthwise-separable) + fine-tuning")
 def run_lowrank(cfg: LowRankConfig, out: Path) -> StageResult:
     run = RunDir(out)
-    if run.is_complete() and cfg.resume:
-        return StageResult(run.path, run.artifact(), run.card())
+    if (done := already_done(run, cfg)) is not None:  # reuse with --resume; never overwrite a finished run
+        return done
     art = load_artifact(cfg.artifact)
     ctx = open_context(art, cfg)
     model, rows = factorize(art.model, art.input_shape, cfg.method, cfg.layers, cfg.energy, cfg.rank,

@@ -35,6 +35,7 @@ from ..utils.timing import measure
 from . import quantize as q
 from .finetune import FinetuneConfig, FinetuneContext, eval_metrics, finetune, open_context, primary, say
 from .qat import FakeQuantized, fold_batchnorm
+from .retrain import already_done
 
 
 class QuantizeConfig(FinetuneConfig):
@@ -259,8 +260,8 @@ def run_quantize(cfg: QuantizeConfig, out: Path) -> StageResult:
     from ..deploy.onnx import OnnxModule
 
     run = RunDir(out)
-    if run.is_complete() and cfg.resume:
-        return StageResult(run.path, run.artifact(), run.card())
+    if (done := already_done(run, cfg)) is not None:  # reuse with --resume; never overwrite a finished run
+        return done
     art = load_artifact(cfg.artifact)
     if isinstance(art.model, OnnxModule):
         raise ConfigError(f"{art.path}: quantize needs the float torch artifact (.pt, .evz), not an ONNX file")

@@ -44,6 +44,7 @@ from .depgraph import DependencyGraph, build_graph
 from .finetune import FinetuneConfig, FinetuneContext, compare, eval_metrics, finetune, open_context, primary, say
 from .importance import IMPORTANCE, score
 from .layers import resized
+from .retrain import already_done
 
 
 @dataclass
@@ -283,8 +284,8 @@ def run_shrink(cfg: ShrinkConfig, out: Path) -> StageResult:
     if (cfg.ratio is None) == (cfg.macs is None):
         raise ConfigError("shrink: give exactly one of ratio (fraction of channels) or macs (fraction of MACs)")
     run = RunDir(out)
-    if run.is_complete() and cfg.resume:
-        return StageResult(run.path, run.artifact(), run.card())
+    if (done := already_done(run, cfg)) is not None:  # reuse with --resume; never overwrite a finished run
+        return done
     art = load_artifact(cfg.artifact)
     ctx = open_context(art, cfg)
     run.mkdir().write_config(dump(cfg))
