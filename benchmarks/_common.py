@@ -20,13 +20,13 @@ def require(name: str) -> Path:
     return p
 
 
-def save(name: str, result: dict[str, Any]) -> Path:
-    """Write ``benchmarks/results/<name>.json`` (atomically) with the machine and date added."""
+def save(name: str, result: dict[str, Any], path: str | Path | None = None) -> Path:
+    """Write ``benchmarks/results/<name>.json`` (or ``path``), atomically, with the machine, commit and date added."""
     from edgevision.runs import git_sha, machine
     from edgevision.utils.io import write_json
 
     result = {**result, "machine": machine(), "git_sha": git_sha(),
               "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
-    path = write_json(RESULTS / f"{name}.json", result)
+    path = write_json(Path(path) if path else RESULTS / f"{name}.json", result)
     print(f"wrote {path}")
     return path

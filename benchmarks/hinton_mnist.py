@@ -31,8 +31,7 @@ from pathlib import Path
 import torch
 
 import edgevision as ev
-from edgevision.runs import git_sha, machine
-from edgevision.utils.io import write_json
+from _common import require, save
 
 JITTER = {"translate": {"p": 1.0, "pixels": 2}}  # ±2 px in x and y (integer shifts)
 PAPER = {"teacher_errors": 67, "student_errors": 146, "distilled_errors": 74, "gap_closure": (146 - 74) / (146 - 67)}
@@ -78,6 +77,7 @@ def timed(fn, *a, **kw) -> tuple[ev.StageResult, float]:
 
 def main() -> None:
     args = parse_args()
+    require("mnist")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     if out.exists() and not args.resume:
@@ -120,9 +120,9 @@ def main() -> None:
                      "student": "784-800-800-10, no regularization",
                      "distilled": "same student, offline teacher logits on un-jittered images"},
         "params": {"teacher": teacher.card["params"], "student": student.card["params"]},
-        "threads": args.threads, "machine": machine(), "git_sha": git_sha(),
+        "threads": args.threads,
     }
-    write_json(args.results, result)
+    save("hinton_mnist", result, args.results)
     print(f"errors /10,000: teacher {e_t}, student alone {e_s}, distilled {e_d} (consistent teaching {e_c}); gap "
           f"closure {result['gap_closure']:.1%} (paper 67 / 146 / 74, 91%); {result['seconds']['total']:.0f} s")
 

@@ -4,24 +4,29 @@ One command (run it under the shared lock so timings are not disturbed by other 
 
     flock /tmp/edgevision-bench.lock .venv/bin/python benchmarks/speed.py
 
-What it does, all through the public API (``edgevision.train / shrink / quantize / export / bench``):
+What it does, all through the public API (``edgevision.train / shrink / lowrank / quantize / export / bench``):
 
-1. MNIST classifiers at their natural 28×28 input, trained on the real data (54k train / 6k val / official
-   10k test): LeNet-5 (Caffe), a VGG-style ``student_cnn`` (32-64-128, BatchNorm) and MobileNetV1-0.5.
-   Each is (a) structurally pruned to remove 50 % of its MACs (``round_to="auto"``, i.e. 16 on AVX-512; Taylor
-   importance) and fine-tuned, (b) quantized to int8 in onnxruntime (calibration methods compared, sensitivity
-   exclusion and QAT when over 1 point), (c) both.
+1. Classifiers trained on real data at their natural input size: on MNIST at 28×28 (54k train / 6k val /
+   official 10k test) LeNet-5 (Caffe), a VGG-style ``student_cnn`` (32-64-128, BatchNorm) and MobileNetV1-0.5;
+   on the people-presence set (Penn-Fudan + COCO128, 96×96, images split so no test image is trained on) a
+   SqueezeNet-1.1. Each is (a) structurally pruned to remove 50 % of its MACs (``round_to="auto"``, i.e. 16 on
+   AVX-512; Taylor importance) and fine-tuned, (b) factorized (SVD of the linear layers for LeNet-5, k×1 + 1×k
+   and depthwise-separable convs for ``mnist_cnn``) and fine-tuned, (c) exported with fp16 weight storage,
+   (d) quantized to int8 in onnxruntime (calibration methods compared, the float stem when measured faster,
+   sensitivity exclusion and QAT when over 1 point), (e) pruned and quantized.
 2. SqueezeNet-1.1 and MobileNetV1-0.5 at 224² with 1000 classes for latency (untrained: no ImageNet here, so
-   int8 is scored by top-1 *agreement* with fp32 on real COCO128 photos, which also calibrate it).
+   their int8 files are only checked for agreement with fp32 on real COCO128 photos, which also calibrate them;
+   int8 *accuracy* comes from the trained models of step 1).
 3. int8 engines compared on the same models: onnxruntime QDQ vs torch's own x86 int8 (FX graph mode,
    fbgemm/oneDNN kernels); torch PT2E is measured when ``torchao`` is installed.
 4. One bench table over every artifact: torch eager, onnxruntime and cv2.dnn, 1 and 2 threads, with the
    GEMM peak measured in the same run.
 
 Writes ``benchmarks/results/speed.json``. Headline keys: ``int8_speedup_1t`` (SqueezeNet-1.1 224², onnxruntime,
-1 thread, batch 1), ``int8_accuracy_drop`` (points, the MNIST student_cnn), ``structured_latency_ratio``
-(dense/pruned batch-1 latency of the MNIST student_cnn in onnxruntime, 1 thread), ``structured_accuracy_drop``
-(points, same model, after fine-tuning), ``peak_gmacs_1t`` and ``rows`` (the bench table).
+1 thread, batch 1), ``int8_accuracy_drop`` (points, the MNIST student_cnn), ``int8_trained_squeezenet``
+(speed-up and accuracy drop of the trained presence SqueezeNet-1.1), ``structured_latency_ratio`` (dense/pruned
+batch-1 latency of the MNIST student_cnn in onnxruntime, 1 thread), ``structured_accuracy_drop`` (points, same
+model, after fine-tuning), ``peak_gmacs_1t`` and ``rows`` (the bench table).
 """
 
 from __future__ import annotations
@@ -40,22 +45,31 @@ import numpy as np
 import torch
 
 import edgevision as ev
+from _common import save
 from edgevision.bench.bench import BenchConfig, bench_artifacts, format_table
 from edgevision.compress import quantize as q
+from edgevision.compress.int8_stem import choose_stem, stem_nodes
 from edgevision.compress.shrink import shrink_model
 from edgevision.data.paths import find_dataset
 from edgevision.deploy.export import cv2_compatible, onnx_metadata
 from edgevision.deploy.onnx import export_onnx, ort_session, write_metadata
 from edgevision.models import build_model
-from edgevision.utils.io import write_json
 from edgevision.utils.timing import measure
 
 ROOT = Path(__file__).resolve().parents[1]
-MNIST_MODELS = {  # name → (registry name, kwargs, train lr)
-    "lenet5": ("lenet5", {}, 2e-3),
-    "mnist_cnn": ("student_cnn", {"width": 32, "depth": 3, "convs_per_stage": 2}, 2e-3),
-    "mobilenet_v1_0.5": ("mobilenet_v1", {"width_mult": 0.5}, 2e-3),
+MNIST = {"source": "mnist"}
+PRESENCE = {"source": "presence:pennfudan+coco128", "input_size": 96, "val_fraction": 0.15, "test_fraction": 0.25}
+PRESENCE_AUGMENT = {"hflip": 0.5, "crop": {"p": 0.8, "scale": [0.5, 1.0]},
+                    "brightness": {"p": 0.5, "range": [0.7, 1.3]}, "contrast": {"p": 0.5, "range": [0.7, 1.3]}}
+# name → (registry name, kwargs, train lr, data, augment, epochs multiplier, low-rank methods)
+CLASSIFIERS = {
+    "lenet5": ("lenet5", {}, 2e-3, MNIST, None, 1, ("svd",)),
+    "mnist_cnn": ("student_cnn", {"width": 32, "depth": 3, "convs_per_stage": 2}, 2e-3, MNIST, None, 1,
+                  ("dwsep", "separable")),
+    "mobilenet_v1_0.5": ("mobilenet_v1", {"width_mult": 0.5}, 2e-3, MNIST, None, 1, ()),
+    "presence_squeezenet": ("squeezenet1_1", {}, 2e-3, PRESENCE, PRESENCE_AUGMENT, 6, ()),
 }
+LOWRANK = {"svd": {"rank_ratio": 0.25}, "separable": {"rank_ratio": 0.25}, "dwsep": {}}  # rank: a quarter of full
 LATENCY_MODELS = {"squeezenet1_1": ("squeezenet1_1", {}), "mobilenet_v1_0.5@224": ("mobilenet_v1", {"width_mult": 0.5})}
 IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 
@@ -65,19 +79,27 @@ def say(msg: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- MNIST
-def mnist_model(key: str, args: argparse.Namespace, work: Path) -> dict | None:
-    """Train, shrink + fine-tune, quantize, shrink + quantize one MNIST classifier; return its facts."""
-    name, kwargs, lr = MNIST_MODELS[key]
-    data = {"source": "mnist", **({"limit": args.limit} if args.limit else {})}
+def classifier(key: str, args: argparse.Namespace, work: Path) -> dict | None:
+    """Train one classifier on real data, then shrink + fine-tune, low-rank + fine-tune, fp16, int8, shrink + int8."""
+    name, kwargs, lr, data, augment, scale, lowrank_methods = CLASSIFIERS[key]
+    data = {**data, **({"limit": args.limit} if args.limit else {})}
     base = work / key
-    say(f"{key}: train {args.epochs} epochs")
-    train = ev.train(model=name, model_kwargs=kwargs, data=data, epochs=args.epochs, batch_size=128,
-                     optimizer="adamw", lr=lr, weight_decay=1e-4, schedule="cosine", out=base / "train", resume=True)
-    say(f"{key}: shrink 50 % of MACs, fine-tune {args.ft_epochs} epochs")
-    shrink = ev.shrink(train.artifact, macs=0.5, round_to="auto", importance="taylor", epochs=args.ft_epochs,
-                       optimizer="adamw", lr=lr / 2, weight_decay=1e-4, out=base / "shrink", resume=True)
+    loop = {"optimizer": "adamw", "weight_decay": 1e-4, "resume": True, "augment": augment or {},
+            "batch_size": 128 if augment is None else 32}
+    say(f"{key}: train {args.epochs * scale} epochs")
+    train = ev.train(model=name, model_kwargs=kwargs, data=data, epochs=args.epochs * scale, lr=lr,
+                     schedule="cosine", out=base / "train", **loop)
+    say(f"{key}: shrink 50 % of MACs, fine-tune {args.ft_epochs * scale} epochs")
+    shrink = ev.shrink(train.artifact, macs=0.5, round_to="auto", importance="taylor", epochs=args.ft_epochs * scale,
+                       lr=lr / 2, out=base / "shrink", **loop)
+    lowrank = {m: ev.lowrank(train.artifact, method=m, **LOWRANK[m], epochs=args.ft_epochs * scale, lr=lr / 2,
+                             out=base / f"lowrank-{m}", **loop) for m in lowrank_methods}
     if args.train_only:
         return None
+    say(f"{key}: fp16 weight storage (ONNX export with parity check)")
+    fp16 = base / "export" / "model.fp16.onnx"
+    if not fp16.is_file():
+        fp16 = ev.export(train.artifact, format="onnx", fp16=True, out=base / "export").artifact
     say(f"{key}: int8 (calibration best, tolerance 1 point, QAT if needed)")
     quant = ev.quantize(train.artifact, calibration="best", tolerance=1.0, qat="auto", epochs=1, threads=1,
                         budget_s=args.budget, out=base / "int8", resume=True)
@@ -91,8 +113,11 @@ def mnist_model(key: str, args: argparse.Namespace, work: Path) -> dict | None:
                      "method": qrep["method"]},
             "pruned_int8": {"drop_points_vs_pruned": quant_p.card["metrics"]["drop_points"],
                             "verdict": quant_p.card["verdict"]},
-            "artifacts": {"fp32": str(train.artifact), "int8": str(quant.artifact),
-                          "pruned": str(shrink.artifact), "pruned_int8": str(quant_p.artifact)}}
+            "lowrank": {m: {**_test(r), "drop_points": r.card["metrics"].get("drop_points"), **r.card["lowrank"]}
+                        for m, r in lowrank.items()},
+            "artifacts": {"fp32": str(train.artifact), "int8": str(quant.artifact), "fp16": str(fp16),
+                          "pruned": str(shrink.artifact), "pruned_int8": str(quant_p.artifact),
+                          **{f"lowrank_{m}": str(r.artifact) for m, r in lowrank.items()}}}
 
 
 def _test(res) -> dict:
@@ -136,8 +161,15 @@ def latency_model(key: str, images: np.ndarray, work: Path) -> dict:
         art = ev.load_artifact(pt)
         fp32 = _onnx(art, m, base / f"{tag}.onnx")
         prepared = q.prepare_for_int8(fp32, base / f"{tag}.prepared.onnx")
-        int8 = q.quantize_int8(prepared, base / f"{tag}.int8.onnx", calib, method="minmax")
-        write_metadata(int8, onnx_metadata(art, m, "int8", calibration="minmax", calib_samples=len(calib)))
+
+        def quant(dst: Path, exclude: list[str], prepared: Path = prepared, tag: str = tag) -> Path:
+            return q.quantize_int8(prepared, dst, calib, method="minmax", exclude_nodes=exclude,
+                                   cache=base / f"{tag}.ranges.json")
+
+        stem, out[f"{tag}_stem"] = choose_stem(prepared, quant, [], "auto", (3, 224, 224))
+        int8 = quant(base / f"{tag}.int8.onnx", stem)
+        write_metadata(int8, onnx_metadata(art, m, "int8", calibration="minmax", calib_samples=len(calib),
+                                           excluded=stem))
         ref, got = q.run_onnx(fp32, hold), q.run_onnx(int8, hold)
         out[f"{tag}_int8_agreement"] = q.agreement(got, ref)
         # untrained logits can be near-constant, making agreement easy: also report how many classes fp32
@@ -248,12 +280,17 @@ def round_to_ablation(art_path: str, work: Path, args: argparse.Namespace) -> di
 
 
 def activation_ablation(arts: dict, calib: np.ndarray, work: Path, args: argparse.Namespace) -> dict:
-    """SqueezeNet-1.1 int8 with uint8 (U8S8) vs int8 (S8S8) activations, onnxruntime, 1 thread."""
+    """SqueezeNet-1.1 int8, onnxruntime, 1 thread: uint8 (U8S8) vs int8 (S8S8) activations, all layers in int8
+    vs the stem kept in float (:mod:`edgevision.compress.int8_stem`)."""
     fp32 = Path(arts["dense"]).with_suffix(".onnx")
     prepared = q.prepare_for_int8(fp32, work / "act.prepared.onnx")
+    stem = stem_nodes(prepared)
     files = {"fp32": fp32}
     for act in ("uint8", "int8"):
-        files[f"{act} activations"] = q.quantize_int8(prepared, work / f"act-{act}.onnx", calib, activations=act)
+        files[f"{act} activations, every layer int8"] = q.quantize_int8(prepared, work / f"act-{act}.onnx", calib,
+                                                                        activations=act)
+        files[f"{act} activations, stem in float"] = q.quantize_int8(prepared, work / f"act-{act}-stem.onnx", calib,
+                                                                     activations=act, exclude_nodes=stem)
     x = calib[:1]
     sessions = {k: ort_session(p, 1) for k, p in files.items()}
     lat = interleaved({k: (lambda s=s: s.run(None, {"input": x})) for k, s in sessions.items()}, args.rounds,
@@ -270,24 +307,25 @@ def headline(res: dict) -> dict:
                   and "p50_ms" in r), None)
         return r["p50_ms"] if r else None
 
-    main = res["mnist"].get("mnist_cnn")
+    main, presence = res["classifiers"].get("mnist_cnn"), res["classifiers"].get("presence_squeezenet")
     sq_d, sq_i = p50("squeezenet1_1", "onnxruntime"), p50("squeezenet1_1 int8", "onnxruntime")
+    pr_d, pr_i = p50("presence_squeezenet", "onnxruntime"), p50("presence_squeezenet int8", "onnxruntime")
     cnn_d, cnn_p = p50("mnist_cnn", "onnxruntime"), p50("mnist_cnn pruned", "onnxruntime")
     return {"int8_speedup_1t": round(sq_d / sq_i, 3) if sq_d and sq_i else None,
             "int8_accuracy_drop": main["int8"]["drop_points"] if main else None,
             "structured_latency_ratio": round(cnn_d / cnn_p, 3) if cnn_d and cnn_p else None,
             "structured_accuracy_drop": main["shrink"]["drop_points"] if main else None,
+            "int8_trained_squeezenet": ({"speedup_1t": round(pr_d / pr_i, 3) if pr_d and pr_i else None,
+                                         "accuracy_drop": presence["int8"]["drop_points"]} if presence else None),
             "peak_gmacs_1t": (res["peak_gmacs"].get("1") or {}).get("fp32")}
 
 
 def bench_all(res: dict, args: argparse.Namespace) -> dict:
     arts, labels = [], []
-    for key, m in res["mnist"].items():
-        a = m["artifacts"]
-        for tag, label in (("fp32", key), ("int8", f"{key} int8"), ("pruned", f"{key} pruned"),
-                           ("pruned_int8", f"{key} pruned+int8")):
-            arts.append(a[tag])
-            labels.append(label)
+    for key, m in res["classifiers"].items():
+        for tag, path in m["artifacts"].items():
+            arts.append(path)
+            labels.append(key if tag == "fp32" else f"{key} {tag.replace('pruned_int8', 'pruned+int8')}")
     for key, m in res["latency"].items():
         a = m["artifacts"]
         for tag, label in (("dense", key), ("dense_int8", f"{key} int8"), ("pruned", f"{key} pruned"),
@@ -304,13 +342,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "speed.json"))
     p.add_argument("--work", default=str(ROOT / "runs" / "bench-speed"), help="run folders (reused on re-runs)")
-    p.add_argument("--epochs", type=int, default=4, help="MNIST training epochs")
-    p.add_argument("--ft-epochs", type=int, default=2, help="fine-tuning epochs after pruning")
+    p.add_argument("--epochs", type=int, default=4, help="MNIST training epochs (the presence set trains 6× as many)")
+    p.add_argument("--ft-epochs", type=int, default=2, help="fine-tuning epochs after pruning or factorizing")
     p.add_argument("--threads", type=lambda s: [int(t) for t in s.split(",")], default=[1, 2])
     p.add_argument("--budget", type=float, default=1.0, help="timing seconds per row and batch size")
     p.add_argument("--rounds", type=int, default=4, help="interleaved timing rounds")
     p.add_argument("--limit", type=int, default=None, help="cap samples per split (smoke runs only)")
-    p.add_argument("--models", default=",".join(MNIST_MODELS), help="MNIST models to run")
+    p.add_argument("--models", default=",".join(CLASSIFIERS), help="classifiers to train and compress")
     p.add_argument("--train-only", action="store_true",
                    help="only train and prune+fine-tune the MNIST models (no timing: may run without the lock); "
                         "the full run then resumes from these run folders")
@@ -324,9 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.time()
     work = Path(args.work)
-    res: dict = {"config": {k: v for k, v in vars(args).items()}, "mnist": {}, "latency": {}}
+    res: dict = {"config": {k: v for k, v in vars(args).items()}, "classifiers": {}, "latency": {}}
     for key in args.models.split(","):
-        res["mnist"][key] = mnist_model(key, args, work)
+        if key not in CLASSIFIERS:
+            print(f"--models: unknown {key!r}; choose from {', '.join(CLASSIFIERS)}", file=sys.stderr)
+            return 2
+        res["classifiers"][key] = classifier(key, args, work)
     if args.train_only:
         say("trained and pruned; now run the full benchmark under the lock")
         return 0
@@ -335,20 +376,21 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{key}: export dense and pruned, fp32 and int8")
         res["latency"][key] = latency_model(key, images, work)
     cases = {"squeezenet1_1@224": _case(res["latency"]["squeezenet1_1"]["artifacts"], images)}
-    if "mnist_cnn" in res["mnist"]:
-        cases["mnist_cnn@28"] = _mnist_case(res["mnist"]["mnist_cnn"]["artifacts"])
+    for key, size in (("mnist_cnn", 28), ("presence_squeezenet", 96)):
+        if key in res["classifiers"]:
+            cases[f"{key}@{size}"] = _trained_case(res["classifiers"][key]["artifacts"])
     res["int8_engines"] = int8_engines(cases, args)
     say("ablations: round_to and activation type")
     torch.set_num_threads(1)
-    if "mnist_cnn" in res["mnist"]:
-        res["round_to_ablation"] = round_to_ablation(res["mnist"]["mnist_cnn"]["artifacts"]["fp32"], work, args)
+    if "mnist_cnn" in res["classifiers"]:
+        res["round_to_ablation"] = round_to_ablation(res["classifiers"]["mnist_cnn"]["artifacts"]["fp32"], work, args)
     res["activation_ablation"] = activation_ablation(res["latency"]["squeezenet1_1"]["artifacts"], images[:96],
                                                      work, args)
     bench = bench_all(res, args)
     res.update(rows=bench["rows"], verdicts=bench["verdicts"], peak_gmacs=bench["peak_gmacs"],
                machine=bench["machine"])
     res = {**headline(res), **res, "seconds": round(time.time() - t0, 1)}
-    write_json(args.out, res)
+    save("speed", res, args.out)
     print(format_table(bench))
     say(f"headline: { {k: res[k] for k in list(headline(res))} }")
     say(f"wrote {args.out} in {res['seconds']:.0f} s")
@@ -360,7 +402,7 @@ def _case(arts: dict, images: np.ndarray) -> tuple:
     return art.model, Path(arts["dense"]).with_suffix(".onnx"), Path(arts["dense_int8"]), images[:96]
 
 
-def _mnist_case(arts: dict) -> tuple:
+def _trained_case(arts: dict) -> tuple:
     art = ev.load_artifact(arts["fp32"])
     int8 = Path(arts["int8"])
     from edgevision.data import load_data

@@ -17,6 +17,16 @@ def row(rows: list[dict], label: str, engine: str, precision: str | None = None,
                  and "p50_ms" in r and (precision is None or r["precision"] == precision)), None)
 
 
+VARIANTS = (("", "fp32"), (" fp16", "fp16 weights"), (" pruned", "pruned 50 % MACs"),
+            (" lowrank_svd", "low-rank SVD (rank 25 %)"), (" lowrank_separable", "k×1 + 1×k (rank 25 %)"),
+            (" lowrank_dwsep", "depthwise-separable"), (" int8", "int8"), (" pruned+int8", "pruned + int8"))
+
+
+def classifiers(res: dict) -> dict:
+    """The trained classifiers (``mnist`` in result files written before the presence model joined)."""
+    return res.get("classifiers") or res.get("mnist") or {}
+
+
 def fmt(v, spec: str = ".3f") -> str:
     return "–" if v is None else format(v, spec)
 
@@ -25,11 +35,11 @@ def models_table(res: dict) -> str:
     rows = res["rows"]
     out = ["| model (input) | variant | params | MMACs | test top-1 | KB on disk | ORT p50 ms (1 thr) | × vs dense ORT "
            "| torch p50 ms | ORT % of fp32/int8 peak |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    labels = [(k, "28×28") for k in res["mnist"]] + [(k, "224×224") for k in res["latency"]]
+    labels = [(k, "96×96" if k.startswith("presence") else "28×28") for k in classifiers(res)]
+    labels += [(k, "224×224") for k in res["latency"]]
     for key, size in labels:
         dense = row(rows, key, "onnxruntime")
-        for suffix, name in (("", "fp32"), (" pruned", "pruned 50 % MACs"), (" int8", "int8"),
-                             (" pruned+int8", "pruned + int8")):
+        for suffix, name in VARIANTS:
             r = row(rows, key + suffix, "onnxruntime")
             if r is None:
                 continue
@@ -55,7 +65,7 @@ def engines_table(res: dict) -> str:
 def calibration_table(res: dict) -> str:
     out = ["| model | MinMax drop | Entropy drop | Percentile drop | chosen | layers kept in float | QAT |",
            "|---|---:|---:|---:|---|---|---|"]
-    for key, m in res["mnist"].items():
+    for key, m in classifiers(res).items():
         c = {r["method"]: r for r in m["int8"]["calibration"]}
         cells = [fmt(c.get(x, {}).get("drop_points"), ".2f") for x in ("minmax", "entropy", "percentile")]
         out.append(f"| {key} | " + " | ".join(cells) + f" | {m['int8']['method']} | "

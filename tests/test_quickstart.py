@@ -19,4 +19,7 @@ def test_quickstart(quickstart_run):
     assert final["metrics"]["test"]["top1"] >= train["metrics"]["test"]["top1"] - 0.03
     packed = json.loads((out / "pack" / "card.json").read_text())
     assert packed["file_bytes"] * 10 < train["file_bytes"]  # ≥ 10× smaller on disk than the teacher
+    export = json.loads((out / "export" / "card.json").read_text())
+    assert export["parent"].endswith(".evz")  # what gets deployed is the packed student, not the teacher
+    assert [f["precision"] for f in export["files"]] == ["fp32", "int8"]
     assert elapsed < 240, f"quickstart took {elapsed:.0f} s"

@@ -7,6 +7,9 @@ import argparse
 from ..utils.progress import console
 from .common import add_common, emit_json, options, parser_kwargs
 
+STEM_HELP = ("int8: auto (default) keeps a 1-4 channel input conv (and the conv after its pool) in float when "
+             "that is measured faster; int8 or float to force")
+
 
 def _csv(text: str | None, cast=str) -> list | None:
     return [cast(t.strip()) for t in text.split(",") if t.strip()] if text else None
@@ -76,6 +79,7 @@ def add_quantize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-tensor", dest="per_channel", action="store_false", default=None,
                    help="one weight scale per tensor instead of per output channel")
     p.add_argument("--exclude", help="comma-separated globs of layer paths kept in float")
+    p.add_argument("--stem", help=STEM_HELP)
     p.add_argument("--tolerance", type=float, help="allowed accuracy drop in points (default 1)")
     p.add_argument("--no-auto-exclude", dest="auto_exclude", action="store_false", default=None)
     p.add_argument("--qat", help="auto (default: when PTQ is over tolerance), on or off")
@@ -90,7 +94,8 @@ def cmd_quantize(args: argparse.Namespace) -> None:
 
     flags = {"precision": args.precision, "calibration": args.calibration, "calib_samples": args.calib_samples,
              "per_channel": args.per_channel, "exclude": _csv(args.exclude), "tolerance": args.tolerance,
-             "auto_exclude": args.auto_exclude, "qat": args.qat, "threads": args.threads, **_finetune_flags(args)}
+             "auto_exclude": args.auto_exclude, "qat": args.qat, "threads": args.threads, "stem": args.stem,
+             **_finetune_flags(args)}
     res = quantize(args.artifact, out=args.out, **options(args, flags))
     if args.json:
         emit_json(res.card)
@@ -135,6 +140,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--static-batch", dest="dynamic_batch", action="store_false", default=None)
     p.add_argument("--calibration", help="minmax (default), entropy or percentile")
     p.add_argument("--exclude", help="comma-separated globs of layer paths kept in float in the int8 file")
+    p.add_argument("--stem", help=STEM_HELP)
     p.add_argument("--cv2", help="check (default: warn on failure), require or off")
     p.add_argument("--data", help="data source for calibration and parity (default: the artifact's)")
     add_common(p)
@@ -146,7 +152,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
     flags = {"format": args.format, "int8": args.int8, "fp16": args.fp16, "bf16": args.bf16, "opset": args.opset,
              "dynamic_batch": args.dynamic_batch, "calibration": args.calibration, "exclude": _csv(args.exclude),
-             "cv2": args.cv2, "data.source": args.data}
+             "stem": args.stem, "cv2": args.cv2, "data.source": args.data}
     res = export(args.artifact, out=args.out, **options(args, flags))
     if args.json:
         emit_json(res.card)

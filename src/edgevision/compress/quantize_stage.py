@@ -1,7 +1,9 @@
 """``edgevision quantize``: int8 PTQ with calibration comparison, sensitivity exclusion and QAT; or fp16/bf16.
 
-int8, step by step (each step only when the previous one loses more than ``tolerance`` points on val):
+int8, step by step (steps 2 and 3 only when the previous one loses more than ``tolerance`` points on val):
 
+0. the float stem (:mod:`.int8_stem`): with ``stem="auto"`` a narrow-input first conv (and the conv behind a
+   following pool) stays in float when that is measured faster in onnxruntime;
 1. export fp32 ONNX, calibrate on ``calib_samples`` train images with each requested method (``best`` tries
    MinMax, Entropy and Percentile) and keep the best on the val split;
 2. leave-one-out sensitivity: keep the layers whose float fallback helps most in fp32, up to ``max_exclude``;
@@ -18,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
+import onnx
 import torch
 from pydantic import Field
 
@@ -31,9 +33,9 @@ from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
 from ..train.trainer import scalars
 from ..utils.io import write_json
-from ..utils.timing import measure
 from . import quantize as q
 from .finetune import FinetuneConfig, FinetuneContext, eval_metrics, finetune, open_context, primary, say
+from .int8_stem import choose_stem, latency_pair
 from .qat import FakeQuantized, fold_batchnorm
 from .retrain import already_done
 
@@ -56,6 +58,8 @@ class QuantizeConfig(FinetuneConfig):
     lr: float = Field(1e-3, gt=0, le=10, description="QAT learning rate")
     threads: int = Field(1, ge=1, le=256, description="threads of the fp32-vs-int8 latency comparison")
     budget_s: float = Field(1.0, gt=0, le=60)
+    stem: Literal["auto", "int8", "float"] = Field(
+        "auto", description="keep a narrow-input stem conv in float: auto = when measured faster")
 
 
 def _onnx_metrics(path: Path, ctx: FinetuneContext, loader: Any) -> dict[str, Any]:
@@ -77,23 +81,6 @@ def _export(model: torch.nn.Module, art: Artifact, path: Path, precision: str, *
     export_onnx(model, path, art.input_shape)
     cv2_compatible(path)
     return write_metadata(path, onnx_metadata(art, model, precision, **extra))
-
-
-def latency_pair(paths: dict[str, Path], shape: tuple[int, ...], threads: int, budget_s: float,
-                 rounds: int = 3) -> dict[str, dict[str, float]]:
-    """Batch-1 onnxruntime latency of each file, interleaved over ``rounds`` (pooled median and p90, ms)."""
-    from ..deploy.onnx import ort_session
-
-    sessions = {k: ort_session(p, threads) for k, p in paths.items()}
-    x = np.random.default_rng(0).standard_normal((1, *shape), np.float32)
-    times: dict[str, list[float]] = {k: [] for k in paths}
-    for _ in range(rounds):
-        for k, s in sessions.items():
-            name = s.get_inputs()[0].name
-            times[k] += measure(lambda s=s, n=name: s.run(None, {n: x}), budget_s=budget_s / rounds,
-                                min_runs=5, times=True)["times_ms"]
-    return {k: {"p50_ms": round(float(np.median(v)), 4), "p90_ms": round(float(np.percentile(v, 90)), 4),
-                "runs": len(v)} for k, v in times.items()}
 
 
 class _Int8Run:
@@ -149,12 +136,13 @@ class _Int8Run:
                 break
         return path, excl, drop
 
-    def qat(self, method: str, exclude_layers: list[str]) -> tuple[Path, float]:
+    def qat(self, method: str, exclude: list[str]) -> tuple[Path, float]:
         """Fold BN, fine-tune under fake quantization, re-export, re-quantize; returns (int8 file, val drop)."""
         import copy
 
         model = copy.deepcopy(self.model)
         folded = fold_batchnorm(model, self.art.input_shape)
+        exclude_layers = {q.module_path(n) for n in exclude}
         fq = FakeQuantized(model, skip=lambda p: p in exclude_layers)
         with torch.no_grad():  # initialise the activation ranges on calibration data
             model.eval()
@@ -167,7 +155,9 @@ class _Int8Run:
                    meta={**self.art.meta, "stage": "qat"})
         fp32_qat = _export(model, self.art, self.work / "qat.onnx", "fp32")
         prepared = q.prepare_for_int8(fp32_qat, self.work / "qat.prepared.onnx")
+        names = {n.name for n in onnx.load(str(prepared), load_external_data=False).graph.node}
         excl = [n for n in q.quantizable_nodes(prepared) if q.module_path(n) in exclude_layers]
+        excl += [n for n in exclude if n in names and n not in excl]  # e.g. the pool of a float stem
         path = q.quantize_int8(prepared, self.work / "qat.int8.onnx", self.calib, method=method,
                                per_channel=self.cfg.per_channel, exclude_nodes=excl, percentile=self.cfg.percentile)
         drop = _drop(self.ctx, self.fp32_val, _onnx_metrics(path, self.ctx, self.val_loader))
@@ -180,6 +170,12 @@ def _int8(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: RunDir)
         r = _Int8Run(cfg, art, ctx, run, Path(tmp))
         prepared = r.prepare()
         exclude = q.nodes_matching(prepared, cfg.exclude)
+        stem, r.report["stem"] = choose_stem(
+            prepared, lambda dst, ex: r.quantize(prepared, "minmax", ex, tag=f"-{dst.stem}"), exclude, cfg.stem,
+            art.input_shape, cfg.threads, cfg.budget_s)
+        if stem:
+            say(f"quantize: stem {', '.join(q.module_path(n) or n for n in stem)} stays in float (faster int8)")
+        exclude = exclude + stem
         method, path, drop = r.choose_method(prepared, exclude)
         say(f"quantize: int8 ({method}) val drop {drop:.2f} points")
         if drop > cfg.tolerance and cfg.auto_exclude and cfg.max_exclude:
@@ -188,7 +184,7 @@ def _int8(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: RunDir)
                 path, exclude, drop = p2, ex2, d2
                 say(f"quantize: kept {len(exclude)} layer(s) in float → val drop {drop:.2f} points")
         if cfg.qat == "on" or (cfg.qat == "auto" and drop > cfg.tolerance):
-            p3, d3 = r.qat(method, [q.module_path(n) for n in exclude])
+            p3, d3 = r.qat(method, exclude)
             say(f"quantize: after QAT val drop {d3:.2f} points")
             if d3 < drop or cfg.qat == "on":
                 path, drop = p3, d3

@@ -35,6 +35,7 @@ from torch import nn
 from .._version import __version__
 from ..artifacts import Artifact, load_artifact, save_model
 from ..compress import quantize as q
+from ..compress.int8_stem import choose_stem
 from ..config import dump
 from ..data import DataConfig, DataSplits
 from ..errors import ConfigError, DataError, EdgevisionError
@@ -79,6 +80,8 @@ class ExportConfig(BaseModel):
     holdout: int = Field(512, ge=8, le=100_000, description="val samples for the parity checks")
     per_channel: bool = True
     exclude: list[str] = Field(default_factory=list, description="layers (globs) kept in float in the int8 file")
+    stem: Literal["auto", "int8", "float"] = Field(
+        "auto", description="int8: keep a narrow-input stem conv in float (auto = when measured faster)")
     tolerance: float = Field(1e-4, gt=0, description="fp32 max abs error allowed")
     min_agreement: float = Field(0.99, ge=0, le=1, description="int8 top-1 agreement required")
     cv2: Literal["check", "require", "off"] = Field("check", description="run the files in cv2.dnn too")
@@ -245,11 +248,19 @@ def _int8(job: ExportJob, fp32: Path, x: np.ndarray, ref: np.ndarray, real: bool
     with tempfile.TemporaryDirectory() as tmp:
         prepared = q.prepare_for_int8(fp32, Path(tmp) / "prepared.onnx")
         excluded = q.nodes_matching(prepared, cfg.exclude)
-        q.quantize_int8(prepared, path, calib, method=cfg.calibration, per_channel=cfg.per_channel,
-                      exclude_nodes=excluded)
+        cache = Path(tmp) / "ranges.json"
+
+        def quantize(dst: Path, exclude: list[str]) -> Path:
+            return q.quantize_int8(prepared, dst, calib, method=cfg.calibration, per_channel=cfg.per_channel,
+                                   exclude_nodes=exclude, cache=cache)
+
+        stem, stem_report = choose_stem(prepared, quantize, excluded, cfg.stem, job.shape)
+        excluded += stem
+        quantize(path, excluded)
     write_metadata(path, onnx_metadata(job.art, job.model, "int8", calibration=cfg.calibration,
                                        calib_samples=len(calib), per_channel=cfg.per_channel, excluded=excluded))
-    return {**check(path, "int8", x, ref, cfg, "agreement"), "calibration": cfg.calibration, "excluded": excluded}
+    return {**check(path, "int8", x, ref, cfg, "agreement"), "calibration": cfg.calibration, "excluded": excluded,
+            "stem": stem_report}
 
 
 def _pt(job: ExportJob) -> list[dict[str, Any]]:
