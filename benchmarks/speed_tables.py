@@ -63,7 +63,7 @@ def engines_table(res: dict) -> str:
 
 
 def calibration_table(res: dict) -> str:
-    out = ["| model | MinMax drop | Entropy drop | Percentile drop | chosen | layers kept in float | QAT |",
+    out = ["| model | MinMax drop | Entropy drop | Percentile drop | chosen | nodes kept in float | QAT |",
            "|---|---:|---:|---:|---|---|---|"]
     for key, m in classifiers(res).items():
         c = {r["method"]: r for r in m["int8"]["calibration"]}
@@ -93,14 +93,16 @@ def ablation_tables(res: dict) -> str:
 
 def main(path: str | None = None) -> None:
     res = json.loads(Path(path or ROOT / "benchmarks" / "results" / "speed.json").read_text())
-    keys = ("int8_speedup_1t", "int8_accuracy_drop", "structured_latency_ratio", "structured_accuracy_drop",
-            "peak_gmacs_1t")
+    keys = ("int8_speedup_1t", "int8_accuracy_drop", "int8_trained_presence", "structured_latency_ratio",
+            "structured_accuracy_drop", "peak_gmacs_1t")
     print("Headline: " + ", ".join(f"`{k}` = {res.get(k)}" for k in keys) + "\n")
     print(models_table(res) + "\n")
-    print("int8 calibration (val drop in points, before exclusion/QAT):\n\n" + calibration_table(res) + "\n")
+    print("int8 calibration (val drop in points after the stem choice, before sensitivity exclusion / QAT; the "
+          "float nodes are the stem's and any excluded layers):\n\n" + calibration_table(res) + "\n")
     print("int8 engines, batch 1, 1 thread, p50 ms:\n\n" + engines_table(res) + "\n")
     print("Ablations:\n\n" + ablation_tables(res) + "\n")
-    print("Verdicts:\n\n" + "\n".join(f"- {v}" for v in res.get("verdicts", [])))
+    print("<details><summary>Verdicts, one per reduced-precision row</summary>\n\n"
+          + "\n".join(f"- {v}" for v in res.get("verdicts", [])) + "\n\n</details>")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,13 @@ def test_leaky_option_is_used():
     assert not any(isinstance(x, nn.ReLU) for x in m.modules())
 
 
+def test_leaky_true_means_the_default_slope_not_the_identity():
+    slopes = {x.negative_slope for x in build_model("squeezenet1_1", leaky=True).modules()
+              if isinstance(x, nn.LeakyReLU)}
+    assert slopes == {0.1}
+    assert not any(isinstance(x, nn.LeakyReLU) for x in build_model("squeezenet1_1", leaky=False).modules())
+
+
 def test_macs_known_values():
     # conv1 of LeNet-5: 20 filters × 5×5 × 24×24 outputs = 288,000 MACs; total matches a hand count.
     m = build_model("lenet5")

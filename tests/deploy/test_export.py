@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnx
 import pytest
 import torch
 import torch.nn.functional as F
@@ -84,6 +85,28 @@ def test_cv2_compatible_rewrite_fixes_unsqueeze_under_dynamic_batch(tmp_path):
     after, err = cv2_outputs(path, x.numpy())
     assert err is None and np.abs(after - ref).max() < 1e-4
     assert np.abs(ort_session(path).run(None, {"input": x.numpy()})[0] - ref).max() < 1e-5
+
+
+def test_cv2_compatible_rewrite_fixes_padded_convs_on_one_pixel(tmp_path):
+    """cv2.dnn computes a padded k×k conv on a 1×1 map wrongly; the rewrite keeps only the tap that meets the pixel."""
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3, 2, 1), torch.nn.ReLU(),  # 2×2 → 1×1: left alone
+                            torch.nn.Conv2d(8, 8, 3, 1, 1, groups=8),  # depthwise 3×3 on 1×1
+                            torch.nn.Conv2d(8, 6, 5, 1, 2), torch.nn.Flatten()).eval()  # full 5×5 on 1×1
+    path = export_onnx(m, tmp_path / "px.onnx", (4, 2, 2))
+    x = torch.randn(3, 4, 2, 2)
+    with torch.no_grad():
+        ref = m(x).numpy()
+    before, err = cv2_outputs(path, x.numpy())
+    assert err is not None or np.abs(before - ref).max() > 1e-3  # the OpenCV problem this rewrite exists for
+    assert cv2_compatible(path) == 2
+    kernels = [list(a.ints) for n in onnx.load(str(path)).graph.node if n.op_type == "Conv"
+               for a in n.attribute if a.name == "kernel_shape"]
+    assert kernels == [[3, 3], [1, 1], [1, 1]]
+    after, err = cv2_outputs(path, x.numpy())
+    assert err is None and np.abs(after - ref).max() < 1e-4
+    assert np.abs(ort_session(path).run(None, {"input": x.numpy()})[0] - ref).max() < 1e-5
+    assert cv2_compatible(path) == 0  # idempotent
 
 
 def test_export_errors(trained, exported, tmp_path):

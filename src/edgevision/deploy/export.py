@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import onnx
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
@@ -44,8 +43,9 @@ from ..models.complexity import count_macs
 from ..registry import Registry
 from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
-from ..utils.io import atomic_open, write_json
+from ..utils.io import write_json
 from ..utils.progress import console
+from .cv2fix import cv2_compatible
 from .onnx import OPSET, OnnxModule, export_onnx, write_metadata
 
 PRECISION_FLAGS = ("int8", "fp16", "bf16")
@@ -147,36 +147,6 @@ def onnx_metadata(art: Artifact, model: nn.Module, precision: str, **extra: Any)
 
 
 # ---------------------------------------------------------------------------------------------- cv2.dnn
-def cv2_compatible(path: str | Path) -> int:
-    """Rewrite ``Unsqueeze`` with a static result (apart from the batch) as ``Reshape([0, ...])``.
-
-    OpenCV 4.x's ONNX importer mis-infers Unsqueeze shapes under a dynamic batch (squeeze-excitation gates
-    ``x * s[:, :, None, None]`` give wrong results or abort with SIGFPE); Reshape with a copied batch dim is
-    equivalent and reads correctly in both engines. Returns the number of rewritten nodes.
-    """
-    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
-    shapes = {vi.name: [d.dim_value if d.HasField("dim_value") else 0 for d in vi.type.tensor_type.shape.dim]
-              for vi in list(model.graph.value_info) + list(model.graph.output)}
-    nodes, n = [], 0
-    for node in model.graph.node:
-        shape = shapes.get(node.output[0]) if node.op_type == "Unsqueeze" else None
-        if shape and len(shape) >= 2 and all(shape[1:]):
-            const = onnx.numpy_helper.from_array(np.array([0, *shape[1:]], np.int64), f"{node.output[0]}_shape")
-            model.graph.initializer.append(const)
-            nodes.append(onnx.helper.make_node("Reshape", [node.input[0], const.name], list(node.output),
-                                               name=node.name))
-            n += 1
-        else:
-            nodes.append(node)
-    if n:
-        del model.graph.node[:]
-        model.graph.node.extend(nodes)
-        del model.graph.value_info[:]
-        with atomic_open(path, "wb") as f:
-            f.write(model.SerializeToString())
-    return n
-
-
 def cv2_outputs(path: str | Path, x: np.ndarray, timeout: float = 300) -> tuple[np.ndarray | None, str | None]:
     """Run ``path`` on ``x`` in cv2.dnn in a child process; (outputs, None) or (None, error text)."""
     with tempfile.TemporaryDirectory() as tmp:

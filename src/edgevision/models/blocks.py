@@ -5,9 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+DEFAULT_LEAKY_SLOPE = 0.1
 
-def act(leaky: float = 0.0) -> nn.Module:
-    """ReLU, or LeakyReLU(slope) — the leaky variant fixes dead ReLUs (reference doc 001)."""
+
+def act(leaky: float | bool = 0.0) -> nn.Module:
+    """ReLU, or LeakyReLU(slope) — the leaky variant fixes dead ReLUs (reference doc 001).
+
+    ``leaky=True`` means the default slope 0.1 (not ``LeakyReLU(1.0)``, which would be the identity)."""
+    if isinstance(leaky, bool):
+        leaky = DEFAULT_LEAKY_SLOPE if leaky else 0.0
     return nn.LeakyReLU(leaky, inplace=True) if leaky else nn.ReLU(inplace=True)
 
 
