@@ -282,11 +282,13 @@ def round_to_ablation(art_path: str, work: Path, args: argparse.Namespace) -> di
 
 def activation_ablation(arts: dict, calib: np.ndarray, work: Path, args: argparse.Namespace) -> dict:
     """SqueezeNet-1.1 int8, onnxruntime, 1 thread: uint8 (U8S8) vs int8 (S8S8) activations, all layers in int8
-    vs the stem kept in float (:mod:`edgevision.compress.int8_stem`)."""
+    vs the stem kept in float (:mod:`edgevision.compress.int8_stem`), and without the shared concat scales
+    (:mod:`edgevision.compress.qdq_concat`)."""
     fp32 = Path(arts["dense"]).with_suffix(".onnx")
     prepared = q.prepare_for_int8(fp32, work / "act.prepared.onnx")
     stem = stem_nodes(prepared)
-    files = {"fp32": fp32}
+    files = {"fp32": fp32, "uint8 activations, every layer int8, concat scales not shared": q.quantize_int8(
+        prepared, work / "act-uint8-noshare.onnx", calib, share_concat=False)}
     for act in ("uint8", "int8"):
         files[f"{act} activations, every layer int8"] = q.quantize_int8(prepared, work / f"act-{act}.onnx", calib,
                                                                         activations=act)

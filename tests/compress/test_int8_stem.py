@@ -124,3 +124,42 @@ def test_quantize_stage_records_the_stem_decision(trained, tmp_path):
     exp = ev.export(trained, int8=True, stem="int8", min_agreement=0.8, out=tmp_path / "e")
     files = json.loads((exp.run_dir / "export.json").read_text())["files"]
     assert files[-1]["stem"]["float"] is False and files[-1]["excluded"] == []
+
+
+def test_concat_inputs_share_the_output_scale(tmp_path):
+    """Fire-module concats: after quantize_int8 every input Q/DQ of a Concat uses the Concat output's scale."""
+    path = _export(build_model("squeezenet1_1", num_classes=10), (3, 48, 48), tmp_path)
+    x = np.random.default_rng(0).standard_normal((16, 3, 48, 48)).astype(np.float32)
+    out = q.quantize_int8(path, tmp_path / "sq.int8.onnx", x)
+    g = onnx.load(str(out)).graph
+    producer = {o: n for n in g.node for o in n.output}
+    users = {i: n for n in g.node for i in n.input}
+    concats = [n for n in g.node if n.op_type == "Concat"]
+    assert len(concats) == 8  # fire2 … fire9
+    for c in concats:
+        scale = users[c.output[0]].input[1]
+        assert [producer[i].input[1] for i in c.input] == [scale, scale]  # DQ inputs: the output's scale
+    assert q.agreement(q.run_onnx(out, x), q.run_onnx(path, x)) >= 0.8
+
+
+def test_share_concat_scales_leaves_shared_branches_alone(tmp_path):
+    from edgevision.compress.qdq_concat import share_concat_scales
+
+    class TwoUsers(nn.Module):  # branch a feeds the concat and a second conv: its Q must keep its own scale
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b, self.c = nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 1), nn.Conv2d(4, 4, 1)
+
+        def forward(self, x):
+            a = torch.relu(self.a(x))
+            return torch.cat([a, torch.relu(self.b(x))], 1).mean((2, 3)) + self.c(a).mean((2, 3)).repeat(1, 2)
+
+    path = _export(TwoUsers(), (3, 8, 8), tmp_path)
+    x = np.random.default_rng(0).standard_normal((8, 3, 8, 8)).astype(np.float32)
+    model = onnx.load(str(q.quantize_int8(path, tmp_path / "t.int8.onnx", x)))
+    assert share_concat_scales(model) == 0  # already applied where allowed; idempotent
+    g = model.graph
+    concat = next(n for n in g.node if n.op_type == "Concat")
+    producer = {o: n for n in g.node for o in n.output}
+    scales = {producer[i].input[1] for i in concat.input if producer[i].op_type == "DequantizeLinear"}
+    assert len(scales) == 2  # the shared branch kept its own scale, the private one took the output's

@@ -39,6 +39,7 @@ from torch import nn
 from ..data import BatchTransform, DataSplits, SampleDataset
 from ..errors import ConfigError, EdgevisionError
 from ..utils.io import atomic_open
+from .qdq_concat import share_concat_scales
 
 CALIBRATION = ("minmax", "entropy", "percentile")
 QUANTIZABLE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
@@ -194,10 +195,13 @@ def nodes_matching(path: str | Path, patterns: list[str] | tuple[str, ...]) -> l
 
 def quantize_int8(prepared: str | Path, dst: str | Path, calib: np.ndarray, *, method: str = "minmax",
                   per_channel: bool = True, exclude_nodes: list[str] | tuple[str, ...] = (),
-                  percentile: float = 99.999, cache: str | Path | None = None, activations: str = "uint8") -> Path:
+                  percentile: float = 99.999, cache: str | Path | None = None, activations: str = "uint8",
+                  share_concat: bool = True) -> Path:
     """Static int8 quantization (QDQ, U8S8) of a :func:`prepare_for_int8` model calibrated on ``calib``.
 
     ``cache`` (a JSON file) stores the calibrated ranges, so re-quantizing with other exclusions is cheap.
+    Every ``Concat`` then quantizes its inputs with its output's scale (:mod:`.qdq_concat`) unless
+    ``share_concat`` is False (kept for the benchmark's ablation).
     ``activations="int8"`` gives S8S8 instead (slower on x86; kept for comparison).
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -217,6 +221,9 @@ def quantize_int8(prepared: str | Path, dst: str | Path, calib: np.ndarray, *, m
                         activation_type=QuantType.QInt8 if activations == "int8" else QuantType.QUInt8,
                         calibrate_method=cm, nodes_to_exclude=list(exclude_nodes), extra_options=extra,
                         calibration_cache_path=str(cache) if cache else None)
+        model = onnx.load(str(out))
+        if share_concat and share_concat_scales(model):
+            onnx.save(model, str(out))
         with atomic_open(dst, "wb") as f:
             f.write(out.read_bytes())
     return Path(dst)
