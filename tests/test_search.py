@@ -159,3 +159,30 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
     assert len({t.number for t in trials}) == len(trials)
     assert len({t.user_attrs["worker"] for t in trials}) == 2  # both processes ran trials
     assert SearchSection  # the schema the two processes validated
+
+
+def test_storage_creation_race_is_retried(monkeypatch):
+    """Two workers creating one new SQLite study at once: the loser's "already exists" is retried, not fatal."""
+    from edgevision.search import study as st
+
+    calls = []
+
+    def flaky(url, **kw):
+        calls.append(url)
+        if len(calls) < 3:
+            raise RuntimeError("(sqlite3.OperationalError) table studies already exists")
+        return "storage"
+
+    monkeypatch.setattr(st, "RDBStorage", flaky)
+    monkeypatch.setattr(st.time, "sleep", lambda s: None)
+    assert st._rdb_storage("sqlite:///x.db", {}) == "storage" and len(calls) == 3
+
+    def broken(url, **kw):
+        calls.append(url)
+        raise RuntimeError("could not translate host name")
+
+    calls.clear()
+    monkeypatch.setattr(st, "RDBStorage", broken)
+    with pytest.raises(ConfigError, match="cannot open the study storage"):
+        st.make_storage("postgresql://u@nohost/db")
+    assert len(calls) == 1  # other errors are not retried

@@ -9,7 +9,9 @@ with the same parameters.
 
 from __future__ import annotations
 
+import random
 import re
+import time
 import warnings
 from pathlib import Path
 
@@ -48,16 +50,32 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+        return _rdb_storage(url, kwargs)
     except ModuleNotFoundError as e:
         raise ConfigError(f"--storage {redact(url)}: database driver {e.name!r} is not installed "
                           f"(e.g. pip install psycopg2-binary for PostgreSQL)") from None
     except Exception as e:  # sqlalchemy / optuna errors: bad URL, unreachable server, ...
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise ConfigError(f"--storage {redact(url)}: cannot open the study storage ({first})") from None
+
+
+RACES = ("already exists", "database is locked", "unique constraint")  # two workers creating one new database
+
+
+def _rdb_storage(url: str, kwargs: dict, attempts: int = 6) -> RDBStorage:
+    """``RDBStorage(url)``, retried when another worker is creating the same new database at the same moment
+    (SQLite then reports a table that "already exists" or a locked file); any other error is raised at once."""
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                  heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+        except Exception as e:
+            if attempt == attempts - 1 or not any(r in str(e).lower() for r in RACES):
+                raise
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
+    raise AssertionError("unreachable")
 
 
 def make_sampler(kind: str, seed: int | None, worker: int) -> optuna.samplers.BaseSampler:
