@@ -10,7 +10,7 @@ from edgevision.runs import RunDir
 from edgevision.tasks import build_task
 from edgevision.train.callbacks import Callback
 from edgevision.train.config import TrainConfig
-from edgevision.train.optim import lr_factor, param_groups
+from edgevision.train.optim import apply_max_norm, lr_factor, param_groups
 from edgevision.train.stage import make_loaders
 from edgevision.train.trainer import Trainer, TrainingDiverged
 
@@ -119,3 +119,28 @@ def test_early_stopping(tmp_path):
     t = _setup(tmp_path, epochs=30, lr=1e-6, early_stop=2)  # nothing improves → stops after patience
     state = t.fit()
     assert state.epoch < 30
+
+
+def test_max_norm_projects_each_units_incoming_weights():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(8, 5))
+    with torch.no_grad():
+        net[2].weight.mul_(10)
+        net[2].weight[0] = 0.01  # a row already inside the ball stays exactly as it is
+    before = net[2].weight.detach().clone()
+    norms, conv_norms = before.norm(dim=1), net[0].weight.detach().flatten(1).norm(dim=1)
+    n = apply_max_norm(net, 0.5)
+    after = net[2].weight.detach()
+    assert n == int((norms > 0.5).sum()) + int((conv_norms > 0.5).sum()) and n >= 4
+    assert torch.allclose(after.norm(dim=1), norms.clamp(max=0.5), atol=1e-6)
+    assert torch.equal(after[0], before[0])
+    assert torch.allclose(after[1] / after[1].norm(), before[1] / before[1].norm(), atol=1e-6)  # direction kept
+    assert (net[0].weight.detach().flatten(1).norm(dim=1) <= 0.5 + 1e-6).all()
+
+
+def test_max_norm_holds_during_training(tmp_path):
+    t = _setup(tmp_path, epochs=1, lr=0.5, max_norm=0.3)
+    t.fit()
+    for m in t.model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            assert m.weight.detach().flatten(1).norm(dim=1).max() <= 0.3 + 1e-5

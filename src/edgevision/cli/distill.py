@@ -13,10 +13,12 @@ def add_distill(sub: argparse._SubParsersAction) -> None:
         "edgevision distill --teacher runs/quickstart/train --student student_cnn --student-kwargs width=8 "
         "--temperature 4 --alpha 0.9 --epochs 5 --out runs/d\n"
         "  edgevision distill --teacher hog --data presence:pennfudan+coco128 --input-size 96 --epochs 20\n"
+        "  edgevision distill --teacher runs/presence/resnet+hog --student student_cnn   (ensemble teacher)\n"
         "  edgevision distill --teacher runs/seg/enet --student fastlinknet --alpha 0.5 --epochs 30   (per pixel)\n"
         "  edgevision distill --teacher runs/det/squeezedet --student squeezedet_small --epochs 50   (per anchor)\n"
         "  edgevision distill --teacher runs/t --hint features.3:stages.1 --hint features.6:stages.2:at"))
-    p.add_argument("--teacher", required=True, help="artifact / run folder, or hog, haar-fullbody, haar-upperbody")
+    p.add_argument("--teacher", required=True, help="artifact / run folder, or hog, haar-fullbody, haar-upperbody; "
+                   "join several with + for an ensemble (runs/t+hog)")
     p.add_argument("--student", help="registered student model (default student_cnn)")
     p.add_argument("--student-kwargs", nargs="*", metavar="KEY=VALUE", help="e.g. width=8 depth=3")
     p.add_argument("--task-options", nargs="*", metavar="KEY=VALUE",

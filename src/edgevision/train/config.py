@@ -30,6 +30,8 @@ class TrainConfig(BaseModel):
     keep: Literal["best", "last"] = "best"
     bf16: bool = False
     grad_clip: float = Field(0, ge=0)
+    max_norm: float = Field(0, ge=0, description="max-norm constraint: ‖w_j‖₂ ≤ c on each unit's incoming weights "
+                                                 "after every step (Srivastava et al. 2014; 0 = off)")
     label_smoothing: float = Field(0, ge=0, lt=1)
     max_steps_per_epoch: int | None = Field(None, ge=1)
     seed: int = 0

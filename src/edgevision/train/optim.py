@@ -60,6 +60,28 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, aux: nn.Module | None = N
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
+@torch.no_grad()
+def apply_max_norm(model: nn.Module, c: float) -> int:
+    """Max-norm regularization (Srivastava et al. 2014, JMLR 15, §5.1), used with dropout by Hinton et al. 2015.
+
+    Every unit's incoming weight vector ``w_j`` (one output row of a ``Linear`` or conv weight) is projected back
+    onto the ball ``‖w_j‖₂ ≤ c`` after each step: ``w_j ← w_j · min(1, c / ‖w_j‖₂)``. Biases and frozen weights
+    are left alone. Returns how many rows were rescaled.
+    """
+    rescaled = 0
+    for m in model.modules():
+        w = getattr(m, "weight", None)
+        if not isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) or w is None or not w.requires_grad:
+            continue
+        norms = w.detach().flatten(1).norm(dim=1)
+        over = norms > c
+        if over.any():
+            scale = torch.where(over, c / norms.clamp(min=1e-12), torch.ones_like(norms))
+            w.mul_(scale.view(-1, *([1] * (w.ndim - 1))).to(w.dtype))
+            rescaled += int(over.sum())
+    return rescaled
+
+
 def lr_factor(cfg: TrainConfig, t: float, plateau_drops: int = 0) -> float:
     """Multiplier on the base LR at fractional epoch ``t``."""
     if cfg.warmup_epochs and t < cfg.warmup_epochs:

@@ -31,7 +31,7 @@ from . import checkpoint
 from .callbacks import Callback, ambient_callbacks
 from .config import TrainConfig
 from .distributed import Dist, average_grads, broadcast_flag
-from .optim import lr_factor, make_optimizer, set_lr
+from .optim import apply_max_norm, lr_factor, make_optimizer, set_lr
 from .transfer import frozen_norms
 
 
@@ -195,6 +195,8 @@ class Trainer:
             params = [*self.model.parameters(), *(self.aux.parameters() if self.aux is not None else [])]
             nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
         self.opt.step()
+        if self.cfg.max_norm:
+            apply_max_norm(self.model, self.cfg.max_norm)
         for cb in self.callbacks:
             cb.on_step_end(self)
         out["loss"] = loss.detach()

@@ -208,7 +208,7 @@ def _finish(cfg: DistillStageConfig, run: RunDir, student, teacher: Teacher, bas
 
 def _parent(teacher: Teacher) -> str:
     art = getattr(teacher, "art", None)
-    return str(art.path) if art is not None else teacher.name
+    return str(art.path) if art is not None and teacher.kind != "ensemble" else teacher.name
 
 
 def distill(teacher: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:

@@ -279,7 +279,8 @@ class ArtifactScoreTeacher(ScoreTeacher):
 
 
 def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None = "classification") -> Teacher:
-    """A built-in teacher name (``hog``, ``haar-fullbody``, ``haar-upperbody``) or an artifact path / run folder.
+    """A built-in teacher name (``hog``, ``haar-fullbody``, ``haar-upperbody``), an artifact path / run folder,
+    or an ensemble of those joined by ``+`` (``runs/t+hog``; :mod:`.ensemble`, classification only).
 
     ``task`` is the student's task; ``None`` means the artifact's own. An artifact of the student's task teaches
     with its raw outputs (class logits, per-pixel logit maps, per-anchor ConvDet maps; the task pairs them up).
@@ -288,6 +289,8 @@ def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None
     opt = opt or TeacherOptions()
     if spec in TEACHERS:
         return TEACHERS.get(spec)(opt)
+    if "+" in spec and not Path(spec).exists():
+        return build_ensemble(spec, opt, task)
     if not Path(spec).exists():
         raise ConfigError(f"teacher {spec!r}: not a built-in teacher ({', '.join(TEACHERS.names())}) "
                           f"nor an existing artifact or run folder")
@@ -302,6 +305,18 @@ def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None
     who = "a classifier" if task == "classification" else f"a {task!r} student"
     raise ConfigError(f"teacher {spec}: a {own!r} artifact cannot teach {who} (same-task artifacts teach "
                       f"directly; person scorers for a presence classifier exist for: {scorers})")
+
+
+def build_ensemble(spec: str, opt: TeacherOptions, task: str | None) -> Teacher:
+    from .ensemble import EnsembleTeacher
+
+    if (task or "classification") != "classification":
+        raise ConfigError(f"teacher {spec!r}: an ensemble (members joined by '+') averages class probabilities, so "
+                          f"it teaches classification students only, not {task!r}")
+    parts = [p for p in spec.split("+") if p]
+    if len(parts) < 2:
+        raise ConfigError(f"teacher {spec!r}: an ensemble joins two or more teachers with '+' (e.g. runs/t+hog)")
+    return EnsembleTeacher([build_teacher(p, opt, "classification") for p in parts])
 
 
 @PERSON_SCORERS.register("detection", description="p(person) = max over anchors of σ(conf)·softmax(class)[person]")
