@@ -1,0 +1,31 @@
+"""The committed benchmark results that the README and the issues' bars read keep their promised keys."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+
+
+def _load(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+def test_hinton_mnist_result_keys():
+    d = _load("hinton_mnist.json")
+    e_t, e_s, e_d = d["teacher_errors"], d["student_errors"], d["distilled_errors"]
+    assert all(isinstance(e, int) and 0 <= e <= 10_000 for e in (e_t, e_s, e_d))
+    assert math.isclose(d["gap_closure"], (e_s - e_d) / (e_s - e_t))  # a fraction, derived from the counts
+
+
+def test_people_presence_result_keys():
+    d = _load("people_presence.json")
+    for row in ("teacher", "student", "distilled"):
+        r = d[row]
+        assert 0 <= r["f1_at_0.5"] <= 1 and 0 <= r["roc_auc"] <= 1
+        assert r["size_bytes"] > 0 and r["ms_per_image"] > 0
+    t, s = d["teacher"], d["distilled"]
+    want = 0.5 * s["size_bytes"] / t["size_bytes"] + 0.5 * (1 - s["top1"] / t["top1"])
+    assert math.isclose(d["distillation_score"], want)
