@@ -75,3 +75,15 @@ def test_a_cnn_and_hog_make_one_presence_teacher(tmp_path):
     x01 = x[:4].float() / 255
     want = (build_teacher(str(cnn)).logits(x01).softmax(1) + hog.logits(x01).softmax(1)) / 2
     assert torch.allclose(p, want, atol=1e-5)
+
+
+def test_offline_cache_keys_on_the_members_in_order(tmp_path):
+    data = tiny_data(n_train=48)
+    a = make_teacher_artifact(tmp_path / "a.pt", seed=0, data=data)
+    b = make_teacher_artifact(tmp_path / "b.pt", seed=1, data=data)
+    opts = {**FAST, "mode": "offline", "cache_dir": str(tmp_path / "cache")}
+    first = edgevision.distill(f"{a}+{b}", out=tmp_path / "d1", **opts).card["distillation"]
+    again = edgevision.distill(f"{a}+{b}", out=tmp_path / "d2", **opts).card["distillation"]
+    swapped = edgevision.distill(f"{b}+{a}", out=tmp_path / "d3", **opts).card["distillation"]
+    assert (first["reused"], again["reused"], swapped["reused"]) == (False, True, False)
+    assert first["cache"] == again["cache"] != swapped["cache"]
