@@ -199,16 +199,13 @@ def _finish(cfg: DistillStageConfig, run: RunDir, student, teacher: Teacher, bas
              "teacher": report.get("teacher", {"name": teacher.name}),
              "distillation": {"score": report.get("distillation_score"), "metric": report.get("score_metric"),
                               "kd": report["kd"], **source_info}}
-    result = finish_model_stage(run, "distill", student, base, splits, data_cfg, metrics, parent=_parent(teacher),
+    result = finish_model_stage(run, "distill", student, base, splits, data_cfg, metrics, parent=teacher.name,
                                 extra=extra)
     if held:
         write_eval(run, held["student_metrics"])
     return result
 
 
-def _parent(teacher: Teacher) -> str:
-    art = getattr(teacher, "art", None)
-    return str(art.path) if art is not None and teacher.kind != "ensemble" else teacher.name
 
 
 def distill(teacher: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
