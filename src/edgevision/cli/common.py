@@ -1,4 +1,4 @@
-"""Shared CLI helpers: option files, ``--set key=value`` overrides, JSON output."""
+"""Shared CLI helpers: option files, ``--set key=value`` overrides, fine-tuning flags, lists, JSON output."""
 
 from __future__ import annotations
 
@@ -28,6 +28,30 @@ def add_common(p: argparse.ArgumentParser, json_flag: bool = True, out: bool = T
     p.add_argument("--config", metavar="YAML", help="read options from a YAML mapping (flags override it)")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                    help="set any option, dotted for nesting (e.g. --set data.options.n_train=500); repeatable")
+
+
+def add_finetune(p: argparse.ArgumentParser, epochs_help: str = "fine-tuning epochs (0 = none)",
+                 seed: bool = False) -> None:
+    """The fine-tuning flags every compression verb shares (read back by :func:`finetune_opts`)."""
+    p.add_argument("--data", help="data source (default: the one the model was trained on)")
+    p.add_argument("--epochs", type=int, help=epochs_help)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer", help="sgd, adam or adamw")
+    p.add_argument("--batch-size", type=int)
+    if seed:
+        p.add_argument("--seed", type=int)
+    p.add_argument("--resume", action="store_true", default=None, help="continue an interrupted run in --out")
+
+
+def finetune_opts(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of :func:`add_finetune`'s flags; unset flags are ``None`` and leave the defaults alone."""
+    return {"data.source": args.data, "epochs": args.epochs, "lr": args.lr, "optimizer": args.optimizer,
+            "batch_size": args.batch_size, "seed": getattr(args, "seed", None), "resume": args.resume}
+
+
+def csv(text: str | None, cast: type = str) -> list | None:
+    """``"a, b,"`` → ``["a", "b"]``; ``None`` or empty → ``None``."""
+    return [cast(t.strip()) for t in text.split(",") if t.strip()] if text else None
 
 
 def parse_value(text: str) -> Any:

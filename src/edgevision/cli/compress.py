@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..errors import ConfigError
-from .common import add_common, emit_json, options, parse_value, parser_kwargs
+from .common import add_common, add_finetune, csv, emit_json, finetune_opts, options, parse_value, parser_kwargs
 
 
 def number_or_map(text: str | None, flag: str) -> Any:
@@ -22,26 +22,6 @@ def number_or_map(text: str | None, flag: str) -> Any:
             raise ConfigError(f"{flag} {text!r}: expected a number or GLOB=VALUE[,GLOB=VALUE...]")
         out[key.strip()] = parse_value(value)
     return out
-
-
-def csv(text: str | None, cast: type = str) -> list | None:
-    return None if text is None else [cast(t.strip()) for t in text.split(",") if t.strip()]
-
-
-def _finetune_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", help="data source (default: the one the model was trained on)")
-    p.add_argument("--epochs", type=int, help="fine-tuning epochs (0 = none)")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--optimizer", help="sgd, adam or adamw")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--layers", help="comma-separated globs of conv/linear layer names (default: all)")
-    p.add_argument("--resume", action="store_true", default=None, help="continue an interrupted run in --out")
-
-
-def _finetune_opts(args: argparse.Namespace) -> dict[str, Any]:
-    return {"data.source": args.data, "epochs": args.epochs, "lr": args.lr, "optimizer": args.optimizer,
-            "batch_size": args.batch_size, "seed": args.seed, "layers": csv(args.layers), "resume": args.resume}
 
 
 def _print_result(res, as_json: bool, extra: str = "") -> None:
@@ -66,7 +46,8 @@ def add_prune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--agp-start", type=float, help="epoch where AGP starts (default 0)")
     p.add_argument("--agp-end", type=float, help="epoch where AGP reaches the target (default ⅔ of epochs)")
     p.add_argument("--agp-every", type=int, help="optimizer steps between AGP pruning events")
-    _finetune_flags(p)
+    p.add_argument("--layers", help="comma-separated globs of conv/linear layer names (default: all)")
+    add_finetune(p, seed=True)
     add_common(p)
     p.set_defaults(func=cmd_prune)
 
@@ -77,7 +58,8 @@ def cmd_prune(args: argparse.Namespace) -> None:
     flags = {"criterion": args.criterion, "sparsity": number_or_map(args.sparsity, "--sparsity"),
              "gamma": number_or_map(args.gamma, "--gamma"), "pruning_schedule": args.pruning_schedule,
              "rounds": args.rounds, "agp_start": args.agp_start, "agp_end": args.agp_end, "agp_every": args.agp_every,
-             **_finetune_opts(args)}
+             "layers": csv(args.layers),
+             **finetune_opts(args)}
     res = prune(args.artifact, out=args.out, **options(args, flags))
     sp = res.card.get("sparsity") or {}
     _print_result(res, args.json, f"  sparsity {sp.get('weights', 0):.2%}" if sp else "")
@@ -121,7 +103,8 @@ def add_cluster(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-channel", action="store_true", default=None, help="one codebook per output channel")
     p.add_argument("--bias-bits", type=int, help="also share each selected layer's bias with this many bits")
     p.add_argument("--codebook-dtype", help="fp32 (default) or fp16")
-    _finetune_flags(p)
+    p.add_argument("--layers", help="comma-separated globs of conv/linear layer names (default: all)")
+    add_finetune(p, seed=True)
     add_common(p)
     p.set_defaults(func=cmd_cluster)
 
@@ -130,7 +113,8 @@ def cmd_cluster(args: argparse.Namespace) -> None:
     from ..compress.cluster import cluster
 
     flags = {"bits": number_or_map(args.bits, "--bits"), "init": args.init, "per_channel": args.per_channel,
-             "bias_bits": args.bias_bits, "codebook_dtype": args.codebook_dtype, **_finetune_opts(args)}
+             "bias_bits": args.bias_bits, "codebook_dtype": args.codebook_dtype, "layers": csv(args.layers),
+             **finetune_opts(args)}
     res = cluster(args.artifact, out=args.out, **options(args, flags))
     _print_result(res, args.json)
 

@@ -5,28 +5,10 @@ from __future__ import annotations
 import argparse
 
 from ..utils.progress import console
-from .common import add_common, emit_json, options, parser_kwargs
+from .common import add_common, add_finetune, csv, emit_json, finetune_opts, options, parser_kwargs
 
 STEM_HELP = ("int8: auto (default) keeps a 1-4 channel input conv (and the conv after its pool) in float when "
              "that is measured faster; int8 or float to force")
-
-
-def _csv(text: str | None, cast=str) -> list | None:
-    return [cast(t.strip()) for t in text.split(",") if t.strip()] if text else None
-
-
-def _add_finetune(p: argparse.ArgumentParser, epochs_help: str = "fine-tuning epochs (0 = none)") -> None:
-    p.add_argument("--epochs", type=int, help=epochs_help)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--optimizer", help="sgd, adam or adamw")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--data", help="data source (default: the one the model was trained on)")
-    p.add_argument("--resume", action="store_true", default=None, help="continue an interrupted run in --out")
-
-
-def _finetune_flags(args: argparse.Namespace) -> dict:
-    return {"epochs": args.epochs, "lr": args.lr, "optimizer": args.optimizer, "batch_size": args.batch_size,
-            "data.source": args.data, "resume": args.resume}
 
 
 def _print_model_result(res, as_json: bool) -> None:
@@ -53,7 +35,7 @@ def add_shrink(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--round-to", help="kept widths are multiples of this (default auto: 16 on AVX-512, 8 on AVX2)")
     p.add_argument("--max-ratio", type=float, help="no group loses more than this fraction (default 0.9)")
     p.add_argument("--ignore", help="comma-separated globs of layer paths to leave alone")
-    _add_finetune(p)
+    add_finetune(p)
     add_common(p)
     p.set_defaults(func=cmd_shrink)
 
@@ -62,8 +44,8 @@ def cmd_shrink(args: argparse.Namespace) -> None:
     from ..compress.shrink import shrink
 
     flags = {"ratio": args.ratio, "macs": args.macs, "importance": args.importance, "scope": args.scope,
-             "round_to": args.round_to, "max_ratio": args.max_ratio, "ignore": _csv(args.ignore),
-             **_finetune_flags(args)}
+             "round_to": args.round_to, "max_ratio": args.max_ratio, "ignore": csv(args.ignore),
+             **finetune_opts(args)}
     _print_model_result(shrink(args.artifact, out=args.out, **options(args, flags)), args.json)
 
 
@@ -84,7 +66,7 @@ def add_quantize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-auto-exclude", dest="auto_exclude", action="store_false", default=None)
     p.add_argument("--qat", help="auto (default: when PTQ is over tolerance), on or off")
     p.add_argument("--threads", type=int, help="threads of the fp32 vs int8 latency comparison (default 1)")
-    _add_finetune(p, "QAT epochs (default 2)")
+    add_finetune(p, "QAT epochs (default 2)")
     add_common(p)
     p.set_defaults(func=cmd_quantize)
 
@@ -93,9 +75,9 @@ def cmd_quantize(args: argparse.Namespace) -> None:
     from ..compress.quantize_stage import quantize
 
     flags = {"precision": args.precision, "calibration": args.calibration, "calib_samples": args.calib_samples,
-             "per_channel": args.per_channel, "exclude": _csv(args.exclude), "tolerance": args.tolerance,
+             "per_channel": args.per_channel, "exclude": csv(args.exclude), "tolerance": args.tolerance,
              "auto_exclude": args.auto_exclude, "qat": args.qat, "threads": args.threads, "stem": args.stem,
-             **_finetune_flags(args)}
+             **finetune_opts(args)}
     res = quantize(args.artifact, out=args.out, **options(args, flags))
     if args.json:
         emit_json(res.card)
@@ -113,7 +95,7 @@ def add_lowrank(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--energy", type=float, help="kept fraction of the squared singular values (default 0.9)")
     p.add_argument("--rank", type=int, help="fixed rank")
     p.add_argument("--rank-ratio", type=float, help="rank as a fraction of full rank")
-    _add_finetune(p)
+    add_finetune(p)
     add_common(p)
     p.set_defaults(func=cmd_lowrank)
 
@@ -121,8 +103,8 @@ def add_lowrank(sub: argparse._SubParsersAction) -> None:
 def cmd_lowrank(args: argparse.Namespace) -> None:
     from ..compress.lowrank import lowrank
 
-    flags = {"method": args.method, "layers": _csv(args.layers), "energy": args.energy, "rank": args.rank,
-             "rank_ratio": args.rank_ratio, **_finetune_flags(args)}
+    flags = {"method": args.method, "layers": csv(args.layers), "energy": args.energy, "rank": args.rank,
+             "rank_ratio": args.rank_ratio, **finetune_opts(args)}
     _print_model_result(lowrank(args.artifact, out=args.out, **options(args, flags)), args.json)
 
 
@@ -151,7 +133,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     from ..deploy.export import export
 
     flags = {"format": args.format, "int8": args.int8, "fp16": args.fp16, "bf16": args.bf16, "opset": args.opset,
-             "dynamic_batch": args.dynamic_batch, "calibration": args.calibration, "exclude": _csv(args.exclude),
+             "dynamic_batch": args.dynamic_batch, "calibration": args.calibration, "exclude": csv(args.exclude),
              "stem": args.stem, "cv2": args.cv2, "data.source": args.data}
     res = export(args.artifact, out=args.out, **options(args, flags))
     if args.json:
@@ -181,8 +163,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from ..bench.bench import bench, format_table
 
     flags = {"data.source": args.data, "split": args.split, "limit": args.limit,
-             "threads": _csv(args.threads, int), "engines": _csv(args.engines), "torch_bf16": args.torch_bf16,
-             "batch": args.batch, "budget_s": args.budget, "labels": _csv(args.labels)}
+             "threads": csv(args.threads, int), "engines": csv(args.engines), "torch_bf16": args.torch_bf16,
+             "batch": args.batch, "budget_s": args.budget, "labels": csv(args.labels)}
     res = bench(args.artifacts, out=args.out, **options(args, flags))
     if args.json:
         emit_json(res.card["bench"])
