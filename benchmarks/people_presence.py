@@ -8,7 +8,9 @@ Penn-Fudan and COCO128). Images, not crops, are split, so no test image was seen
    ensemble of both, ``cnn+hog`` (mean of their probabilities, Hinton et al. 2015). The one with the best
    **validation** ROC-AUC teaches (soft targets carry the whole probability, so a threshold-free criterion); the
    test split chooses nothing.
-2. Student alone: a small ``student_cnn`` trained on the labels with the same augmentation and schedule.
+2. Student alone: a small ``student_cnn`` trained on the labels with the same augmentation and schedule
+   (150 epochs: distillation's soft targets keep helping long after the labels alone start to overfit, the
+   "patient teacher" of Beyer et al. 2022).
 3. Distilled: the same student, the chosen teacher online on the exact augmented batch ("consistent
    teaching"), ``(1 − α)·CE + α·T²·KL``.
 
@@ -61,7 +63,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--teacher-kwargs", default='{"width_mult": 0.5}', help="JSON")
     p.add_argument("--teacher-epochs", type=int, default=40)
     p.add_argument("--student-kwargs", default='{"width": 8, "depth": 4}', help="student_cnn kwargs, JSON")
-    p.add_argument("--student-epochs", type=int, default=60)
+    p.add_argument("--student-epochs", type=int, default=150,
+                   help="a teacher's signal needs a patient schedule (Beyer et al. 2022); 60 tied alone")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="student seeds (alone and distilled)")
     p.add_argument("--jobs", type=int, default=2, help="student runs at a time (one thread each)")
     p.add_argument("--temperature", type=float, default=4.0)
@@ -219,6 +222,7 @@ def write(args, splits, teachers, best, runs, seconds) -> None:
         "seconds": {**seconds, **{f"{k}_s{s}": sec for k, v in runs.items()
                                   for s, (_, sec) in zip(args.seeds, v, strict=True)}},
         "train_threads": {"teacher": args.threads, "students": 1, "jobs": args.jobs},
+        "resumed": args.resume,
     }
     result["targets"]["student_4x_smaller_and_faster"] = min(result["ratios"].values()) >= 4
     save("people_presence", result, args.results)
