@@ -48,6 +48,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--alpha", type=float, default=0.9, help="weight of the soft term")
     p.add_argument("--lr", type=float, default=0.05, help="0.1 killed the dropout teacher's ReLUs in tuning")
     p.add_argument("--val-fraction", type=float, default=0.0, help="> 0 only for tuning (never the benchmark)")
+    p.add_argument("--seed", type=int, default=0, help="initialization, order, dropout and jitter of all runs")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--fp32", action="store_true", help="train in float32 (default: bf16 autocast, ~3x faster here)")
     p.add_argument("--out", default=str(ROOT / "runs" / "bench" / "hinton_mnist"))
@@ -61,7 +62,7 @@ def common(args: argparse.Namespace, epochs: int) -> dict:
     return {"data": {"source": "mnist", "val_fraction": args.val_fraction}, "epochs": epochs, "batch_size": 128,
             "optimizer": "sgd", "lr": args.lr, "momentum": 0.9, "weight_decay": 0.0, "schedule": "cosine",
             "warmup_epochs": 1,
-            "keep": "last", "seed": 0, "resume": args.resume, "bf16": not args.fp32}
+            "keep": "last", "seed": args.seed, "resume": args.resume, "bf16": not args.fp32}
 
 
 def test_errors(result: ev.StageResult) -> int:
@@ -120,7 +121,7 @@ def main() -> None:
                      "student": "784-800-800-10, no regularization",
                      "distilled": "same student, offline teacher logits on un-jittered images"},
         "params": {"teacher": teacher.card["params"], "student": student.card["params"]},
-        "threads": args.threads,
+        "threads": args.threads, "seed": args.seed,
     }
     save("hinton_mnist", result, args.results)
     print(f"errors /10,000: teacher {e_t}, student alone {e_s}, distilled {e_d} (consistent teaching {e_c}); gap "

@@ -39,3 +39,6 @@ def test_hinton_temperature_choice_was_made_on_validation():
         assert set(d["val"]) == {"teacher", "student", "distilled"}
     assert len({(d["val"]["teacher"], d["val"]["student"]) for d in runs.values()}) == 1  # reused, not retrained
     assert max(runs, key=lambda t: runs[t]["val"]["distilled"]) == 20  # the benchmark's default T is the best
+    others = [_load(f"hinton_mnist_val_{k}.json") for k in ("alpha1", "epochs150")]
+    assert others[0]["settings"]["alpha"] == 1.0 and others[1]["epochs"]["distilled"] == 150
+    assert all(d["val"]["distilled"] < runs[20]["val"]["distilled"] for d in others)  # README: "did not help"
