@@ -42,3 +42,13 @@ def test_hinton_temperature_choice_was_made_on_validation():
     others = [_load(f"hinton_mnist_val_{k}.json") for k in ("alpha1", "epochs150")]
     assert others[0]["settings"]["alpha"] == 1.0 and others[1]["epochs"]["distilled"] == 150
     assert all(d["val"]["distilled"] < runs[20]["val"]["distilled"] for d in others)  # README: "did not help"
+
+
+def test_hinton_seed_replications_match_the_headline_protocol():
+    """Seeds 1 and 2 re-run the headline's exact settings; each file's closure derives from its own counts."""
+    head = _load("hinton_mnist.json")
+    for seed in (1, 2):
+        d = _load(f"hinton_mnist_seed{seed}.json")
+        assert d["seed"] == seed and d["settings"] == head["settings"] and d["epochs"] == head["epochs"]
+        e_t, e_s, e_d = d["teacher_errors"], d["student_errors"], d["distilled_errors"]
+        assert math.isclose(d["gap_closure"], (e_s - e_d) / (e_s - e_t))
