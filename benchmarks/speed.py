@@ -67,7 +67,7 @@ CLASSIFIERS = {
     "mnist_cnn": ("student_cnn", {"width": 32, "depth": 3, "convs_per_stage": 2}, 2e-3, MNIST, None, 1,
                   ("dwsep", "separable")),
     "mobilenet_v1_0.5": ("mobilenet_v1", {"width_mult": 0.5}, 2e-3, MNIST, None, 1, ()),
-    # (SqueezeNet-1.1 from scratch, without BatchNorm, stayed at loss ln 2 on this set with ReLU or LeakyReLU)
+    # (SqueezeNet-1.1 with PyTorch's default init stayed at loss ln 2 on this set; see models/squeezenet.py)
     "presence_resnet18": ("resnet18", {"width_mult": 0.5}, 2e-3, PRESENCE, PRESENCE_AUGMENT, 6, ()),
 }
 LOWRANK = {"svd": {"rank_ratio": 0.25}, "separable": {"rank_ratio": 0.25}, "dwsep": {}}  # rank: a quarter of full

@@ -130,3 +130,18 @@ def test_module_spec_roundtrip(mod):
     assert type(rebuilt) is type(mod)
     assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in mod.state_dict().items()}
     assert module_to_spec(rebuilt) == module_to_spec(mod)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"bn": True}, {"leaky": 0.1}])
+def test_squeezenet_init_keeps_the_signal_alive(kwargs):
+    # He init (Var W = 2 / fan_in) keeps the activations' scale through the 18 convs; PyTorch's default init
+    # shrank it to std 0.03 here, every class got the same logits and training on 2 classes stayed at ln 2.
+    torch.manual_seed(0)
+    m = build_model("squeezenet1_1", num_classes=2, **kwargs).eval()
+    x = torch.randn(4, 3, 64, 64)
+    assert 0.3 < float(m.features(x).std()) < 10
+    final = m.classifier[1]
+    assert abs(float(final.weight.std()) - 0.01) < 0.002 and not final.bias.any()
+    with torch.no_grad():
+        assert float(m(x).std(0).max()) > 1e-3  # the logits depend on the image
+    assert any(isinstance(x, nn.BatchNorm2d) for x in m.modules()) == bool(kwargs.get("bn"))

@@ -2,7 +2,13 @@
 
 Layout as in reference doc 001 and torchvision: conv1 → fire2..fire9 with max-pools → dropout → conv10 (1×1 to
 classes) → ReLU → global average pool. ``width_mult`` scales every channel count; ``leaky`` switches ReLU to
-LeakyReLU, which the doc found fixes dead units.
+LeakyReLU, which the doc found fixes dead units; ``bn`` adds BatchNorm after every conv (folded at export).
+
+Initialization follows the reference implementations (torchvision; He et al. 2015, "Delving deep into
+rectifiers"): every conv ``W ~ U(−b, b)`` with ``b = √(6 / fan_in)``, i.e. ``Var(W) = 2 / fan_in``, which keeps
+the activation variance constant through the ReLUs, and the classifier conv ``W ~ N(0, 0.01²)``, biases 0.
+PyTorch's default (``Var(W) = 1 / (3·fan_in)``) shrinks the signal ~30× over the 18 convs without BatchNorm, so
+the final ReLU saw a constant and training from scratch stayed at loss ln K.
 """
 
 from __future__ import annotations
@@ -46,18 +52,32 @@ def squeezenet_features(version: str = "1_1", in_channels: int = 3, width_mult: 
 
 class SqueezeNet(EdgeModel):
     def __init__(self, version: str, num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0,
-                 leaky: float = 0.0, dropout: float = 0.5) -> None:
+                 leaky: float = 0.0, dropout: float = 0.5, bn: bool = False) -> None:
         super().__init__()
-        self.features, c = squeezenet_features(version, in_channels, width_mult, leaky)
+        self.features, c = squeezenet_features(version, in_channels, width_mult, leaky, bn)
         self.num_features = c
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Conv2d(c, num_classes, 1), act(leaky),
                                         nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+        init_squeezenet(self, self.classifier[1])
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(features)
+
+
+@torch.no_grad()
+def init_squeezenet(model: nn.Module, final: nn.Conv2d) -> None:
+    """He-uniform convs (``Var(W) = 2 / fan_in``), ``N(0, 0.01²)`` for the classifier conv ``final``, zero biases."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            if m is final:
+                nn.init.normal_(m.weight, std=0.01)
+            else:
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 @MODELS.register("squeezenet1_0", default_input=(3, 224, 224), family="squeezenet",
