@@ -47,6 +47,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--temperature", type=float, default=20.0)
     p.add_argument("--alpha", type=float, default=0.9, help="weight of the soft term")
     p.add_argument("--lr", type=float, default=0.05, help="0.1 killed the dropout teacher's ReLUs in tuning")
+    p.add_argument("--teacher-lr", type=float, default=None, help="teacher's lr (default: --lr)")
+    p.add_argument("--distill-lr", type=float, default=None, help="both distilled students' lr (default: --lr)")
+    p.add_argument("--teacher-max-norm", type=float, default=0.0,
+                   help="max-norm c on the teacher's units (Srivastava et al. 2014); 0 = off")
     p.add_argument("--val-fraction", type=float, default=0.0, help="> 0 only for tuning (never the benchmark)")
     p.add_argument("--seed", type=int, default=0, help="initialization, order, dropout and jitter of all runs")
     p.add_argument("--threads", type=int, default=2)
@@ -57,11 +61,11 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def common(args: argparse.Namespace, epochs: int) -> dict:
+def common(args: argparse.Namespace, epochs: int, lr: float | None = None) -> dict:
     """Loop options shared by the three runs: SGD + momentum, cosine schedule, batch 128, no weight decay."""
     return {"data": {"source": "mnist", "val_fraction": args.val_fraction}, "epochs": epochs, "batch_size": 128,
-            "optimizer": "sgd", "lr": args.lr, "momentum": 0.9, "weight_decay": 0.0, "schedule": "cosine",
-            "warmup_epochs": 1,
+            "optimizer": "sgd", "lr": args.lr if lr is None else lr, "momentum": 0.9, "weight_decay": 0.0,
+            "schedule": "cosine", "warmup_epochs": 1,
             "keep": "last", "seed": args.seed, "resume": args.resume, "bf16": not args.fp32}
 
 
@@ -85,19 +89,20 @@ def main() -> None:
         shutil.rmtree(out)
     teacher, t_teacher = timed(ev.train, out=out / "teacher", model="hinton_mlp",
                                model_kwargs={"hidden": [1200, 1200], "dropout": 0.5, "input_dropout": 0.2},
-                               augment=JITTER, **common(args, args.teacher_epochs))
+                               augment=JITTER, max_norm=args.teacher_max_norm,
+                               **common(args, args.teacher_epochs, args.teacher_lr))
     student, t_student = timed(ev.train, out=out / "student", model="hinton_mlp", model_kwargs={"hidden": [800, 800]},
                                **common(args, args.student_epochs))
     distilled, t_distill = timed(ev.distill, teacher.artifact, out=out / "distilled", student="hinton_mlp",
                                  student_kwargs={"hidden": [800, 800]}, temperature=args.temperature,
                                  alpha=args.alpha, mode="offline", cache_dir=str(out / "cache"),
-                                 **common(args, args.distill_epochs))
+                                 **common(args, args.distill_epochs, args.distill_lr))
     consistent, t_consistent = None, 0.0
     if args.consistent_epochs:
         consistent, t_consistent = timed(ev.distill, teacher.artifact, out=out / "consistent", student="hinton_mlp",
                                          student_kwargs={"hidden": [800, 800]}, temperature=args.temperature,
                                          alpha=args.alpha, mode="online", augment=JITTER,
-                                         **common(args, args.consistent_epochs))
+                                         **common(args, args.consistent_epochs, args.distill_lr))
     e_t, e_s, e_d = (test_errors(r) for r in (teacher, student, distilled))
     e_c = test_errors(consistent) if consistent else None
     result = {
@@ -115,7 +120,9 @@ def main() -> None:
         "seconds": {"teacher": t_teacher, "student": t_student, "distilled": t_distill, "consistent": t_consistent,
                     "total": round(t_teacher + t_student + t_distill + t_consistent, 1)},
         "settings": {"bf16_autocast": not args.fp32, "temperature": args.temperature, "alpha": args.alpha,
-                     "lr": args.lr, "batch_size": 128,
+                     "lr": args.lr, "batch_size": 128, "teacher_lr": args.teacher_lr or args.lr,
+                     "distill_lr": args.distill_lr or args.lr,
+                     "teacher_max_norm": args.teacher_max_norm,
                      "optimizer": "sgd momentum 0.9, cosine, no weight decay", "val_fraction": args.val_fraction,
                      "teacher": "784-1200-1200-10, dropout 0.2 in / 0.5 hidden, translate ±2 px",
                      "student": "784-800-800-10, no regularization",

@@ -44,6 +44,28 @@ def test_hinton_temperature_choice_was_made_on_validation():
     assert all(d["val"]["distilled"] < runs[20]["val"]["distilled"] for d in others)  # README: "did not help"
 
 
+def _val_errors(d: dict, key: str) -> int:
+    return round((1 - d["val"][key]) * 5_999)
+
+
+def test_hinton_teacher_and_student_variants_did_not_pass_the_adoption_rule():
+    """README: teacher / student variants on validation; adopted only at <= 69 distilled errors, and none was."""
+    base = _load("hinton_mnist_val_T20.json")
+    assert (_val_errors(base, "teacher"), _val_errors(base, "student"), _val_errors(base, "distilled")) == (66, 97, 74)
+    expect = {"maxnorm2": ("teacher_max_norm", 2.0), "teacher30": ("teacher", 30), "teacher45": ("teacher", 45),
+              "fp32": ("bf16_autocast", False), "lr002": ("distill_lr", 0.02), "lr007": ("distill_lr", 0.07),
+              "T40": ("temperature", 40.0)}
+    for name, (key, value) in expect.items():
+        d = _load(f"hinton_mnist_val_{name}.json")
+        got = d["epochs"][key] if key == "teacher" else d["settings"][key]
+        assert got == value and d["settings"]["val_fraction"] == 0.1 and d["seed"] == 0, name
+        assert _val_errors(d, "student") == 97, name  # the same student alone in every run
+        assert _val_errors(d, "distilled") > 69, name  # the rule: adopt only at <= 69
+        if name in ("fp32", "lr002", "lr007", "T40"):  # student-side runs reuse the baseline's teacher
+            assert d["val"]["teacher"] == base["val"]["teacher"], name
+    assert _val_errors(_load("hinton_mnist_val_teacher45.json"), "teacher") < _val_errors(base, "teacher")
+
+
 def test_hinton_seed_replications_match_the_headline_protocol():
     """Seeds 1 and 2 re-run the headline's exact settings; each file's closure derives from its own counts."""
     head = _load("hinton_mnist.json")
