@@ -144,3 +144,34 @@ def test_max_norm_holds_during_training(tmp_path):
     for m in t.model.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
             assert m.weight.detach().flatten(1).norm(dim=1).max() <= 0.3 + 1e-5
+
+
+def _printed(monkeypatch) -> list[str]:
+    from edgevision.utils.progress import console  # the trainer's console
+
+    lines: list[str] = []
+    monkeypatch.setattr(console, "print", lambda *a, **k: lines.append(" ".join(map(str, a))))
+    return lines
+
+
+def test_a_loss_stuck_at_chance_is_warned_about_once(tmp_path, monkeypatch):
+    # a head that outputs zeros and barely moves (lr 1e-12) gives softmax = 1/K, i.e. the loss ln K, every epoch
+    t = _setup(tmp_path, epochs=4, lr=1e-12, warmup_epochs=1)
+    with torch.no_grad():
+        for p in t.model.head.parameters():
+            p.zero_()
+    t.verbose, lines = True, _printed(monkeypatch)
+    t.fit()
+    assert all(abs(r["train_loss"] - t.task.chance_loss()) < 1e-4 for r in t.state.history)
+    assert sum("stayed at chance" in line for line in lines) == 1
+    assert t.task.chance_loss() == pytest.approx(torch.log(torch.tensor(float(t.task.num_classes))).item())
+
+
+def test_a_slow_start_near_chance_is_not_warned_about(tmp_path, monkeypatch):
+    t = _setup(tmp_path, epochs=8, lr=0.05, warmup_epochs=1)
+    t.verbose, lines = True, _printed(monkeypatch)
+    t.fit()
+    hist, chance = [r["train_loss"] for r in t.state.history], t.task.chance_loss()
+    assert min(hist[2:4]) >= 0.98 * chance and hist[3] < hist[2] - 1e-3 * chance  # near chance, but falling
+    assert hist[-1] < 0.96 * chance
+    assert not any("stayed at chance" in line for line in lines)

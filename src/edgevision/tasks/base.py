@@ -80,6 +80,13 @@ class Task:
         """A cheap per-batch value of the primary metric for the progress bar (None: show loss only)."""
         return None
 
+    def chance_loss(self) -> float | None:
+        """The training loss of an output that ignores the image (None: the task's loss has no such fixed value).
+
+        The trainer warns when the loss stays there: the network is not learning from its input.
+        """
+        return None
+
     def distill_view(self, student_out: Any, teacher_out: Any, batch: dict[str, Any]) -> DistillView:
         """Pair the student's and the teacher's raw outputs for distillation. Default: both are class logits
         (N, C, ...) already. Tasks with richer outputs (detection) or ignored positions (segmentation) override."""

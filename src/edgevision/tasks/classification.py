@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import cv2
@@ -56,6 +57,10 @@ class ClassificationTask(Task):
 
     def batch_metric(self, out: dict[str, Any], batch: dict[str, Any]) -> float:
         return float((out["output"].detach().argmax(1) == batch["label"]).float().mean())
+
+    def chance_loss(self) -> float | None:
+        """``ln K``: cross-entropy (smoothed or not) of the uniform output ``softmax(z) = 1/K``."""
+        return math.log(self.num_classes) if self.num_classes > 1 else None
 
     def meter(self) -> ClassificationMeter:
         return ClassificationMeter(self.class_names)

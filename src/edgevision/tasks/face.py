@@ -55,6 +55,10 @@ class FaceTask(ClassificationTask):
         self.margin_type, self.margin, self.scale = margin_type, margin, scale
         self.kwargs.update(margin_type=margin_type, margin=margin, scale=scale)
 
+    def chance_loss(self) -> float | None:
+        """None: a margin softmax at a constant output is not ``ln K`` (the margin and the scale shift it)."""
+        return None
+
     def adapt_model_kwargs(self, kwargs: dict[str, Any], model_meta: dict[str, Any]) -> dict[str, Any]:
         """The model's cosine head uses the task's scale ``s``."""
         return {**kwargs, "scale": self.scale} if model_meta.get("family") == "face" else kwargs

@@ -73,6 +73,7 @@ class Trainer:
         self.state = LoopState()
         self.step_in_epoch = 0
         self.skipped = 0
+        self.stall_warned = False
 
     # ------------------------------------------------------------------ paths
     @property
@@ -115,6 +116,7 @@ class Trainer:
             self.save_checkpoint()
         if self.verbose:
             self._print_epoch(record)
+            self._warn_if_stalled()
         for cb in self.callbacks:
             cb.on_epoch_end(self, epoch, record)
         return bool(self.cfg.early_stop) and self.state.bad_epochs >= self.cfg.early_stop
@@ -243,6 +245,24 @@ class Trainer:
         """Load the weights of the best epoch (or keep the last ones when ``keep='last'``)."""
         if self.cfg.keep == "best" and self.ckpt_dir and (self.ckpt_dir / "best.pt").exists():
             self.model.load_state_dict(checkpoint.load(self.ckpt_dir / "best.pt")["model"])
+
+    def _warn_if_stalled(self) -> None:
+        """Warn once when the training loss has stayed at chance, flat, for the last two epochs after the warm-up.
+
+        Chance is the task's :meth:`Task.chance_loss` (``ln K`` for K classes); ``≥ 0.98·ln K`` counts, since a
+        constant output that learnt the class priors sits just below ``ln K``; flat means it fell by less than
+        ``0.001·ln K`` (a slow start still falls). Typical causes: dead ReLUs (a
+        too high learning rate) or a signal that vanishes through a deep net without BatchNorm.
+        """
+        chance, hist = self.task.chance_loss(), self.state.history
+        if self.stall_warned or chance is None or len(hist) < 2 or len(hist) <= self.cfg.warmup_epochs:
+            return
+        (a, b) = (r.get("train_loss", 0.0) for r in hist[-2:])
+        if min(a, b) >= 0.98 * chance and b >= a - 1e-3 * chance:  # near chance and flat, not a slow start
+            self.stall_warned = True
+            console.print(f"[yellow]warning:[/] the training loss has stayed at chance ({chance:.4f}, an output "
+                          f"that ignores the image) for 2 epochs: the network is not learning. Try a lower --lr, "
+                          f"or --model-kwargs bn=true (or leaky=0.1) if the model has those options", highlight=False)
 
     def _print_epoch(self, r: dict[str, Any]) -> None:
         p = self.task.primary
