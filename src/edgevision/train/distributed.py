@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -30,7 +31,15 @@ def init_distributed() -> Dist:
         return Dist()
     if not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        atexit.register(_destroy)
     return Dist(dist.get_rank(), dist.get_world_size())
+
+
+def _destroy() -> None:
+    """Leave the process group before the interpreter exits, as PyTorch asks of every rank: a rank that exits
+    with its group alive closes its sockets under the peers' feet (a gloo peer can then abort with SIGABRT)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def barrier(d: Dist) -> None:
