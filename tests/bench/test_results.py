@@ -74,3 +74,17 @@ def test_hinton_seed_replications_match_the_headline_protocol():
         assert d["seed"] == seed and d["settings"] == head["settings"] and d["epochs"] == head["epochs"]
         e_t, e_s, e_d = d["teacher_errors"], d["student_errors"], d["distilled_errors"]
         assert math.isclose(d["gap_closure"], (e_s - e_d) / (e_s - e_t))
+
+
+def test_squeezenet_init_results_back_the_readme():
+    """README "SqueezeNet from scratch": the default init fades the signal and never trains; He + leaky / bn train."""
+    d = _load("squeezenet_init.json")
+    assert d["signal"]["default_init"]["trunk_std_over_input_std"] < 0.1 < d["signal"]["he"]["trunk_std_over_input_std"]
+    runs = {r["name"]: r for r in d["runs"]}
+    assert set(runs) == {"default_relu", "default_leaky", "he_relu", "he_leaky", "he_bn"}
+    for name in ("default_relu", "default_leaky", "he_relu"):  # stuck at ln 2 from epoch 2 on
+        assert all(abs(loss - math.log(2)) < 0.002 for loss in runs[name]["train_loss"][1:]), name
+        assert runs[name]["test"]["roc_auc"] <= 0.5 + 1e-9, name
+    for name in ("he_leaky", "he_bn"):
+        assert runs[name]["train_loss"][-1] < 0.5 * math.log(2) and runs[name]["test"]["roc_auc"] > 0.9, name
+    assert runs["he_bn"]["test"]["f1_at_0.5"] > runs["he_leaky"]["test"]["f1_at_0.5"]
