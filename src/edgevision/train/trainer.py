@@ -251,13 +251,13 @@ class Trainer:
 
         Chance is the task's :meth:`Task.chance_loss` (``ln K`` for K classes); ``≥ 0.98·ln K`` counts, since a
         constant output that learnt the class priors sits just below ``ln K``; flat means it fell by less than
-        ``0.001·ln K`` (a slow start still falls). Typical causes: dead ReLUs (a
-        too high learning rate) or a signal that vanishes through a deep net without BatchNorm.
+        ``0.001·ln K`` (a slow start still falls). Typical causes: dead ReLUs (a too high learning rate) or a
+        signal that vanishes through a deep net without BatchNorm.
         """
         chance, hist = self.task.chance_loss(), self.state.history
         if self.stall_warned or chance is None or len(hist) < 2 or len(hist) <= self.cfg.warmup_epochs:
             return
-        (a, b) = (r.get("train_loss", 0.0) for r in hist[-2:])
+        a, b = (r.get("train_loss", 0.0) for r in hist[-2:])
         if min(a, b) >= 0.98 * chance and b >= a - 1e-3 * chance:  # near chance and flat, not a slow start
             self.stall_warned = True
             console.print(f"[yellow]warning:[/] the training loss has stayed at chance ({chance:.4f}, an output "
