@@ -202,3 +202,10 @@ def test_resume_reuses_saved_options_and_extends(capsys, tmp_path):
     card = json.loads((out / "card.json").read_text())
     assert card["metrics"]["epochs_run"] == 2 and card["model"]["kwargs"]["width"] == 8
     assert yaml.safe_load((out / "config.yaml").read_text())["lr_mult"] == {"head.*": 0.5}
+
+
+def test_a_mistyped_model_kwarg_is_a_one_line_error(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--model", "squeezenet1_1", "--model-kwargs", "bn=maybe", "--data",
+                           "synthetic:shapes", "--input-size", "32", "--epochs", "1", "--out", tmp_path / "t")
+    assert code == 2 and "model_kwargs for 'squeezenet1_1': bn='maybe': expected bool" in err
+    assert "Traceback" not in err and not (tmp_path / "t" / "model.pt").exists()

@@ -1,5 +1,7 @@
 """Every registered model: the contract, shapes, finiteness, parameter counts, ONNX export in onnxruntime."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -145,3 +147,18 @@ def test_squeezenet_init_keeps_the_signal_alive(kwargs):
     with torch.no_grad():
         assert float(m(x).std(0).max()) > 1e-3  # the logits depend on the image
     assert any(isinstance(x, nn.BatchNorm2d) for x in m.modules()) == bool(kwargs.get("bn"))
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("squeezenet1_1", {"bn": "maybe"}, "bn='maybe': expected bool"),  # a truthy string used to build BatchNorm
+    ("squeezenet1_1", {"width_mult": "abc"}, "width_mult='abc': expected float"),
+    ("hinton_mlp", {"hidden": [800, "a"]}, "hidden=[800, 'a']: expected Sequence[int]"),  # a class registered
+])
+def test_model_kwargs_are_checked_against_the_constructor_annotations(name, kwargs, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        build_model(name, **kwargs)
+
+
+def test_well_typed_model_kwargs_pass_unchanged():
+    m = build_model("squeezenet1_1", num_classes=2, leaky=True, width_mult=1, bn=True)  # bool for float, int
+    assert get_arch(m).kwargs == {"num_classes": 2, "leaky": True, "width_mult": 1, "bn": True}

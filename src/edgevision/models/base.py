@@ -14,10 +14,15 @@ rebuilds from the spec alone.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from pydantic import TypeAdapter, ValidationError
 from torch import nn
 
 from ..registry import Registry
@@ -65,9 +70,15 @@ class ArchSpec:
 
 
 def build_model(name: str, **kwargs: Any) -> EdgeModel:
-    """Build a registered model; unset (None) kwargs are dropped so the model's defaults stand."""
+    """Build a registered model; unset (None) kwargs are dropped so the model's defaults stand.
+
+    Each kwarg is checked against its constructor's type annotation first, so ``bn=maybe`` is a ``TypeError``
+    naming the key and the expected type, not a truthy string.
+    """
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    model = MODELS.get(name)(**kwargs)
+    factory = MODELS.get(name)
+    check_kwargs(factory, kwargs)
+    model = factory(**kwargs)
     set_arch(model, ArchSpec(name, kwargs))
     return model
 
@@ -100,3 +111,53 @@ def default_input(name: str) -> tuple[int, ...]:
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def check_kwargs(factory: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """Validate ``kwargs`` (values are passed on unchanged) against the annotations of ``factory`` and, when it
+    forwards ``**kwargs``, of the ``__init__`` of the class it returns. Unannotated or unknown names are left to
+    the constructor (which raises its own ``TypeError`` for unknown ones)."""
+    hints = _annotations(factory)
+    for key, value in kwargs.items():
+        adapter = _adapter(hints[key]) if key in hints else None
+        if adapter is None:
+            continue
+        try:
+            adapter.validate_python(value)
+        except ValidationError:
+            raise TypeError(f"{key}={value!r}: expected {_type_name(hints[key])}") from None
+
+
+@functools.cache
+def _annotations(factory: Callable[..., Any]) -> dict[str, Any]:
+    hints = _param_hints(factory)
+    sig = inspect.signature(factory.__init__ if inspect.isclass(factory) else factory)
+    if not inspect.isclass(factory) and any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        ret = typing.get_type_hints(factory).get("return")
+        if inspect.isclass(ret):
+            hints = {**_param_hints(ret.__init__), **hints}
+    return hints
+
+
+def _param_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    fn = fn.__init__ if inspect.isclass(fn) else fn  # a class registered directly: its constructor's hints
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # an annotation that does not resolve: leave that constructor unchecked
+        return {}
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names = {n for n, p in inspect.signature(fn).parameters.items() if p.kind in kinds}
+    return {k: v for k, v in hints.items() if k in names}
+
+
+@functools.cache
+def _adapter(annotation: Any) -> TypeAdapter | None:
+    try:
+        return TypeAdapter(annotation)
+    except Exception:  # not a data type pydantic knows (a module, a callable): unchecked
+        return None
+
+
+def _type_name(annotation: Any) -> str:
+    text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    return text.replace("typing.", "").replace("collections.abc.", "")
