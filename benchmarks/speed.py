@@ -47,11 +47,11 @@ import torch
 import edgevision as ev
 from _common import save
 from edgevision.bench.bench import BenchConfig, bench_artifacts, format_table
-from edgevision.compress import quantize as q
-from edgevision.compress.int8_stem import choose_stem, stem_nodes
-from edgevision.compress.shrink import shrink_model
+from edgevision.compress.structured.shrink import shrink_model
 from edgevision.data.paths import find_dataset
 from edgevision.deploy.export import cv2_compatible, onnx_metadata
+from edgevision.deploy.int8 import graph as q
+from edgevision.deploy.int8.stem import choose_stem, stem_nodes
 from edgevision.deploy.onnx import export_onnx, ort_session, write_metadata
 from edgevision.models import build_model
 from edgevision.utils.timing import measure
@@ -282,8 +282,8 @@ def round_to_ablation(art_path: str, work: Path, args: argparse.Namespace) -> di
 
 def activation_ablation(arts: dict, calib: np.ndarray, work: Path, args: argparse.Namespace) -> dict:
     """SqueezeNet-1.1 int8, onnxruntime, 1 thread: uint8 (U8S8) vs int8 (S8S8) activations, all layers in int8
-    vs the stem kept in float (:mod:`edgevision.compress.int8_stem`), and without the shared concat scales
-    (:mod:`edgevision.compress.qdq_concat`)."""
+    vs the stem kept in float (:mod:`edgevision.deploy.int8.stem`), and without the shared concat scales
+    (:mod:`edgevision.deploy.int8.concat`)."""
     fp32 = Path(arts["dense"]).with_suffix(".onnx")
     prepared = q.prepare_for_int8(fp32, work / "act.prepared.onnx")
     stem = stem_nodes(prepared)

@@ -12,7 +12,7 @@ import torch
 
 from edgevision.tasks import build_task
 
-MACHINERY = ("edgevision.compress.distill.losses", "soft_kl")  # (module, function)
+MACHINERY = ("edgevision.tasks.kd", "soft_kl")  # (module, function)
 
 
 def reference(student, teacher, t, valid=None):

@@ -13,12 +13,9 @@ from .apps.predict import predict
 from .artifacts import Artifact, load_artifact, save_model
 from .bench.bench import bench
 from .bench.profile import list_models, profile
-from .compress import cluster, pack, prune, sensitivity, unpack
-from .compress.distill import distill
-from .compress.lowrank import lowrank
-from .compress.quantize_stage import quantize
-from .compress.shrink import shrink
+from .compress import cluster, distill, lowrank, pack, prune, sensitivity, shrink, unpack
 from .deploy.export import export
+from .deploy.quantize import quantize
 from .errors import EdgevisionError
 from .faces import faces_eval
 from .models import MODELS, build_model

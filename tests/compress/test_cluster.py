@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from edgevision.compress.cluster import CentroidCallback, cluster_weight
+from edgevision.compress.sharing.cluster import CentroidCallback, cluster_weight
 
 
 class _Trainer:

@@ -124,7 +124,7 @@ def test_resume_continues_an_interrupted_prune(trained, tmp_path, monkeypatch) -
 
 
 def test_gamma_oneshot_without_finetuning(trained, tmp_path) -> None:
-    from edgevision.compress.criteria import masks_for_gamma
+    from edgevision.compress.unstructured.criteria import masks_for_gamma
 
     res = edgevision.prune(trained, gamma=0.0, criterion="neuronwise", epochs=0, out=tmp_path / "g")
     before, after = _weights(trained), _weights(res.artifact)

@@ -7,9 +7,9 @@ import torch
 from nets import Coupled
 from torch import nn
 
-from edgevision.compress.depgraph import build_graph
-from edgevision.compress.layers import channel_tensors
-from edgevision.compress.shrink import apply_plan
+from edgevision.compress.structured.depgraph import build_graph
+from edgevision.compress.structured.layers import channel_tensors
+from edgevision.compress.structured.shrink import apply_plan
 
 
 def group_of(graph, member):
@@ -105,7 +105,7 @@ def test_pruning_equals_zeroing_on_the_coupled_model():
 
 @pytest.mark.parametrize("bad", [1.0, 0.0])
 def test_groups_never_fully_removed(bad):
-    from edgevision.compress.shrink import keep_count
+    from edgevision.compress.structured.shrink import keep_count
 
     assert keep_count(16, 16 * (1 - bad), 1) >= 1
     assert keep_count(16, 0, 8) == 8

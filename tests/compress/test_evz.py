@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from edgevision.artifacts import Artifact, load_artifact
-from edgevision.compress import criteria, evz
-from edgevision.compress.cluster import cluster_weight
-from edgevision.compress.codec import CodecOptions
-from edgevision.compress.pack import pack_artifact, size_table
-from edgevision.compress.targets import compressible, weight
+from edgevision.compress.evz.codec import CodecOptions
+from edgevision.compress.evz import container as evz
+from edgevision.compress.evz.pack import pack_artifact, size_table
+from edgevision.compress.sharing.cluster import cluster_weight
+from edgevision.compress.unstructured import criteria
+from edgevision.compress.unstructured.targets import compressible, weight
 from edgevision.errors import ArtifactError
 from edgevision.models import MODELS, build_model, count_params, get_arch
 

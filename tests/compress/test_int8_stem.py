@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from edgevision.compress import quantize as q
-from edgevision.compress.int8_stem import choose_stem, stem_nodes
+from edgevision.deploy.int8 import graph as q
+from edgevision.deploy.int8.stem import choose_stem, stem_nodes
 from edgevision.deploy.onnx import export_onnx
 from edgevision.models import build_model
 
@@ -143,7 +143,7 @@ def test_concat_inputs_share_the_output_scale(tmp_path):
 
 
 def test_share_concat_scales_leaves_shared_branches_alone(tmp_path):
-    from edgevision.compress.qdq_concat import share_concat_scales
+    from edgevision.deploy.int8.concat import share_concat_scales
 
     class TwoUsers(nn.Module):  # branch a feeds the concat and a second conv: its Q must keep its own scale
         def __init__(self) -> None:

@@ -7,8 +7,8 @@ import pytest
 import torch
 from sklearn.cluster import KMeans
 
-from edgevision.compress.cluster import cluster_weight
-from edgevision.compress.kmeans import init_centroids, kmeans_1d
+from edgevision.compress.sharing.cluster import cluster_weight
+from edgevision.compress.sharing.kmeans import init_centroids, kmeans_1d
 
 
 @pytest.mark.parametrize("init", ["linear", "density", "random"])

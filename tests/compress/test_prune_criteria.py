@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from edgevision.compress import criteria
-from edgevision.compress.targets import resolve, select
+from edgevision.compress.unstructured import criteria
+from edgevision.compress.unstructured.targets import resolve, select
 from edgevision.errors import ConfigError
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from edgevision.compress.masks import MaskCallback
+from edgevision.compress.unstructured.masks import MaskCallback
 
 
 class _Trainer:  # the two attributes MaskCallback uses

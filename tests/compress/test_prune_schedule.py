@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from edgevision.compress.schedule import Plan, PruneSchedule, sparsity_at
+from edgevision.compress.unstructured.schedule import Plan, PruneSchedule, sparsity_at
 
 
 def test_agp_is_cubic() -> None:

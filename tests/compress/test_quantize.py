@@ -7,8 +7,8 @@ import onnx
 import pytest
 import torch
 
-from edgevision.compress import quantize as q
-from edgevision.compress.qat import FakeQuantized, fold_batchnorm
+from edgevision.deploy.int8 import graph as q
+from edgevision.deploy.int8.qat import FakeQuantized, fold_batchnorm
 from edgevision.deploy.onnx import export_onnx
 from edgevision.errors import ConfigError
 from edgevision.models import build_from_spec, build_model, get_arch

@@ -8,8 +8,8 @@ import torch
 from nets import Coupled
 from test_depgraph import zero_units
 
-from edgevision.compress.depgraph import build_graph
-from edgevision.compress.shrink import shrink_model
+from edgevision.compress.structured.depgraph import build_graph
+from edgevision.compress.structured.shrink import shrink_model
 from edgevision.errors import ConfigError, EdgevisionError
 from edgevision.models import MODELS, build_from_spec, build_model, default_input, get_arch
 
@@ -77,7 +77,7 @@ def test_pruning_equals_zeroing_on_every_registered_model(name):
     plan = {g.name: list(range(0, len(g), 2)) for g in graph.groups}
     zero_units(model, graph, plan)
     x = torch.randn(2, *shape)
-    from edgevision.compress.shrink import apply_plan
+    from edgevision.compress.structured.shrink import apply_plan
 
     with torch.no_grad():
         want = model(x)
@@ -115,7 +115,7 @@ def test_lowest_scores_are_removed():
         model.branch_a.weight[:4].mul_(1e-3)  # the four weakest filters of branch_a
     graph = build_graph(model, (3, 16, 16))
     grp = next(g for g in graph.groups if g.name == "branch_a")
-    from edgevision.compress.importance import score
+    from edgevision.compress.structured.importance import score
 
     s = score("l1", graph)[grp.name]
     assert set(torch.argsort(s)[:4].tolist()) == {0, 1, 2, 3}

@@ -53,7 +53,7 @@ def add_prune(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_prune(args: argparse.Namespace) -> None:
-    from ..compress.prune import prune
+    from ..compress.unstructured.prune import prune
 
     flags = {"criterion": args.criterion, "sparsity": number_or_map(args.sparsity, "--sparsity"),
              "gamma": number_or_map(args.gamma, "--gamma"), "pruning_schedule": args.pruning_schedule,
@@ -82,7 +82,7 @@ def add_sensitivity(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> None:
-    from ..compress.sensitivity import sensitivity
+    from ..compress.unstructured.sensitivity import sensitivity
 
     flags = {"criteria": csv(args.criteria), "keep": csv(args.keep, float), "layers": csv(args.layers),
              "split": args.split, "data.source": args.data, "limit": args.limit, "tolerance": args.tolerance}
@@ -110,7 +110,7 @@ def add_cluster(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_cluster(args: argparse.Namespace) -> None:
-    from ..compress.cluster import cluster
+    from ..compress.sharing.cluster import cluster
 
     flags = {"bits": number_or_map(args.bits, "--bits"), "init": args.init, "per_channel": args.per_channel,
              "bias_bits": args.bias_bits, "codebook_dtype": args.codebook_dtype, "layers": csv(args.layers),
@@ -137,7 +137,7 @@ def add_pack(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_pack(args: argparse.Namespace) -> None:
-    from ..compress.pack import pack
+    from ..compress.evz.pack import pack
 
     flags = {"gap_bits": parse_value(args.gap_bits) if args.gap_bits else None, "huffman": args.huffman,
              "max_codebook": args.max_codebook, "per_channel": parse_value(args.per_channel) if args.per_channel
@@ -161,7 +161,7 @@ def add_unpack(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_unpack(args: argparse.Namespace) -> None:
-    from ..compress.pack import unpack
+    from ..compress.evz.pack import unpack
 
     res = unpack(args.artifact, out=args.out, **options(args, {}))
     if args.json:

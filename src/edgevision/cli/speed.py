@@ -41,7 +41,7 @@ def add_shrink(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_shrink(args: argparse.Namespace) -> None:
-    from ..compress.shrink import shrink
+    from ..compress.structured.shrink import shrink
 
     flags = {"ratio": args.ratio, "macs": args.macs, "importance": args.importance, "scope": args.scope,
              "round_to": args.round_to, "max_ratio": args.max_ratio, "ignore": csv(args.ignore),
@@ -72,7 +72,7 @@ def add_quantize(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_quantize(args: argparse.Namespace) -> None:
-    from ..compress.quantize_stage import quantize
+    from ..deploy.quantize import quantize
 
     flags = {"precision": args.precision, "calibration": args.calibration, "calib_samples": args.calib_samples,
              "per_channel": args.per_channel, "exclude": csv(args.exclude), "tolerance": args.tolerance,

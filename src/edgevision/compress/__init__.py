@@ -1,15 +1,21 @@
-"""Compression: distillation, unstructured pruning, k-means weight sharing, Huffman coding and ``.evz``,
-structured pruning (shrink), quantization, low-rank factorization, and fine-tuning helpers.
+"""Compression: unstructured pruning, structured pruning, weight sharing, low-rank, distillation and the ``.evz``
+codec, each a sub-package; the stage modules register their verbs when this package is imported.
 
-Importing this package registers the stages ``prune``, ``sensitivity``, ``cluster``, ``pack`` and ``unpack``
-and the ``.evz`` artifact loader (``distill``, ``shrink``, ``quantize`` and ``lowrank`` register from their
-modules).
+- :mod:`.unstructured`: magnitude pruning (criteria, schedules, masks, sensitivity) — ``prune``, ``sensitivity``;
+- :mod:`.structured`: the dependency graph, channel importance and ``shrink``;
+- :mod:`.sharing`: k-means weight sharing — ``cluster``;
+- :mod:`.evz`: bit I/O, Huffman, CSR, the tensor codec, the ``.evz`` container — ``pack``, ``unpack``;
+- :mod:`.lowrank`: SVD / depthwise-separable factorization — ``lowrank``;
+- :mod:`.distill`: knowledge distillation — ``distill``;
+- :mod:`.finetune`: the one fine-tuning path every compression stage uses.
 """
 
-from . import evz  # noqa: F401  (registers the .evz loader)
-from .cluster import cluster
-from .pack import pack, unpack
-from .prune import prune
-from .sensitivity import sensitivity
+from .distill import distill
+from .evz.pack import pack, unpack
+from .lowrank import lowrank
+from .sharing.cluster import cluster
+from .structured.shrink import shrink
+from .unstructured.prune import prune
+from .unstructured.sensitivity import sensitivity
 
-__all__ = ["cluster", "pack", "prune", "sensitivity", "unpack"]
+__all__ = ["cluster", "distill", "lowrank", "pack", "prune", "sensitivity", "shrink", "unpack"]

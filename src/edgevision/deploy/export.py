@@ -33,8 +33,6 @@ from torch import nn
 
 from .._version import __version__
 from ..artifacts import Artifact, load_artifact, save_model
-from ..compress import quantize as q
-from ..compress.int8_stem import choose_stem
 from ..config import dump
 from ..data import DataConfig, DataSplits
 from ..errors import ConfigError, DataError, EdgevisionError
@@ -46,6 +44,8 @@ from ..stages import StageResult, run_stage, stage
 from ..utils.io import write_json
 from ..utils.progress import console
 from .cv2fix import cv2_compatible
+from .int8 import graph as q
+from .int8.stem import choose_stem
 from .onnx import OPSET, OnnxModule, export_onnx, write_metadata
 
 PRECISION_FLAGS = ("int8", "fp16", "bf16")

@@ -16,6 +16,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import validate
+from ..data.detection import dataset_boxes as _dataset_boxes
 from ..errors import ConfigError
 from ..metrics.detection import evaluate_detections, format_ap_table
 from ..ops.anchors import grid_anchors, kmeans_anchors
@@ -23,6 +24,7 @@ from ..ops.boxes import box_iou
 from ..ops.postprocess import PostprocessConfig, decode_raw, postprocess
 from ..ops.torch_boxes import split_raw
 from .base import TASKS, DistillView, Meter, Task
+from .detection_distill import DetectionDistillWeights, detection_distill_view
 from .detection_loss import LossWeights, squeezedet_loss
 
 
@@ -49,9 +51,7 @@ class DetectionOptions(BaseModel):
 
 def dataset_boxes(ds: Any) -> list[np.ndarray]:
     """Ground-truth boxes (N_i, 4) of every sample of a detection dataset, without decoding images."""
-    from ..data.detection import dataset_boxes as _boxes
-
-    return _boxes(ds)
+    return _dataset_boxes(ds)
 
 
 class DetectionMeter(Meter):
@@ -152,8 +152,6 @@ class DetectionTask(Task):
                      ) -> DistillView:
         """Per-anchor distillation (:mod:`.detection_distill`): soft class distribution weighted by the teacher's
         objectness, plus its confidence (BCE) and boxes (smooth-L1) as targets. Needs the teacher's grid/anchors."""
-        from .detection_distill import DetectionDistillWeights, detection_distill_view
-
         o = self.opts
         w = DetectionDistillWeights(conf=o.distill_conf, box=o.distill_box, box_beta=o.distill_box_beta)
         return detection_distill_view(student_out, teacher_out, self.num_anchors, w)

@@ -12,7 +12,7 @@ p_T = σ(conf_T) used as a weight w = p_T:
 
 KL uses ``log_softmax`` on both sides (never the log of a probability), so it stays finite in fp32 and bf16 —
 reference doc 000's distillation went to NaN for lack of exactly that. The pieces are the distillation
-machinery's (:mod:`edgevision.compress.distill.losses`: ``soft_kl``, ``soft_bce``, ``soft_regression``);
+machinery's (:mod:`edgevision.tasks.kd`: ``soft_kl``, ``soft_bce``, ``soft_regression``);
 :meth:`DetectionTask.distill_view` hands them to ``DistillTask``, which adds them to the student's own SqueezeDet
 loss as ``α·(L_class + λ_conf·L_conf + λ_box·L_box) + (1 − α)·L_squeezedet``.
 """
@@ -26,6 +26,7 @@ import torch
 from ..errors import ConfigError
 from ..ops.torch_boxes import split_raw
 from .base import DistillView
+from .kd import soft_bce, soft_kl, soft_regression
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,6 @@ def detection_terms(student: torch.Tensor, teacher: torch.Tensor, num_anchors: i
                     ) -> tuple[DistillView, dict[str, torch.Tensor]]:
     """Class logits per anchor (B, C, A) of both nets weighted by the teacher's objectness p_T (B, A), and the
     unweighted soft-confidence and box-target losses, from raw ConvDet outputs (B, K·(5 + C), Hf, Wf)."""
-    from ..compress.distill.losses import soft_bce, soft_regression  # lazy: compress imports the task registry
-
     if student.shape != teacher.shape:
         raise ConfigError(f"detection distillation needs the same grid, anchors and classes: student output "
                           f"{tuple(student.shape)} vs teacher {tuple(teacher.shape)} (use the same input size and "
@@ -70,8 +69,6 @@ def detection_distill_loss(student: torch.Tensor, teacher: torch.Tensor, num_anc
     Returns ``loss`` and its parts ``distill_class``, ``distill_conf``, ``distill_box`` (detached). With one
     class the class term is exactly 0 (a one-way softmax carries no information).
     """
-    from ..compress.distill.losses import soft_kl
-
     v, parts = detection_terms(student, teacher, num_anchors, w.box_beta)
     loss_cls = soft_kl(v.student, v.teacher, w.temperature, weight=v.weight)  # T²·Σ_a p_T·KL / Σ_a p_T
     total = w.cls * loss_cls + w.conf * parts["conf"] + w.box * parts["box"]

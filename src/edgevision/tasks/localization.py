@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..config import validate
 from ..ops.torch_boxes import cxcywh_to_xyxy, paired_iou_giou
 from .base import TASKS, DistillView, Meter, Task
+from .kd import soft_regression
 
 
 class LocalizationOptions(BaseModel):
@@ -98,8 +99,6 @@ class LocalizationTask(Task):
                      ) -> DistillView:
         """Class logits (B, C) as soft targets, and the teacher's normalized box σ(out[:, :4]) as a smooth-L1
         target (β = 0.05 of the image side)."""
-        from ..compress.distill.losses import soft_regression  # lazy: compress imports the task registry
-
         t = teacher_out.to(student_out.device).float()
         box = soft_regression(torch.sigmoid(student_out[:, :4].float()), torch.sigmoid(t[:, :4]), beta=0.05)
         return DistillView(student_out[:, 4:], t[:, 4:], extra={"box": box})

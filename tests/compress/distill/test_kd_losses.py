@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from edgevision.compress.distill.losses import (
+from edgevision.tasks.kd import (
     binary_ce,
     hard_ce,
     hinton_loss,

@@ -11,12 +11,12 @@ import torch
 import torch.nn.functional as F
 
 from edgevision.cli import main
-from edgevision.compress.distill.losses import soft_bce, soft_kl, soft_regression
 from edgevision.compress.distill.task import DistillTask, KDConfig
 from edgevision.errors import ConfigError
 from edgevision.tasks import build_task
 from edgevision.tasks.detection_distill import detection_distill_view
 from edgevision.tasks.detection_loss import LossWeights, squeezedet_loss
+from edgevision.tasks.kd import soft_bce, soft_kl, soft_regression
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

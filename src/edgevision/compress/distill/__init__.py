@@ -13,19 +13,19 @@ logits (N, C, ...) with classes at dim 1:
 - :mod:`.task`: :class:`DistillTask`; :mod:`.stage`: the ``distill`` stage and :func:`distill`.
 """
 
+from ...tasks.kd import (
+           binary_ce,
+           hinton_loss,
+           kd_bce_loss,
+           logit_mse,
+           soft_bce,
+           soft_kl,
+           soft_regression,
+           soft_targets,
+           zero_mean,
+)
 from .cache import TeacherCache
 from .hints import HintConfig, HintSet, attention_transfer
-from .losses import (
-    binary_ce,
-    hinton_loss,
-    kd_bce_loss,
-    logit_mse,
-    soft_bce,
-    soft_kl,
-    soft_regression,
-    soft_targets,
-    zero_mean,
-)
 from .score import distillation_score
 from .stage import distill
 from .task import DistillTask, KDConfig

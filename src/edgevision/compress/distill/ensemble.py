@@ -21,7 +21,7 @@ import torch
 
 from ...data.base import SampleDataset
 from ...errors import ConfigError
-from .losses import probs_to_logits
+from ...tasks.kd import probs_to_logits
 from .teachers import Teacher
 
 

@@ -28,10 +28,10 @@ from torch import nn
 
 from ...errors import ConfigError, EdgevisionError
 from ...tasks.base import Meter, Task
+from ...tasks.kd import binary_ce, logit_mse, soft_kl, two_class_logits, zero_mean
 from ...train.callbacks import Callback
 from .cache import TeacherCache
 from .hints import HintSet
-from .losses import binary_ce, logit_mse, soft_kl, two_class_logits, zero_mean
 from .teachers import Teacher
 
 TeacherSource = Callable[[dict[str, Any]], torch.Tensor]

@@ -34,7 +34,7 @@ from ...data.base import SampleDataset
 from ...errors import ConfigError, EdgevisionError
 from ...models import count_params
 from ...registry import Registry
-from .losses import probs_to_logits
+from ...tasks.kd import probs_to_logits
 
 TEACHERS: Registry = Registry("teacher")
 PERSON_SCORERS: Registry = Registry("person scorer")  # artifact task name → fn(artifact, person_name) → scorer

@@ -25,6 +25,8 @@ import torch
 from pydantic import Field
 
 from ..artifacts import Artifact, load_artifact, save_model
+from ..compress.finetune import FinetuneConfig, FinetuneContext, eval_metrics, finetune, open_context, primary, say
+from ..compress.retrain import already_done
 from ..config import dump
 from ..errors import ConfigError
 from ..models.base import count_params, get_arch
@@ -33,11 +35,9 @@ from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
 from ..train.trainer import scalars
 from ..utils.io import write_json
-from . import quantize as q
-from .finetune import FinetuneConfig, FinetuneContext, eval_metrics, finetune, open_context, primary, say
-from .int8_stem import choose_stem, latency_pair
-from .qat import FakeQuantized, fold_batchnorm
-from .retrain import already_done
+from .int8 import graph as q
+from .int8.qat import FakeQuantized, fold_batchnorm
+from .int8.stem import choose_stem, latency_pair
 
 
 class QuantizeConfig(FinetuneConfig):
@@ -63,7 +63,7 @@ class QuantizeConfig(FinetuneConfig):
 
 
 def _onnx_metrics(path: Path, ctx: FinetuneContext, loader: Any) -> dict[str, Any]:
-    from ..deploy.onnx import OnnxModule
+    from .onnx import OnnxModule
 
     return eval_metrics(OnnxModule(path), ctx, loader)
 
@@ -75,8 +75,8 @@ def _drop(ctx: FinetuneContext, ref: dict[str, Any], got: dict[str, Any]) -> flo
 
 
 def _export(model: torch.nn.Module, art: Artifact, path: Path, precision: str, **extra: Any) -> Path:
-    from ..deploy.export import cv2_compatible, onnx_metadata
-    from ..deploy.onnx import export_onnx, write_metadata
+    from .export import cv2_compatible, onnx_metadata
+    from .onnx import export_onnx, write_metadata
 
     export_onnx(model, path, art.input_shape)
     cv2_compatible(path)
@@ -195,8 +195,8 @@ def _int8(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: RunDir)
 
 def _finish_int8(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: RunDir, r: _Int8Run, final: Path,
                  method: str, exclude: list[str]) -> StageResult:
-    from ..deploy.export import onnx_metadata
-    from ..deploy.onnx import write_metadata
+    from .export import onnx_metadata
+    from .onnx import write_metadata
 
     write_metadata(final, onnx_metadata(art, r.model, "int8", calibration=method, per_channel=cfg.per_channel,
                                         excluded=exclude, qat=r.report["qat"] is not None))
@@ -253,7 +253,7 @@ def _half(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: RunDir)
 @stage("quantize", QuantizeConfig, input_field="artifact",
        summary="int8 (PTQ, calibration, sensitivity, QAT) or fp16/bf16 storage, measured against fp32")
 def run_quantize(cfg: QuantizeConfig, out: Path) -> StageResult:
-    from ..deploy.onnx import OnnxModule
+    from .onnx import OnnxModule
 
     run = RunDir(out)
     if (done := already_done(run, cfg)) is not None:  # reuse with --resume; never overwrite a finished run

@@ -24,7 +24,7 @@ from . import criteria
 from .masks import MaskCallback
 
 if TYPE_CHECKING:
-    from ..train.trainer import Trainer
+    from ...train.trainer import Trainer
 
 Kind = Literal["oneshot", "iterative", "agp"]
 

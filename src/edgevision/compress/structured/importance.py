@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..registry import Registry
+from ...registry import Registry
 from .depgraph import DependencyGraph, LayerGroup
 from .layers import Layout, channel_tensors
 

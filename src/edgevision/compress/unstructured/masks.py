@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from ..train.callbacks import Callback
+from ...train.callbacks import Callback
 
 if TYPE_CHECKING:
-    from ..train.trainer import Trainer
+    from ...train.trainer import Trainer
 
 
 class MaskCallback(Callback):

@@ -15,7 +15,7 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 T = TypeVar("T")
 TYPE_KEYS = {"conv": nn.modules.conv._ConvNd, "linear": nn.Linear}

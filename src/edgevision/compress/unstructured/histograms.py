@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ..utils.io import write_json
+from ...utils.io import write_json
 
 BINS = 80
 MAX_LAYERS = 16  # the report shows the largest layers

@@ -21,14 +21,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..runs import RunDir
-from ..stages import StageResult, run_stage, stage
-from ..utils.io import write_json
-from ..utils.progress import console
+from ...runs import RunDir
+from ...stages import StageResult, run_stage, stage
+from ...utils.io import write_json
+from ...utils.progress import console
+from ..retrain import FinetuneConfig, already_done, evaluate_test, finetune, finish, open_input, weights_of
 from . import criteria
 from .histograms import write_histograms
 from .masks import MaskCallback
-from .retrain import FinetuneConfig, already_done, evaluate_test, finetune, finish, open_input, weights_of
 from .schedule import Plan, PruneSchedule
 from .targets import resolve, select, weight, zero_fraction
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ArtifactError
+from ...errors import ArtifactError
 
 
 def relative_gaps(mask: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -29,22 +29,22 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from ..artifacts import load_artifact, save_model
-from ..config import dump
-from ..errors import ConfigError, EdgevisionError
-from ..models.base import count_params, set_arch
-from ..models.complexity import count_macs
-from ..models.modspec import module_to_spec
-from ..runs import RunDir
-from ..stages import StageResult, run_stage, stage
-from ..train.stage import finish_model_stage
-from ..train.trainer import scalars
-from ..utils.io import write_json
+from ...artifacts import load_artifact, save_model
+from ...config import dump
+from ...errors import ConfigError, EdgevisionError
+from ...models.base import count_params, set_arch
+from ...models.complexity import count_macs
+from ...models.modspec import module_to_spec
+from ...runs import RunDir
+from ...stages import StageResult, run_stage, stage
+from ...train.stage import finish_model_stage
+from ...train.trainer import scalars
+from ...utils.io import write_json
+from ..finetune import FinetuneConfig, FinetuneContext, compare, eval_metrics, finetune, open_context, primary, say
+from ..retrain import already_done
 from .depgraph import DependencyGraph, build_graph
-from .finetune import FinetuneConfig, FinetuneContext, compare, eval_metrics, finetune, open_context, primary, say
 from .importance import IMPORTANCE, score
 from .layers import resized
-from .retrain import already_done
 
 
 @dataclass

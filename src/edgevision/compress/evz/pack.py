@@ -16,16 +16,16 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..artifacts import Artifact, load_artifact, save_model
-from ..config import dump
-from ..errors import ArtifactError, EdgevisionError
-from ..models import count_params
-from ..models.complexity import count_macs
-from ..runs import RunDir, make_card
-from ..stages import StageResult, run_stage, stage
-from ..utils.io import write_json
-from ..utils.progress import console, make_progress
-from . import evz
+from ...artifacts import Artifact, load_artifact, save_model
+from ...config import dump
+from ...errors import ArtifactError, EdgevisionError
+from ...models import count_params
+from ...models.complexity import count_macs
+from ...runs import RunDir, make_card
+from ...stages import StageResult, run_stage, stage
+from ...utils.io import write_json
+from ...utils.progress import console, make_progress
+from . import container as evz
 from .codec import CodecOptions, TensorInfo, closed_form_rate, encode_tensor
 
 

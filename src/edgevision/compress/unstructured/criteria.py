@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..registry import Registry
+from ...registry import Registry
 from .targets import rows_view
 
 CRITERIA: Registry = Registry("pruning criterion")

@@ -20,17 +20,17 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from ..artifacts import load_artifact
-from ..config import dump
-from ..data import BatchLoader, BatchTransform, DataConfig
-from ..data.base import SubsetDataset, TensorSampleDataset
-from ..runs import RunDir, make_card
-from ..stages import StageResult, run_stage, stage
-from ..tasks import Task, build_task
-from ..train.evaluate import data_for
-from ..train.trainer import evaluate_model
-from ..utils.io import write_json
-from ..utils.progress import console, make_progress
+from ...artifacts import load_artifact
+from ...config import dump
+from ...data import BatchLoader, BatchTransform, DataConfig
+from ...data.base import SubsetDataset, TensorSampleDataset
+from ...runs import RunDir, make_card
+from ...stages import StageResult, run_stage, stage
+from ...tasks import Task, build_task
+from ...train.evaluate import data_for
+from ...train.trainer import evaluate_model
+from ...utils.io import write_json
+from ...utils.progress import console, make_progress
 from . import criteria
 from .targets import select, weight
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ArtifactError
+from ...errors import ArtifactError
 
 MAX_WIDTH = 25  # a code plus a 7-bit misalignment must fit in one 32-bit window
 

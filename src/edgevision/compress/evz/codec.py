@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ..errors import ArtifactError
+from ...errors import ArtifactError
 from . import csr
 from .bitio import Reader, varint, width_for
 from .streams import StreamInfo, best_size, decode_stream, encode_stream

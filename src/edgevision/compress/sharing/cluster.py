@@ -23,18 +23,18 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from ..errors import ConfigError
-from ..runs import RunDir
-from ..stages import StageResult, run_stage, stage
-from ..utils.progress import console, make_progress
-from .histograms import write_histograms
+from ...errors import ConfigError
+from ...runs import RunDir
+from ...stages import StageResult, run_stage, stage
+from ...utils.progress import console, make_progress
+from ..retrain import FinetuneConfig, already_done, evaluate_test, finetune, finish, open_input, weights_of
+from ..unstructured.histograms import write_histograms
+from ..unstructured.masks import MaskCallback
+from ..unstructured.targets import resolve, select, weight
 from .kmeans import Init, kmeans_1d
-from .masks import MaskCallback
-from .retrain import FinetuneConfig, already_done, evaluate_test, finetune, finish, open_input, weights_of
-from .targets import resolve, select, weight
 
 if TYPE_CHECKING:
-    from ..train.trainer import Trainer
+    from ...train.trainer import Trainer
 
 Bits = int | dict[str, int]
 

@@ -22,7 +22,7 @@ import heapq
 
 import numpy as np
 
-from ..errors import ArtifactError
+from ...errors import ArtifactError
 from .bitio import Reader, read_fixed, varint, width_for, windows, write_bits
 
 MAX_LEN = 15

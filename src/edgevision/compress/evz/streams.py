@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ArtifactError
+from ...errors import ArtifactError
 from . import huffman
 from .bitio import MAX_WIDTH, Reader, read_fixed, varint, width_for, write_bits
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import EdgevisionError
+from ...errors import EdgevisionError
 from .layers import Layout, is_leaf, layout_of
 from .trace import Op, Ref, Trace, trace_model
 

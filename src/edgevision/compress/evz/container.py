@@ -27,10 +27,10 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..artifacts import LOADERS, Artifact
-from ..errors import ArtifactError, EdgevisionError
-from ..models.base import ArchSpec, build_from_spec
-from ..utils.io import atomic_open
+from ...artifacts import LOADERS, Artifact
+from ...errors import ArtifactError, EdgevisionError
+from ...models.base import ArchSpec, build_from_spec
+from ...utils.io import atomic_open
 from .codec import decode_tensor
 
 MAGIC = b"\x89EVZ\r\n\x1a\n"

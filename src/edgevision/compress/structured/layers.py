@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.modspec import module_from_spec, module_to_spec
-from ..registry import Registry
+from ...models.modspec import module_from_spec, module_to_spec
+from ...registry import Registry
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..models.base import set_arch
-from ..models.modspec import module_from_spec, module_to_spec
-from .trace import trace_model
+from ...compress.structured.trace import trace_model
+from ...models.base import set_arch
+from ...models.modspec import module_from_spec, module_to_spec
 
 
 def _is_bn(m: nn.Module) -> bool:
