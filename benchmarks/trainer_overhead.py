@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from _common import require, save
+from edgevision.configs.train import TrainConfig
 from edgevision.data import DataConfig, load_data
 from edgevision.models import build_model
 from edgevision.tasks import build_task
-from edgevision.train.config import TrainConfig
 from edgevision.train.stage import make_loaders
 from edgevision.train.trainer import Trainer
 

@@ -4,12 +4,12 @@ import pytest
 import torch
 
 from conftest import tiny_data
+from edgevision.configs.train import TrainConfig
 from edgevision.data import DataConfig, load_data
 from edgevision.models import build_model
 from edgevision.runs import RunDir
 from edgevision.tasks import build_task
 from edgevision.train.callbacks import Callback
-from edgevision.train.config import TrainConfig
 from edgevision.train.optim import apply_max_norm, lr_factor, param_groups
 from edgevision.train.stage import make_loaders
 from edgevision.train.trainer import Trainer, TrainingDiverged

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from edgevision.compress.evz.codec import CodecOptions, closed_form_rate, decode_tensor, encode_tensor
 from edgevision.compress.evz import csr
+from edgevision.compress.evz.codec import CodecOptions, closed_form_rate, decode_tensor, encode_tensor
 
 
 def bits_equal(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from edgevision.artifacts import Artifact, load_artifact
-from edgevision.compress.evz.codec import CodecOptions
 from edgevision.compress.evz import container as evz
+from edgevision.compress.evz.codec import CodecOptions
 from edgevision.compress.evz.pack import pack_artifact, size_table
 from edgevision.compress.sharing.cluster import cluster_weight
 from edgevision.compress.unstructured import criteria

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from edgevision.compress.evz.bitio import Reader, read_fixed, write_bits
 from edgevision.compress.evz import huffman
+from edgevision.compress.evz.bitio import Reader, read_fixed, write_bits
 from edgevision.compress.evz.streams import decode_stream, encode_stream
 from edgevision.errors import ArtifactError
 

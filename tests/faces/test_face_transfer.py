@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from conftest import tiny_data
+from edgevision.configs.train import TrainConfig
 from edgevision.errors import ConfigError
 from edgevision.models import build_model
-from edgevision.train.config import TrainConfig
 from edgevision.train.optim import param_groups
 from edgevision.train.transfer import frozen_norms, transfer_options
 

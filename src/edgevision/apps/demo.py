@@ -17,12 +17,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts import load_artifact
+from ..configs.apps import DemoConfig
 from ..errors import ConfigError
 from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
@@ -36,24 +36,6 @@ from .sources import Frame, Grabber, folder_frames, list_folder, open_capture, s
 STAGE_ORDER = ("grab", "preprocess", "infer", "postprocess", "draw", "output")
 
 
-class DemoConfig(BaseModel):
-    """``edgevision demo``: an artifact, a source, an engine, and where the results go."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    artifact: str = Field(..., description="model file (.pt/.evz/.onnx) or run folder")
-    source: str = Field(..., description="camera index (0), video file, folder of images, or rtsp:// URL")
-    engine: Literal["auto", "torch", "onnxruntime", "cv2"] = Field(
-        "auto", description="auto: torch for .pt/.evz, onnxruntime for .onnx")
-    threads: int = Field(1, ge=1, le=256, description="inference threads")
-    headless: bool = Field(False, description="no window; write files instead")
-    out: str | None = Field(None, description="annotated video (.mp4/.avi/.mkv) or output folder")
-    jsonl: str | None = Field(None, description="one JSON line per frame (default <out folder>/results.jsonl)")
-    realtime: bool = Field(False, description="video files behave like a camera: drop frames to keep up")
-    max_frames: int = Field(0, ge=0, description="stop after this many frames (0: until the stream ends)")
-    hud: bool = Field(True, description="draw fps and per-stage times on the frames")
-    gallery: str | None = Field(None, description="face models: the SQLite gallery of `edgevision faces enroll`")
-    face_detector: dict[str, Any] = Field(default_factory=dict, description="face models: Haar options "
-                                          "(cascade, scale_factor, min_neighbors, min_size, detect_width, margin)")
 
 
 @dataclass

@@ -8,10 +8,10 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts import Artifact, load_artifact
 from ..config import dump
+from ..configs.apps import PredictConfig
 from ..data.imageio import is_image_file, read_image, resize
 from ..errors import DataError
 from ..runs import RunDir, make_card
@@ -19,16 +19,6 @@ from ..stages import StageResult, run_stage, stage
 from ..tasks import build_task
 from ..utils.io import write_text
 from ..utils.progress import console
-
-
-class PredictConfig(BaseModel):
-    """``edgevision predict``: an artifact and the images to run it on."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    artifact: str
-    inputs: list[str] = Field(..., min_length=1, description="image files and/or folders of images")
-    batch_size: int = Field(32, ge=1)
-    draw: bool = True
 
 
 def list_inputs(inputs: list[str]) -> list[Path]:

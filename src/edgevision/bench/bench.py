@@ -19,16 +19,16 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
 from ..artifacts import Artifact, load_artifact
 from ..config import dump
-from ..data import BatchLoader, BatchTransform, DataConfig
+from ..configs.bench import BenchConfig
+from ..data import BatchLoader, BatchTransform
 from ..errors import DataError
 from ..models.base import build_from_spec, count_params
 from ..models.complexity import count_macs
@@ -41,32 +41,6 @@ from ..utils.io import write_json
 from ..utils.progress import console
 from ..utils.timing import measure
 from .peak import peak_gmacs
-
-ENGINES = ("torch", "onnxruntime", "cv2")
-
-
-class BenchConfig(BaseModel):
-    """``edgevision bench``: artifacts to compare, on which data, engines and threads."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    artifacts: list[str] = Field(..., min_length=1, description="model files or run folders")
-    labels: list[str] | None = Field(None, description="row labels, one per artifact (default: file names)")
-    data: DataConfig | None = Field(None, description="default: the data each artifact was trained on")
-    split: Literal["train", "val", "test"] = "test"
-    limit: int | None = Field(None, ge=1, description="samples of the split used for accuracy")
-    threads: list[Annotated[int, Field(ge=1, le=256)]] = Field(default_factory=lambda: [1], min_length=1)
-    engines: list[Literal["torch", "onnxruntime", "cv2"]] = Field(default_factory=lambda: list(ENGINES))
-    torch_bf16: bool = Field(False, description="also run torch in bf16 (channels-last, AMX/AVX-512 BF16)")
-    batch: int = Field(32, ge=1, le=1024, description="batch size of the throughput measurement")
-    budget_s: float = Field(1.0, gt=0, le=120, description="timing budget per row and batch size")
-    rounds: int = Field(3, ge=1, le=20, description="interleaved timing rounds")
-    peak: bool = Field(True, description="measure the GEMM peak (fp32 and int8) per thread count")
-    expand_exports: bool = Field(True, description="an export's main file brings its sibling files (fp32, ...)")
-
-    @field_validator("artifacts", mode="before")
-    @classmethod
-    def _one_or_many(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str | Path) else v
 
 
 @dataclass

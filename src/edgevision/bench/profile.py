@@ -11,14 +11,14 @@ from __future__ import annotations
 import resource
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from ..artifacts import load_artifact
 from ..config import dump
+from ..configs.bench import PROFILE_ENGINES, ProfileConfig
 from ..errors import EdgevisionError, suggest
 from ..models import MODELS, build_from_spec, build_model, count_params, default_input
 from ..models.complexity import count_macs
@@ -27,20 +27,6 @@ from ..stages import StageResult, run_stage, stage
 from ..utils.io import write_json
 from ..utils.shapes import parse_shape
 from ..utils.timing import measure
-
-ENGINES = ("torch", "onnxruntime")
-
-
-class ProfileConfig(BaseModel):
-    """``edgevision profile``: a registered model name or an artifact."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    target: str = Field(..., description="model name (see `edgevision models`) or artifact / run folder")
-    input: str | None = Field(None, description="C×H×W, e.g. 3x224x224 (default: the model's)")
-    threads: int | None = Field(None, ge=1, le=256)
-    batch: int = Field(8, ge=1, le=1024, description="batch size for the throughput measurement")
-    engines: list[Literal["torch", "onnxruntime"]] = Field(default_factory=lambda: list(ENGINES))
-    budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per measurement")
 
 
 def _open(target: str, input_text: str | None) -> tuple[nn.Module, tuple[int, ...], dict[str, Any]]:
@@ -72,7 +58,7 @@ def _ort_runner(model: nn.Module, shape: tuple[int, ...], threads: int, tmp: Pat
 
 
 def profile_model(model: nn.Module, shape: tuple[int, ...], threads: int | None = None, batch: int = 8,
-                  engines: list[str] = ENGINES, budget_s: float = 1.0, onnx_file: Path | None = None
+                  engines: list[str] = PROFILE_ENGINES, budget_s: float = 1.0, onnx_file: Path | None = None
                   ) -> dict[str, Any]:
     """Measure ``model`` at input ``shape`` (C, H, W); returns the stable profile dict (see module doc).
 
@@ -112,7 +98,7 @@ def profile_model(model: nn.Module, shape: tuple[int, ...], threads: int | None 
 
 @stage("profile", ProfileConfig, input_field="target", summary="params, MACs, latency, throughput, memory")
 def run_profile(cfg: ProfileConfig, out: Path) -> StageResult:
-    model, shape, desc = _open(cfg.target, cfg.input)
+    model, shape, desc = _open(cfg.target, cfg.input_size)
     res = {"target": cfg.target, "model": desc["name"], "kind": desc["kind"], "file_bytes": desc["file_bytes"],
            **profile_model(model, shape, cfg.threads, cfg.batch, cfg.engines, cfg.budget_s, desc.get("onnx"))}
     run = RunDir(out).mkdir()

@@ -20,14 +20,14 @@ import copy
 import fnmatch
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from ..artifacts import load_artifact
 from ..config import dump
+from ..configs.compress import LowRankConfig
 from ..errors import ConfigError
 from ..models.base import set_arch
 from ..models.complexity import count_macs
@@ -37,8 +37,7 @@ from ..stages import StageResult, run_stage, stage
 from ..train.stage import finish_model_stage
 from ..train.trainer import scalars
 from ..utils.io import write_json
-from .finetune import FinetuneConfig, compare, eval_metrics, finetune, open_context, primary, say
-from .retrain import already_done
+from .finetune import already_done, compare, eval_metrics, finetune, open_context, primary, say
 
 METHODS = ("svd", "separable", "dwsep")
 
@@ -184,16 +183,6 @@ def _replacement(m: nn.Module, method: str, energy: float | None, rank: int | No
 
 
 # ---------------------------------------------------------------------------------------------- the stage
-class LowRankConfig(FinetuneConfig):
-    """``edgevision lowrank``: factorize layers of an artifact, then fine-tune."""
-
-    artifact: str = Field(..., description="model file or run folder")
-    method: Literal["svd", "separable", "dwsep"] = "svd"
-    layers: list[str] = Field(default_factory=list, description="globs of layer paths (default: all eligible)")
-    energy: float = Field(0.9, gt=0, le=1, description="kept fraction of Σσ² (svd, separable)")
-    rank: int | None = Field(None, ge=1, description="fixed rank instead of energy")
-    rank_ratio: float | None = Field(None, gt=0, le=1, description="rank as a fraction of full rank")
-    min_saving: float = Field(0.1, ge=0, lt=1, description="replace a layer only if it saves this share of MACs")
 
 
 @stage("lowrank", LowRankConfig, input_field="artifact",
@@ -203,7 +192,7 @@ def run_lowrank(cfg: LowRankConfig, out: Path) -> StageResult:
     if (done := already_done(run, cfg)) is not None:  # reuse with --resume; never overwrite a finished run
         return done
     art = load_artifact(cfg.artifact)
-    ctx = open_context(art, cfg)
+    ctx = open_context(cfg, art)
     model, rows = factorize(art.model, art.input_shape, cfg.method, cfg.layers, cfg.energy, cfg.rank,
                             cfg.rank_ratio, cfg.min_saving)
     if not rows:
@@ -213,7 +202,7 @@ def run_lowrank(cfg: LowRankConfig, out: Path) -> StageResult:
     m0, m1 = count_macs(art.model, art.input_shape), count_macs(model, art.input_shape)
     say(f"lowrank: {len(rows)} layer(s) factorized ({cfg.method}); MACs {m0:,} → {m1:,}")
     before, factored = eval_metrics(art.model, ctx), eval_metrics(model, ctx)
-    loop = finetune(model, ctx, cfg, run, teacher=art.model)
+    loop = finetune(model, ctx, cfg, run)
     after = eval_metrics(model, ctx) if loop["epochs_run"] else factored
     metrics = {**compare(ctx, before, after), "before_finetune": scalars(factored, ""), **loop}
     write_json(run.path / "lowrank.json", {"method": cfg.method, "macs_before": m0, "macs_after": m1,

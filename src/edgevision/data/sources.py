@@ -12,12 +12,14 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
+from ..config import validate
+from ..configs.data import DataConfig
 from ..errors import DataError, EdgevisionError
 from ..registry import Registry
 from .base import DataSplits, SampleDataset, SubsetDataset, TensorSampleDataset
@@ -28,26 +30,6 @@ TASK_TARGETS = {"classification": ("label",), "localization": ("box", "label"), 
                 "segmentation": ("mask",), "face": ("label",)}
 
 
-class DataConfig(BaseModel):
-    """Where the data comes from and how it is shaped. Unset values take the source's or model's natives."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    source: str = Field("synthetic:shapes", description="format:arg, a path, or a shared dataset name")
-    input_size: int | tuple[int, int] | None = Field(None, description="H×W fed to the model (int = square)")
-    channels: Literal[1, 3] | None = None
-    val_fraction: float = Field(0.1, ge=0, le=0.9)
-    test_fraction: float = Field(0.1, ge=0, le=0.9)
-    seed: int = 0
-    limit: int | None = Field(None, ge=1, description="cap on samples per split (quick runs)")
-    num_workers: int = Field(0, ge=0, le=32, description="loader processes for file-backed datasets")
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    options: dict[str, Any] = Field(default_factory=dict, description="format-specific options")
-
-    def size_hw(self) -> tuple[int, int] | None:
-        if self.input_size is None:
-            return None
-        return (self.input_size, self.input_size) if isinstance(self.input_size, int) else tuple(self.input_size)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -115,23 +97,7 @@ def channel_stats(ds: SampleDataset, max_samples: int = 512) -> tuple[list[float
 
 def options_model(model: type[BaseModel], cfg: DataConfig) -> Any:
     """Validate ``cfg.options`` against a format's options model, naming bad keys as ``data.options.<key>``."""
-    from ..config import validate
-
     return validate(model, cfg.options, prefix="data.options")
 
-
-from . import (  # noqa: E402,F401  (register the built-in formats)
-    coco,
-    coco128_semantic,
-    folder,
-    masks,
-    mnist,
-    pennfudan,
-    pennfudan_crops,
-    presence,
-    shapes_source,
-    voc,
-    yolo,
-)
 
 __all__ = ["SOURCES", "DataConfig", "load_data", "parse_source"]

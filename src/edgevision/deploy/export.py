@@ -24,17 +24,17 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from .._version import __version__
 from ..artifacts import Artifact, load_artifact, save_model
 from ..config import dump
-from ..data import DataConfig, DataSplits
+from ..configs.deploy import ExportConfig
+from ..data import DataSplits
 from ..errors import ConfigError, DataError, EdgevisionError
 from ..models.base import count_params, get_arch
 from ..models.complexity import count_macs
@@ -46,7 +46,7 @@ from ..utils.progress import console
 from .cv2fix import cv2_compatible
 from .int8 import graph as q
 from .int8.stem import choose_stem
-from .onnx import OPSET, OnnxModule, export_onnx, write_metadata
+from .onnx import OnnxModule, export_onnx, write_metadata
 
 PRECISION_FLAGS = ("int8", "fp16", "bf16")
 
@@ -64,28 +64,6 @@ class ExportFormat:
 EXPORTERS: Registry = Registry("export format")
 
 
-class ExportConfig(BaseModel):
-    """``edgevision export``: an artifact, a format, and precision variants."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    artifact: str = Field(..., description="model file or run folder")
-    format: str = Field("onnx", description="a format of the export table (onnx, pt, ...)")
-    int8: bool = Field(False, description="also write an int8 (QDQ, static, calibrated) file")
-    fp16: bool = Field(False, description="also write a file with fp16 weight storage")
-    bf16: bool = Field(False, description="also write a file with bf16 weight storage")
-    opset: int = Field(OPSET, ge=17, le=21)
-    dynamic_batch: bool = True
-    calibration: Literal["minmax", "entropy", "percentile"] = "minmax"
-    calib_samples: int = Field(256, ge=1, le=100_000, description="train samples for int8 calibration")
-    holdout: int = Field(512, ge=8, le=100_000, description="val samples for the parity checks")
-    per_channel: bool = True
-    exclude: list[str] = Field(default_factory=list, description="layers (globs) kept in float in the int8 file")
-    stem: Literal["auto", "int8", "float"] = Field(
-        "auto", description="int8: keep a narrow-input stem conv in float (auto = when measured faster)")
-    tolerance: float = Field(1e-4, gt=0, description="fp32 max abs error allowed")
-    min_agreement: float = Field(0.99, ge=0, le=1, description="int8 top-1 agreement required")
-    cv2: Literal["check", "require", "off"] = Field("check", description="run the files in cv2.dnn too")
-    data: DataConfig | None = None
 
 
 @dataclass

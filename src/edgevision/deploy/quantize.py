@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import onnx
 import torch
-from pydantic import Field
 
 from ..artifacts import Artifact, load_artifact, save_model
-from ..compress.finetune import FinetuneConfig, FinetuneContext, eval_metrics, finetune, open_context, primary, say
-from ..compress.retrain import already_done
+from ..compress.finetune import FinetuneContext, already_done, eval_metrics, finetune, open_context, primary, say
 from ..config import dump
+from ..configs.deploy import QuantizeConfig
 from ..errors import ConfigError
 from ..models.base import count_params, get_arch
 from ..models.complexity import count_macs
@@ -38,28 +37,6 @@ from ..utils.io import write_json
 from .int8 import graph as q
 from .int8.qat import FakeQuantized, fold_batchnorm
 from .int8.stem import choose_stem, latency_pair
-
-
-class QuantizeConfig(FinetuneConfig):
-    """``edgevision quantize``: precision and int8 options (the training options apply to QAT)."""
-
-    artifact: str = Field(..., description="model file or run folder (a float model)")
-    precision: Literal["int8", "fp16", "bf16"] = "int8"
-    calibration: Literal["minmax", "entropy", "percentile", "best"] = "minmax"
-    calib_samples: int = Field(256, ge=1, le=100_000, description="train samples for calibration")
-    percentile: float = Field(99.999, gt=90, lt=100)
-    per_channel: bool = True
-    exclude: list[str] = Field(default_factory=list, description="layer paths (globs) kept in float")
-    tolerance: float = Field(1.0, ge=0, description="allowed drop of the primary metric, in points")
-    auto_exclude: bool = Field(True, description="keep the most sensitive layers in float when over tolerance")
-    max_exclude: int = Field(3, ge=0, le=64)
-    qat: Literal["auto", "on", "off"] = Field("auto", description="auto: only if still over tolerance")
-    epochs: int = Field(2, ge=0, le=100_000, description="QAT epochs")
-    lr: float = Field(1e-3, gt=0, le=10, description="QAT learning rate")
-    threads: int = Field(1, ge=1, le=256, description="threads of the fp32-vs-int8 latency comparison")
-    budget_s: float = Field(1.0, gt=0, le=60)
-    stem: Literal["auto", "int8", "float"] = Field(
-        "auto", description="keep a narrow-input stem conv in float: auto = when measured faster")
 
 
 def _onnx_metrics(path: Path, ctx: FinetuneContext, loader: Any) -> dict[str, Any]:
@@ -261,7 +238,7 @@ def run_quantize(cfg: QuantizeConfig, out: Path) -> StageResult:
     art = load_artifact(cfg.artifact)
     if isinstance(art.model, OnnxModule):
         raise ConfigError(f"{art.path}: quantize needs the float torch artifact (.pt, .evz), not an ONNX file")
-    ctx = open_context(art, cfg)
+    ctx = open_context(cfg, art)
     run.mkdir().write_config(dump(cfg))
     return _half(cfg, art, ctx, run) if cfg.precision in ("fp16", "bf16") else _int8(cfg, art, ctx, run)
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from ..configs.faces import DetectorConfig, EnrollConfig
 from ..errors import DataError, EdgevisionError
 from ..runs import RunDir, make_card
 from ..stages import StageResult, stage
-from .detect import DetectorConfig
 from .gallery import match
 from .recognize import DEFAULT_THRESHOLD, UNKNOWN, embed_files, recognizer
 
@@ -132,16 +130,6 @@ def list_gallery(db: str | Path) -> dict[str, Any]:
     return {"meta": meta, "names": names}
 
 
-class EnrollConfig(BaseModel):
-    """``faces_enroll`` stage: add one person's images to a gallery."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    artifact: str = Field(..., description="face model (.pt/.evz) or run folder")
-    db: str = Field(..., description="SQLite gallery file (created if missing)")
-    name: str = Field(..., min_length=1)
-    images: list[str] = Field(..., min_length=1)
-    detect: bool = True
-    threshold: float | None = None
 
 
 @stage("faces_enroll", EnrollConfig, input_field="artifact", summary="enroll a person's face images into a gallery")

@@ -14,28 +14,14 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
+from ..configs.faces import DetectorConfig
 from ..errors import ConfigError
 
 CASCADES = {"default": "haarcascade_frontalface_default.xml", "alt2": "haarcascade_frontalface_alt2.xml",
             "eye": "haarcascade_eye.xml"}
 
 
-class DetectorConfig(BaseModel):
-    """Haar cascade options (``cv2.CascadeClassifier.detectMultiScale``) plus cropping and alignment."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    cascade: Literal["default", "alt2"] = "default"
-    scale_factor: float = Field(1.2, gt=1.0, le=2.0, description="image pyramid step")
-    min_neighbors: int = Field(4, ge=0, le=50, description="overlapping detections needed to keep a box")
-    min_size: int = Field(60, ge=8, description="smallest face side in pixels (of the full-resolution frame); a "
-                          "door camera sees faces ≥ 60 px in 640×480")
-    detect_width: int | None = Field(240, ge=64, description="downscale frames wider than this before detecting "
-                                     "(boxes are mapped back; the cascade's cost falls with the area); None = full "
-                                     "resolution")
-    margin: float = Field(0.1, ge=0, le=1.0, description="fraction of the box side added on every side")
-    align: bool = Field(False, description="rotate so the eyes (Haar eye cascade) are level")
 
 
 @lru_cache(maxsize=8)

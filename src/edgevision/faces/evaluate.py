@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import dump
+from ..configs.faces import FacesEvalConfig
 from ..data import DataConfig, load_data
 from ..data.base import SampleDataset, TensorSampleDataset
 from ..errors import EdgevisionError
@@ -31,18 +31,6 @@ from ..utils.progress import console
 from .gallery import match
 from .openset import evaluate_openset
 from .recognize import FaceRecognizer
-
-
-class FacesEvalConfig(BaseModel):
-    """``faces_eval``: which artifact, which identities are known (gallery) and which are impostors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    artifact: str = Field(..., description="face model (.pt/.evz) or run folder")
-    known: DataConfig | None = Field(None, description="gallery = train split, probes = val/test (default: the "
-                                     "artifact's data)")
-    impostors: DataConfig | None = Field(None, description="identities never enrolled (split by identity)")
-    targets: list[float] = Field(default_factory=lambda: [0.01, 0.001], min_length=1)
-    db: str | None = Field(None, description="also write this SQLite gallery (threshold = first target's)")
 
 
 def dataset_images(ds: SampleDataset) -> tuple[np.ndarray, np.ndarray]:

@@ -13,11 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from .._version import __version__
+from ..configs.report import ReportConfig
 from ..registry import Registry
-from ..stages import StageResult, stage
+from ..stages import StageResult, run_stage, stage
 from ..utils.io import write_text
 from . import plots
 from .runs import StageView, collect
@@ -151,12 +150,6 @@ def render(views: list[StageView], title: str) -> str:
             + "".join(p for p in parts if p) + "</body></html>")
 
 
-class ReportConfig(BaseModel):
-    """``edgevision report``: run folders to include and the output file."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    runs: list[str] = Field(..., min_length=1)
-    title: str | None = None
 
 
 @stage("report", ReportConfig, summary="one self-contained HTML report of run folders")
@@ -170,18 +163,6 @@ def run_report(cfg: ReportConfig, out: Path) -> StageResult:
 
 def report(runs: list[str | Path] | str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
     """Write ``report.html`` for run folders (default: into the first run folder)."""
-    from ..stages import run_stage
-
     runs = [runs] if isinstance(runs, str | Path) else list(runs)
     target = Path(out) if out else Path(runs[0]) / "report.html"
     return run_stage("report", {"runs": [str(r) for r in runs], **options}, target)
-
-
-from . import (  # noqa: E402,F401  (register their sections)
-    activations,
-    detection,
-    gallery,
-    lineage,
-    pareto,
-)
-from . import distill as _distill  # noqa: E402,F401  (registers the distillation section)

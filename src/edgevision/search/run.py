@@ -19,13 +19,13 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import optuna
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import validate
+from ..configs.report import SearchConfig
 from ..errors import ConfigError, EdgevisionError
 from ..recipe import load_recipe, plan
 from ..runs import RunDir, make_card
@@ -42,21 +42,6 @@ from .study import default_storage, make_pruner, make_sampler, open_study, redac
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
-class SearchConfig(BaseModel):
-    """``edgevision search``: a recipe with a ``search:`` section, and how to run the study."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    recipe: str = Field(..., description="recipe YAML with a search: section")
-    trials: int | None = Field(None, ge=1, le=100_000, description="total finished trials (default: the recipe's)")
-    storage: str | None = Field(None, description="sqlite:///x.db, postgresql://..., journal:///x.log "
-                                                  "(default: sqlite in the output folder)")
-    sampler: Literal["tpe", "random"] | None = None
-    study: str | None = None
-    seed: int | None = None
-    workers: int = Field(1, ge=1, le=64, description="worker processes on this machine")
-    threads: int | None = Field(None, ge=1, le=256, description="torch threads per worker (default cores/workers)")
-    timeout: float | None = Field(None, gt=0, description="seconds after which this machine's workers stop")
-    verbose: bool = Field(False, description="show each trial's training output")
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ example the ones this stage saved.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import dump
-from ..data import DataConfig, load_data
+from ..configs.train import AnchorsConfig
+from ..data import load_data
 from ..data.detection import dataset_boxes
 from ..errors import DataError
 from ..ops.anchors import kmeans_anchors, shape_iou
@@ -24,17 +24,6 @@ from ..stages import StageResult, run_stage, stage
 from ..utils.io import write_json
 from ..utils.progress import console
 from ..utils.shapes import parse_shape
-
-
-class AnchorsConfig(BaseModel):
-    """``edgevision anchors DATA --k 9 --input 416x416``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    data: DataConfig
-    k: int = Field(9, ge=1, le=64)
-    input: str | None = Field(None, description="H×W the boxes are measured at (default: the data's input size)")
-    split: Literal["train", "val", "test"] = "train"
-    seed: int = 0
 
 
 def anchor_table(anchors: np.ndarray, wh: np.ndarray) -> list[dict[str, float]]:
@@ -52,8 +41,8 @@ def anchor_table(anchors: np.ndarray, wh: np.ndarray) -> list[dict[str, float]]:
 @stage("anchors", AnchorsConfig, summary="k-means anchor shapes (1 − IoU distance) from a dataset's boxes")
 def run_anchors(cfg: AnchorsConfig, out: Path) -> StageResult:
     data = cfg.data
-    if cfg.input:
-        h, w = parse_shape(cfg.input, 2, what="--input")
+    if cfg.input_size:
+        h, w = parse_shape(cfg.input_size, 2, what="input_size")
         data = data.model_copy(update={"input_size": (h, w)})
     splits = load_data(data, "detection")
     boxes = dataset_boxes(splits.split(cfg.split))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from ..artifacts import Artifact, load_artifact
 from ..config import dump
+from ..configs.train import EvalConfig
 from ..data import BatchLoader, BatchTransform, DataConfig, DataSplits, load_data
 from ..errors import DataError
 from ..runs import RunDir, make_card
@@ -18,17 +17,6 @@ from ..utils.io import write_json
 from ..utils.progress import console
 from .gallery import GalleryCollector
 from .trainer import evaluate_model, scalars
-
-
-class EvalConfig(BaseModel):
-    """``edgevision eval``: which artifact, on which data and split."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    artifact: str = Field(..., description="model file (.pt/.evz/.onnx) or run folder")
-    data: DataConfig | None = Field(None, description="default: the data the artifact was trained on")
-    split: Literal["train", "val", "test"] = "test"
-    batch_size: int = Field(128, ge=1)
-    gallery: int = Field(8, ge=0, le=64, description="first and worst samples drawn into gallery/ (0: none)")
 
 
 def data_for(art: Artifact, data: DataConfig | None, task: str) -> tuple[DataConfig, DataSplits]:

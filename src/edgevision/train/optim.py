@@ -18,8 +18,8 @@ import math
 import torch
 from torch import nn
 
+from ..configs.train import TrainConfig
 from ..errors import ConfigError
-from .config import TrainConfig
 
 
 def _match(name: str, patterns: list[str] | dict[str, float]) -> str | None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import fnmatch
 import inspect
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 
 from ..artifacts import load_artifact, save_model
 from ..config import dump
+from ..configs.train import TrainConfig, TrainStageConfig
 from ..data import AugmentConfig, BatchLoader, BatchTransform, DataConfig, DataSplits, load_data
 from ..errors import ConfigError, EdgevisionError
 from ..models import MODELS, build_model, count_params, get_arch
@@ -22,28 +22,8 @@ from ..tasks import TASKS, Task
 from ..utils.progress import console
 from ..utils.seed import seed_everything
 from ..utils.timing import measure
-from .config import TrainConfig
 from .distributed import Dist, barrier, init_distributed
 from .trainer import Trainer, evaluate_model, scalars
-
-
-class TrainStageConfig(TrainConfig):
-    """``edgevision train``: a model, a dataset, a task and the loop options."""
-
-    model: str = "student_cnn"
-    model_kwargs: dict[str, Any] = Field(default_factory=dict)
-    task: str | None = Field(None, description="default: the model's registered task (classification if none)")
-    task_options: dict[str, Any] = Field(default_factory=dict, description="task-specific options, e.g. detection "
-                                         "anchors and loss weights, segmentation {loss: iou} (validated by the task)")
-    data: DataConfig = Field(default_factory=DataConfig)
-    augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    init: str | None = Field(None, description="artifact whose matching weights initialize the model")
-    init_exclude: list[str] = Field(default_factory=list, description="globs of tensors not copied from init")
-    transfer: Literal["frozen", "finetune", "scratch"] | None = Field(
-        None, description="doc 003's transfer mode from init: frozen trunk / finetune (LR 0.1 copied, 1.0 new) / "
-        "fc layers from scratch on a frozen conv trunk (train/transfer.py)")
-    transfer_head: list[str] = Field(default_factory=lambda: ["head.*"], description="parameter globs of the head")
-    resume: bool = False
 
 
 def model_inputs(name: str, splits: DataSplits) -> dict[str, Any]:

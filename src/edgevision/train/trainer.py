@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ..configs.train import TrainConfig
 from ..data.loader import BatchLoader
 from ..errors import ArtifactError, EdgevisionError
 from ..runs import RunDir
@@ -29,7 +30,6 @@ from ..utils.progress import console, make_progress
 from ..utils.seed import derive_seed
 from . import checkpoint
 from .callbacks import Callback, ambient_callbacks
-from .config import TrainConfig
 from .distributed import Dist, average_grads, broadcast_flag
 from .optim import apply_max_norm, lr_factor, make_optimizer, set_lr
 from .transfer import frozen_norms

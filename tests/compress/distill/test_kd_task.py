@@ -9,11 +9,11 @@ from kd_helpers import RecordingTeacher
 from conftest import tiny_data
 from edgevision.compress.distill.hints import HintConfig, HintSet
 from edgevision.compress.distill.task import DistillTask, KDConfig, OnlineTeacher, PhaseSchedule
+from edgevision.configs.train import TrainConfig
 from edgevision.data import AugmentConfig, DataConfig, load_data
 from edgevision.models import build_model
 from edgevision.runs import RunDir
 from edgevision.tasks.kd import hinton_loss, kd_bce_loss
-from edgevision.train.config import TrainConfig
 from edgevision.train.stage import make_loaders, make_task
 from edgevision.train.trainer import Trainer
 

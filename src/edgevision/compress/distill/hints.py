@@ -16,46 +16,14 @@ concatenations, depthwise convs). A bad name is a one-line error that lists the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from ...configs.distill import HintConfig
 from ...errors import ConfigError, suggest
-
-DEFAULT_WEIGHT = {"fitnet": 1.0, "at": 1000.0}
-
-
-class HintConfig(BaseModel):
-    """One feature pair: ``student`` layer → ``teacher`` layer. A string ``"s.layer:t.layer[:kind[:weight]]"``
-    is accepted too (the CLI's ``--hint``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    student: str = Field(..., min_length=1)
-    teacher: str = Field(..., min_length=1)
-    kind: Literal["fitnet", "at"] = "fitnet"
-    weight: float | None = Field(None, ge=0, description="default 1 (fitnet) or 1000 (at)")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_text(cls, v: Any) -> Any:
-        if not isinstance(v, str):
-            return v
-        parts = v.split(":")
-        if len(parts) < 2 or len(parts) > 4 or not all(parts[:2]):
-            raise ValueError(f"hint {v!r}: expected 'student.layer:teacher.layer[:fitnet|at[:weight]]'")
-        out: dict[str, Any] = {"student": parts[0], "teacher": parts[1]}
-        if len(parts) > 2:
-            out["kind"] = parts[2]
-        if len(parts) > 3:
-            out["weight"] = parts[3]
-        return out
-
-    @property
-    def resolved_weight(self) -> float:
-        return DEFAULT_WEIGHT[self.kind] if self.weight is None else self.weight
 
 
 def layer_names(model: nn.Module) -> list[str]:

@@ -10,19 +10,18 @@ and teacher metrics on the held-out test split, sizes, batch-1 latency and the d
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 
 from ...config import dump
-from ...data import AugmentConfig, DataConfig, DataSplits, load_data
+from ...configs.distill import DistillStageConfig, KDConfig
+from ...data import DataConfig, DataSplits, load_data
 from ...errors import ConfigError, EdgevisionError
 from ...models import count_params
 from ...runs import RunDir
 from ...stages import StageResult, run_stage, stage
 from ...tasks.base import Task
-from ...train.config import TrainConfig
 from ...train.distributed import Dist, barrier, init_distributed
 from ...train.stage import build_for_data, finish_model_stage, init_from, make_loaders, make_task, write_eval
 from ...train.trainer import Trainer, evaluate_model, scalars
@@ -30,31 +29,10 @@ from ...utils.io import write_json
 from ...utils.progress import console
 from ...utils.seed import seed_everything
 from .cache import TeacherCache
-from .hints import HintConfig, HintSet
+from .hints import HintSet
 from .score import distillation_score, evaluate_teacher, ms_per_image, student_latency
-from .task import CachedTeacher, DistillTask, KDConfig, OnlineTeacher, PhaseSchedule
-from .teachers import ArtifactTeacher, Teacher, TeacherOptions, build_teacher
-
-
-class DistillStageConfig(TrainConfig, KDConfig):
-    """``edgevision distill``: teacher, student, data, the KD loss (:class:`KDConfig`) and the loop options."""
-
-    teacher: str = Field(..., description="artifact / run folder, or hog, haar-fullbody, haar-upperbody")
-    student: str = Field("student_cnn", description="registered model name of the student")
-    student_kwargs: dict[str, Any] = Field(default_factory=dict)
-    task: str | None = Field(None, description="base task (default: the teacher artifact's, else classification)")
-    task_options: dict[str, Any] = Field(default_factory=dict, description="base-task options on top of the teacher "
-                                         "artifact's (e.g. segmentation {loss: ce+dice}, detection distill_box)")
-    data: DataConfig | None = Field(None, description="default: the data the teacher artifact was trained on")
-    augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    mode: Literal["online", "offline"] = "online"
-    hints: list[HintConfig] = Field(default_factory=list, description="feature pairs 'student.layer:teacher.layer'")
-    teacher_options: TeacherOptions = Field(default_factory=TeacherOptions)
-    cache_dir: str | None = Field(None, description="offline cache folder (default ~/.cache/edgevision/...)")
-    init: str | None = Field(None, description="artifact whose matching weights initialize the student")
-    latency_budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per latency measurement")
-    latency_threads: int = Field(1, ge=1, le=256, description="torch and OpenCV threads for the latency comparison")
-    resume: bool = False
+from .task import CachedTeacher, DistillTask, OnlineTeacher, PhaseSchedule
+from .teachers import ArtifactTeacher, Teacher, build_teacher
 
 
 def kd_config(cfg: DistillStageConfig) -> KDConfig:

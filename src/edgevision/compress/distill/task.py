@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from ...configs.distill import KDConfig
 from ...errors import ConfigError, EdgevisionError
 from ...tasks.base import Meter, Task
 from ...tasks.kd import binary_ce, logit_mse, soft_kl, two_class_logits, zero_mean
@@ -37,17 +37,6 @@ from .teachers import Teacher
 TeacherSource = Callable[[dict[str, Any]], torch.Tensor]
 
 
-class KDConfig(BaseModel):
-    """The distillation loss (validated early, like every config)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    temperature: float = Field(4.0, gt=0, le=100, description="T: doc 000 used 6; 2.5–4 for small students")
-    alpha: float = Field(0.9, ge=0, le=1, description="weight of the soft term (hinton, mse) or of KL (kl+bce)")
-    beta: float = Field(1.0, ge=0, description="weight of BCE in the kl+bce objective")
-    objective: Literal["hinton", "kl+bce", "mse"] = "hinton"
-    zero_mean: bool = Field(False, description="subtract the per-sample mean logit (doc 000)")
-    scale_t2: bool = Field(True, description="multiply the KL term by T² (Hinton 2015)")
-    soft_epochs: int = Field(0, ge=0, description="soft targets only for these epochs, then hard labels only")
 
 
 class OnlineTeacher:

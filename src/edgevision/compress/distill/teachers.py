@@ -26,10 +26,10 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from ...artifacts import Artifact, load_artifact
+from ...configs.distill import TeacherOptions
 from ...data.base import SampleDataset
 from ...errors import ConfigError, EdgevisionError
 from ...models import count_params
@@ -40,14 +40,6 @@ TEACHERS: Registry = Registry("teacher")
 PERSON_SCORERS: Registry = Registry("person scorer")  # artifact task name → fn(artifact, person_name) → scorer
 
 
-class TeacherOptions(BaseModel):
-    """Options of the built-in OpenCV teachers (``teacher_options``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    det_size: int = Field(160, ge=64, le=1024, description="side the image is resized to before detection")
-    scale: float = Field(1.05, gt=1, le=2, description="pyramid step of detectMultiScale")
-    hit_threshold: float = Field(-1.0, description="HOG: keep windows whose SVM margin exceeds this")
-    calibration_samples: int = Field(512, ge=16, description="training images used to fit p = σ(a·score + b)")
 
 
 class Teacher:

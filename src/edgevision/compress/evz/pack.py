@@ -10,14 +10,14 @@ unpruned shared layers, and the compression rate of the whole file against the d
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from ...artifacts import Artifact, load_artifact, save_model
 from ...config import dump
+from ...configs.compress import PackConfig, UnpackConfig
 from ...errors import ArtifactError, EdgevisionError
 from ...models import count_params
 from ...models.complexity import count_macs
@@ -27,27 +27,6 @@ from ...utils.io import write_json
 from ...utils.progress import console, make_progress
 from . import container as evz
 from .codec import CodecOptions, TensorInfo, closed_form_rate, encode_tensor
-
-
-class PackConfig(BaseModel):
-    """``edgevision pack``: how tensors may be stored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    artifact: str = Field(..., description="model (.pt) or run folder")
-    huffman: bool = True
-    gap_bits: int | Literal["auto"] = Field("auto", description="relative-index gap width b (1–16) or auto")
-    max_codebook: int = Field(256, ge=1, le=65536, description="at most this many distinct values → codebook")
-    per_channel: bool | Literal["auto"] = "auto"
-    sparse: Literal["auto", "always", "never"] = "auto"
-    float_dtype: Literal["fp32", "fp16"] = Field("fp32", description="unshared floats; fp16 is lossy")
-    verify: bool = True
-    resume: bool = False
-
-    def codec(self) -> CodecOptions:
-        if self.gap_bits != "auto" and not 1 <= self.gap_bits <= 16:
-            raise EdgevisionError(f"pack.gap_bits: must be in [1, 16] or 'auto', got {self.gap_bits}")
-        return CodecOptions(self.huffman, self.gap_bits, self.max_codebook, self.per_channel, self.sparse,
-                            self.float_dtype)
 
 
 def dense_bytes(state: dict[str, torch.Tensor]) -> int:
@@ -127,6 +106,13 @@ def _bits_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
                                b.contiguous().reshape(-1).view(torch.uint8).numpy()))
 
 
+def codec_options(cfg: PackConfig) -> CodecOptions:
+    """The codec's view of the pack options (the gap width is checked here: 1–16 or auto)."""
+    if cfg.gap_bits != "auto" and not 1 <= cfg.gap_bits <= 16:
+        raise EdgevisionError(f"pack.gap_bits: must be in [1, 16] or 'auto', got {cfg.gap_bits}")
+    return CodecOptions(cfg.huffman, cfg.gap_bits, cfg.max_codebook, cfg.per_channel, cfg.sparse, cfg.float_dtype)
+
+
 @stage("pack", PackConfig, input_field="artifact", summary="write the .evz: CSR + codebook + Huffman")
 def run_pack(cfg: PackConfig, out: Path) -> StageResult:
     run = RunDir(out)
@@ -134,7 +120,7 @@ def run_pack(cfg: PackConfig, out: Path) -> StageResult:
         if cfg.resume:
             return StageResult(run.path, run.artifact(), run.card())
         raise EdgevisionError(f"{out} already holds a finished run; choose another --out, or pass --resume to reuse it")
-    opts = cfg.codec()
+    opts = codec_options(cfg)
     art = load_artifact(cfg.artifact)
     run.mkdir().write_config(dump(cfg))
     data, infos = pack_artifact(art, opts)
@@ -157,11 +143,6 @@ def run_pack(cfg: PackConfig, out: Path) -> StageResult:
     return StageResult(run.path, path, card)
 
 
-class UnpackConfig(BaseModel):
-    """``edgevision unpack``: decode an ``.evz`` back to a ``model.pt``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    artifact: str = Field(..., description=".evz file or pack run folder")
 
 
 @stage("unpack", UnpackConfig, input_field="artifact", summary="decode an .evz back to model.pt")

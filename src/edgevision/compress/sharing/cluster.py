@@ -16,18 +16,19 @@ update — and after the step it re-ties the members and re-zeroes the pruned we
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from pydantic import Field
 from torch import nn
 
+from ...config import dump
+from ...configs.compress import ClusterConfig
 from ...errors import ConfigError
 from ...runs import RunDir
 from ...stages import StageResult, run_stage, stage
 from ...utils.progress import console, make_progress
-from ..retrain import FinetuneConfig, already_done, evaluate_test, finetune, finish, open_input, weights_of
+from ..finetune import already_done, evaluate_test, finetune, finish, open_context, weights_of
 from ..unstructured.histograms import write_histograms
 from ..unstructured.masks import MaskCallback
 from ..unstructured.targets import resolve, select, weight
@@ -36,22 +37,8 @@ from .kmeans import Init, kmeans_1d
 if TYPE_CHECKING:
     from ...train.trainer import Trainer
 
-Bits = int | dict[str, int]
 
 
-class ClusterConfig(FinetuneConfig):
-    """``edgevision cluster``: bits per layer, initialization, sharing granularity, centroid fine-tuning."""
-
-    bits: Bits = Field(default_factory=lambda: {"conv": 8, "linear": 5},
-                       description="index bits (k = 2^bits shared values): one number or {glob|conv|linear: bits}")
-    init: Init = "linear"
-    per_channel: bool = Field(False, description="one codebook per output channel instead of per tensor")
-    layers: list[str] = Field(default_factory=lambda: ["*"], description="globs of conv/linear layers to share")
-    bias_bits: int | None = Field(None, ge=1, le=16, description="also share the biases of these layers (bits)")
-    codebook_dtype: Literal["fp32", "fp16"] = "fp32"
-    max_iter: int = Field(300, ge=1, le=10_000)
-    epochs: int = Field(2, ge=0, le=100_000, description="centroid fine-tuning epochs (0 = none)")
-    lr: float = Field(0.001, gt=0, le=10)
 
 
 def cluster_weight(w: torch.Tensor, bits: int, init: Init, per_channel: bool, seed: int = 0,
@@ -150,7 +137,7 @@ def share_layers(params: dict[str, nn.Parameter], bits: dict[str, int], cfg: Clu
     with make_progress() as bar:
         job = bar.add_task("k-means", total=len(params))
         for n, p in params.items():
-            shared, lab, k = cluster_weight(p, bits[n], cfg.init, cfg.per_channel and p.ndim > 1, cfg.seed,
+            shared, lab, k = cluster_weight(p, bits[n], cfg.centroid_init, cfg.per_channel and p.ndim > 1, cfg.seed,
                                             cfg.max_iter)
             with torch.no_grad():
                 p.copy_(shared)
@@ -169,8 +156,10 @@ def run_cluster(cfg: ClusterConfig, out: Path) -> StageResult:
     run = RunDir(out)
     if (done := already_done(run, cfg)) is not None:
         return done
-    o = open_input(cfg, run)
-    selected = select(o.model, cfg.layers, "layers")
+    ctx = open_context(cfg)
+    run.mkdir().write_config(dump(cfg))
+    model = ctx.art.model
+    selected = select(model, cfg.layers, "layers")
     bits = resolve(cfg.bits, selected, "bits")
     if bad := {n: b for n, b in bits.items() if not 1 <= int(b) <= 16}:
         raise ConfigError(f"bits: must be in [1, 16], got {bad}")
@@ -180,20 +169,21 @@ def run_cluster(cfg: ClusterConfig, out: Path) -> StageResult:
         biases = {f"{n}.bias": b for n in list(bits) if (b := selected[n]._parameters.get("bias")) is not None}
         params.update(biases)
         bits.update(dict.fromkeys(biases, cfg.bias_bits))
-    console.print(f"cluster {len(params)} layers of {o.art.arch.name}: {cfg.init} init, "
+    console.print(f"cluster {len(params)} layers of {ctx.art.arch.name}: {cfg.centroid_init} init, "
                   f"{'per channel' if cfg.per_channel else 'per tensor'}, bits {sorted(set(bits.values()))}",
                   highlight=False, soft_wrap=True)
     cb = share_layers(params, bits, cfg)
-    metrics = finetune(o, cfg, run, [cb])
+    metrics = finetune(model, ctx, cfg, run, [cb])
     if cfg.keep == "best":
         cb.on_fit_end()  # best.pt holds tied weights; round and re-zero again after loading it
-    metrics = evaluate_test(o, run, metrics)
+    metrics = evaluate_test(model, ctx, run, metrics)
     books = codebooks(cb) if not cfg.per_channel else {}
     write_histograms(run.path / "weights_hist.json", "cluster", before, {n: params[n].detach() for n in before},
                      books)
-    record = {"bits": bits, "init": cfg.init, "per_channel": cfg.per_channel, "codebook_dtype": cfg.codebook_dtype,
+    record = {"bits": bits, "init": cfg.centroid_init, "per_channel": cfg.per_channel,
+              "codebook_dtype": cfg.codebook_dtype,
               "shared_values": {n: len(v) for n, v in books.items()}}
-    return finish(o, run, "cluster", metrics, {"bits": bits}, {"cluster": record})
+    return finish(model, ctx, run, "cluster", metrics, {"bits": bits}, {"cluster": record})
 
 
 def cluster(artifact: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:

@@ -23,14 +23,14 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from ...artifacts import load_artifact, save_model
 from ...config import dump
+from ...configs.compress import ShrinkConfig
 from ...errors import ConfigError, EdgevisionError
 from ...models.base import count_params, set_arch
 from ...models.complexity import count_macs
@@ -40,8 +40,7 @@ from ...stages import StageResult, run_stage, stage
 from ...train.stage import finish_model_stage
 from ...train.trainer import scalars
 from ...utils.io import write_json
-from ..finetune import FinetuneConfig, FinetuneContext, compare, eval_metrics, finetune, open_context, primary, say
-from ..retrain import already_done
+from ..finetune import FinetuneContext, already_done, compare, eval_metrics, finetune, open_context, primary, say
 from .depgraph import DependencyGraph, build_graph
 from .importance import IMPORTANCE, score
 from .layers import resized
@@ -256,19 +255,6 @@ def shrink_model(model: nn.Module, input_shape: tuple[int, ...], *, ratio: float
 
 
 # ---------------------------------------------------------------------------------------------- the stage
-class ShrinkConfig(FinetuneConfig):
-    """``edgevision shrink``: structured pruning of an artifact, then fine-tuning."""
-
-    artifact: str = Field(..., description="model file or run folder")
-    ratio: float | None = Field(None, gt=0, lt=1, description="fraction of channels to remove")
-    macs: float | None = Field(None, gt=0, lt=1, description="fraction of MACs to remove (instead of ratio)")
-    importance: Literal["l1", "l2", "bn_scale", "taylor"] = "l1"
-    scope: Literal["uniform", "global"] = "uniform"
-    round_to: int | Literal["auto"] = Field("auto", description="kept widths are multiples of this; auto = the "
-                                            "CPU's fp32 SIMD width (16 on AVX-512, 8 on AVX2)")
-    max_ratio: float = Field(0.9, gt=0, lt=1, description="no group loses more than this fraction")
-    ignore: list[str] = Field(default_factory=list, description="glob patterns of layer paths to leave alone")
-    taylor_batches: int = Field(8, ge=1, le=1000, description="batches used by the taylor criterion")
 
 
 def _taylor_ctx(cfg: ShrinkConfig, ctx: FinetuneContext) -> dict[str, Any]:
@@ -287,7 +273,7 @@ def run_shrink(cfg: ShrinkConfig, out: Path) -> StageResult:
     if (done := already_done(run, cfg)) is not None:  # reuse with --resume; never overwrite a finished run
         return done
     art = load_artifact(cfg.artifact)
-    ctx = open_context(art, cfg)
+    ctx = open_context(cfg, art)
     run.mkdir().write_config(dump(cfg))
     pruned_path = run.path / "pruned.pt"
     if cfg.resume and pruned_path.exists() and (run.path / "shrink.json").exists():
@@ -302,7 +288,7 @@ def run_shrink(cfg: ShrinkConfig, out: Path) -> StageResult:
         f"params {info.params_before:,} → {info.params_after:,}")
     before = eval_metrics(art.model, ctx)
     pruned_only = eval_metrics(model, ctx)
-    loop = finetune(model, ctx, cfg, run, teacher=art.model)
+    loop = finetune(model, ctx, cfg, run)
     after = eval_metrics(model, ctx) if loop["epochs_run"] else pruned_only
     metrics = {**compare(ctx, before, after), "before_finetune": scalars(pruned_only, ""), **loop}
     write_json(run.path / "shrink.json", {**info.to_dict(), "metrics": metrics})

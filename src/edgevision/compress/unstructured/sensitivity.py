@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from ...artifacts import load_artifact
 from ...config import dump
-from ...data import BatchLoader, BatchTransform, DataConfig
+from ...configs.compress import SensitivityConfig
+from ...data import BatchLoader, BatchTransform
 from ...data.base import SubsetDataset, TensorSampleDataset
 from ...runs import RunDir, make_card
 from ...stages import StageResult, run_stage, stage
@@ -33,24 +33,6 @@ from ...utils.io import write_json
 from ...utils.progress import console, make_progress
 from . import criteria
 from .targets import select, weight
-
-KEEP = [0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01]
-
-
-class SensitivityConfig(BaseModel):
-    """``edgevision sensitivity``: layers, criteria, keep-ratios, evaluation split, tolerated loss."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    artifact: str = Field(..., description="model (.pt/.evz) or run folder")
-    criteria: list[Literal["naive", "layerwise", "neuronwise"]] = Field(
-        default_factory=lambda: ["naive", "layerwise", "neuronwise"], min_length=1)
-    keep: list[float] = Field(default_factory=lambda: list(KEEP), min_length=1, description="fractions kept")
-    layers: list[str] = Field(default_factory=lambda: ["*"], description="globs of conv/linear layers to sweep")
-    split: Literal["train", "val", "test"] = "val"
-    data: DataConfig | None = None
-    limit: int | None = Field(None, ge=1, description="evaluate on at most this many samples")
-    batch_size: int = Field(256, ge=1)
-    tolerance: float | None = Field(0.01, ge=0, description="tolerated drop of the primary metric for the proposal")
 
 
 def _subset(ds, limit: int | None):
@@ -69,14 +51,14 @@ def sweep(model: nn.Module, task: Task, loader: BatchLoader, selected: dict[str,
     """One row per (layer, criterion, keep): the metric with only that layer pruned. Identical masks
     (naive and layerwise rank the same way within a layer) are evaluated once."""
     rows, cache = [], {}
-    total = len(selected) * len(cfg.criteria) * len(cfg.keep)
+    total = len(selected) * len(cfg.criteria) * len(cfg.keep_ratios)
     with make_progress("metric") as bar:
         job = bar.add_task("sensitivity", total=total, metric="-")
         for name, module in selected.items():
             w = weight(module)
             orig = w.detach().clone()
             for crit in cfg.criteria:
-                for keep in cfg.keep:
+                for keep in cfg.keep_ratios:
                     masks, gammas = criteria.masks_for_sparsity(crit, {name: orig}, {name: 1 - keep})
                     key = (name, hashlib.sha1(masks[name].numpy().tobytes()).hexdigest())
                     if key not in cache:
@@ -153,7 +135,8 @@ def run_sensitivity(cfg: SensitivityConfig, out: Path) -> StageResult:
     model = art.model.eval()
     selected = select(model, cfg.layers, "layers")
     baseline = _metric(model, task, loader)
-    console.print(f"sensitivity of {len(selected)} layers × {len(cfg.criteria)} criteria × {len(cfg.keep)} ratios on "
+    console.print(f"sensitivity of {len(selected)} layers × {len(cfg.criteria)} criteria × "
+                  f"{len(cfg.keep_ratios)} ratios on "
                   f"{len(ds)} {cfg.split} samples (baseline {task.primary} {baseline:.4f})", highlight=False,
                   soft_wrap=True)
     rows = sweep(model, task, loader, selected, cfg, baseline)

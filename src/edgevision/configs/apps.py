@@ -1,0 +1,37 @@
+"""The application stages: ``predict`` and ``demo``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PredictConfig(BaseModel):
+    """``edgevision predict``: an artifact and the images to run it on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    artifact: str
+    inputs: list[str] = Field(..., min_length=1, description="image files and/or folders of images")
+    batch_size: int = Field(32, ge=1)
+    draw: bool = True
+
+
+class DemoConfig(BaseModel):
+    """``edgevision demo``: an artifact, a source, an engine, and where the results go."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    artifact: str = Field(..., description="model file (.pt/.evz/.onnx) or run folder")
+    source: str = Field(..., description="camera index (0), video file, folder of images, or rtsp:// URL")
+    engine: Literal["auto", "torch", "onnxruntime", "cv2"] = Field(
+        "auto", description="auto: torch for .pt/.evz, onnxruntime for .onnx")
+    threads: int = Field(1, ge=1, le=256, description="inference threads")
+    headless: bool = Field(False, description="no window; write files instead")
+    out: str | None = Field(None, description="annotated video (.mp4/.avi/.mkv) or output folder")
+    jsonl: str | None = Field(None, description="one JSON line per frame (default <out folder>/results.jsonl)")
+    realtime: bool = Field(False, description="video files behave like a camera: drop frames to keep up")
+    max_frames: int = Field(0, ge=0, description="stop after this many frames (0: until the stream ends)")
+    hud: bool = Field(True, description="draw fps and per-stage times on the frames")
+    gallery: str | None = Field(None, description="face models: the SQLite gallery of `edgevision faces enroll`")
+    face_detector: dict[str, Any] = Field(default_factory=dict, description="face models: Haar options "
+                                          "(cascade, scale_factor, min_neighbors, min_size, detect_width, margin)")

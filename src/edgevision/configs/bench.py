@@ -1,0 +1,49 @@
+"""The measurement stages: ``profile`` and ``bench``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+from .data import DataConfig
+
+BENCH_ENGINES = ("torch", "onnxruntime", "cv2")
+PROFILE_ENGINES = ("torch", "onnxruntime")
+
+class ProfileConfig(BaseModel):
+    """``edgevision profile``: a registered model name or an artifact."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    target: str = Field(..., description="model name (see `edgevision models`) or artifact / run folder")
+    input_size: str | None = Field(None, validation_alias=AliasChoices("input_size", "input"),
+                                   description="C×H×W, e.g. 3x224x224 (default: the model's)")
+    threads: int | None = Field(None, ge=1, le=256)
+    batch: int = Field(8, ge=1, le=1024, description="batch size for the throughput measurement")
+    engines: list[Literal["torch", "onnxruntime"]] = Field(default_factory=lambda: list(PROFILE_ENGINES))
+    budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per measurement")
+
+
+class BenchConfig(BaseModel):
+    """``edgevision bench``: artifacts to compare, on which data, engines and threads."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    artifacts: list[str] = Field(..., min_length=1, description="model files or run folders")
+    labels: list[str] | None = Field(None, description="row labels, one per artifact (default: file names)")
+    data: DataConfig | None = Field(None, description="default: the data each artifact was trained on")
+    split: Literal["train", "val", "test"] = "test"
+    limit: int | None = Field(None, ge=1, description="samples of the split used for accuracy")
+    threads: list[Annotated[int, Field(ge=1, le=256)]] = Field(default_factory=lambda: [1], min_length=1)
+    engines: list[Literal["torch", "onnxruntime", "cv2"]] = Field(default_factory=lambda: list(BENCH_ENGINES))
+    torch_bf16: bool = Field(False, description="also run torch in bf16 (channels-last, AMX/AVX-512 BF16)")
+    batch: int = Field(32, ge=1, le=1024, description="batch size of the throughput measurement")
+    budget_s: float = Field(1.0, gt=0, le=120, description="timing budget per row and batch size")
+    rounds: int = Field(3, ge=1, le=20, description="interleaved timing rounds")
+    peak: bool = Field(True, description="measure the GEMM peak (fp32 and int8) per thread count")
+    expand_exports: bool = Field(True, description="an export's main file brings its sibling files (fp32, ...)")
+
+    @field_validator("artifacts", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str | Path) else v

@@ -1,0 +1,152 @@
+"""The compression stages' configs: prune, sensitivity, cluster, pack, unpack, shrink, lowrank, and the
+fine-tuning options they share (:class:`FinetuneConfig`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+
+from .data import AugmentConfig, DataConfig
+from .distill import KDConfig
+from .train import TrainConfig
+
+Sparsity = float | dict[str, float]  # one fraction, or {glob | conv | linear: fraction}
+Bits = int | dict[str, int]  # index bits, one number or per layer
+KEEP_RATIOS = [0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01]
+
+
+class FinetuneConfig(TrainConfig):
+    """The input artifact and the fine-tuning that follows a compression step (``epochs: 0`` skips it)."""
+
+    artifact: str = Field(..., description="input model (.pt/.evz) or run folder")
+    data: DataConfig | None = Field(None, description="default: the data the artifact was trained on")
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    epochs: int = Field(3, ge=0, le=100_000, description="fine-tuning epochs (0 = none)")
+    lr: float = Field(0.01, gt=0, le=10)
+    distill: KDConfig | None = Field(
+        None, description="distil from the unchanged input model while fine-tuning (Hinton et al. 2015): {} for the "
+        "defaults, or KD options such as {temperature: 4, alpha: 0.9}")
+    resume: bool = Field(False, description="continue an interrupted run in the output folder")
+
+
+class PruneConfig(FinetuneConfig):
+    """``edgevision prune``: criterion, target, schedule, and the fine-tuning options of ``train``."""
+
+    criterion: Literal["naive", "layerwise", "neuronwise", "global"] = "layerwise"
+    sparsity: Sparsity | None = Field(None, description="fraction of weights to remove: one number, or {glob: s}")
+    gamma: Sparsity | None = Field(None, description="apply the criterion's formula with this γ instead")
+    layers: list[str] = Field(default_factory=lambda: ["*"], description="globs of conv/linear layers to prune")
+    pruning_schedule: Literal["oneshot", "iterative", "agp"] = "oneshot"
+    rounds: int = Field(3, ge=1, le=100, description="prune → retrain rounds (iterative)")
+    agp_start: float = Field(0.0, ge=0, description="epoch where AGP starts")
+    agp_end: float | None = Field(None, gt=0, description="epoch where AGP reaches the target (default ⅔ of epochs)")
+    agp_every: int | None = Field(None, ge=1, description="optimizer steps between AGP pruning events")
+    epochs: int = Field(4, ge=0, le=100_000, description="fine-tuning epochs (0 = none)")
+    keep: Literal["best", "last"] = "last"
+
+    @model_validator(mode="after")
+    def _check(self) -> PruneConfig:
+        if (self.sparsity is None) == (self.gamma is None):
+            raise ValueError("give exactly one of sparsity (a target) or gamma (a threshold parameter)")
+        vals = self.sparsity.values() if isinstance(self.sparsity, dict) else [self.sparsity]
+        if isinstance(self.sparsity, dict) and not self.sparsity:
+            raise ValueError("an empty sparsity dict prunes nothing")
+        if self.sparsity is not None and not all(0 <= v < 1 for v in vals):
+            raise ValueError(f"sparsity values must be in [0, 1), got {self.sparsity}")
+        if self.criterion == "global" and isinstance(self.sparsity, dict):
+            raise ValueError("criterion 'global' ranks all layers together: give one sparsity, not a dict")
+        if self.gamma is not None and self.pruning_schedule != "oneshot":
+            raise ValueError("gamma applies the formula once: use pruning_schedule 'oneshot' (or give sparsity)")
+        if self.pruning_schedule != "oneshot" and self.epochs == 0:
+            raise ValueError(f"pruning_schedule {self.pruning_schedule!r} prunes during training: epochs must be ≥ 1")
+        if self.pruning_schedule != "oneshot" and self.keep == "best":
+            raise ValueError("keep 'best' could pick a less sparse epoch of a gradual schedule; use keep 'last'")
+        if self.agp_end is not None and not self.agp_start < self.agp_end <= self.epochs:
+            raise ValueError(f"need agp_start < agp_end ≤ epochs, got {self.agp_start}, {self.agp_end}, {self.epochs}")
+        return self
+
+
+class SensitivityConfig(BaseModel):
+    """``edgevision sensitivity``: layers, criteria, keep-ratios, evaluation split, tolerated loss."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    artifact: str = Field(..., description="model (.pt/.evz) or run folder")
+    criteria: list[Literal["naive", "layerwise", "neuronwise"]] = Field(
+        default_factory=lambda: ["naive", "layerwise", "neuronwise"], min_length=1)
+    keep_ratios: list[float] = Field(default_factory=lambda: list(KEEP_RATIOS), min_length=1,
+                                     validation_alias=AliasChoices("keep_ratios", "keep"),
+                                     description="fractions of each layer's weights kept, one sweep point each")
+    layers: list[str] = Field(default_factory=lambda: ["*"], description="globs of conv/linear layers to sweep")
+    split: Literal["train", "val", "test"] = "val"
+    data: DataConfig | None = None
+    limit: int | None = Field(None, ge=1, description="evaluate on at most this many samples")
+    batch_size: int = Field(256, ge=1)
+    tolerance: float | None = Field(0.01, ge=0, description="tolerated drop of the primary metric for the proposal")
+
+
+class ClusterConfig(FinetuneConfig):
+    """``edgevision cluster``: bits per layer, initialization, sharing granularity, centroid fine-tuning."""
+
+    bits: Bits = Field(default_factory=lambda: {"conv": 8, "linear": 5},
+                       description="index bits (k = 2^bits shared values): one number or {glob|conv|linear: bits}")
+    centroid_init: Literal["linear", "density", "random"] = Field(
+        "linear", validation_alias=AliasChoices("centroid_init", "init"),
+        description="k-means initialization of the shared values (Han et al. 2016: linear is best)")
+    per_channel: bool = Field(False, description="one codebook per output channel instead of per tensor")
+    layers: list[str] = Field(default_factory=lambda: ["*"], description="globs of conv/linear layers to share")
+    bias_bits: int | None = Field(None, ge=1, le=16, description="also share the biases of these layers (bits)")
+    codebook_dtype: Literal["fp32", "fp16"] = "fp32"
+    max_iter: int = Field(300, ge=1, le=10_000)
+    epochs: int = Field(2, ge=0, le=100_000, description="centroid fine-tuning epochs (0 = none)")
+    lr: float = Field(0.001, gt=0, le=10)
+    keep: Literal["best", "last"] = "last"
+
+
+class PackConfig(BaseModel):
+    """``edgevision pack``: how tensors may be stored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    artifact: str = Field(..., description="model (.pt) or run folder")
+    huffman: bool = True
+    gap_bits: int | Literal["auto"] = Field("auto", description="relative-index gap width b (1–16) or auto")
+    max_codebook: int = Field(256, ge=1, le=65536, description="at most this many distinct values → codebook")
+    per_channel: bool | Literal["auto"] = "auto"
+    sparse: Literal["auto", "always", "never"] = "auto"
+    float_dtype: Literal["fp32", "fp16"] = Field("fp32", description="unshared floats; fp16 is lossy")
+    verify: bool = True
+    resume: bool = False
+
+
+class UnpackConfig(BaseModel):
+    """``edgevision unpack``: decode an ``.evz`` back to a ``model.pt``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    artifact: str = Field(..., description=".evz file or pack run folder")
+
+
+class ShrinkConfig(FinetuneConfig):
+    """``edgevision shrink``: structured pruning of an artifact, then fine-tuning."""
+
+    artifact: str = Field(..., description="model file or run folder")
+    ratio: float | None = Field(None, gt=0, lt=1, description="fraction of channels to remove")
+    macs: float | None = Field(None, gt=0, lt=1, description="fraction of MACs to remove (instead of ratio)")
+    importance: Literal["l1", "l2", "bn_scale", "taylor"] = "l1"
+    scope: Literal["uniform", "global"] = "uniform"
+    round_to: int | Literal["auto"] = Field("auto", description="kept widths are multiples of this; auto = the "
+                                            "CPU's fp32 SIMD width (16 on AVX-512, 8 on AVX2)")
+    max_ratio: float = Field(0.9, gt=0, lt=1, description="no group loses more than this fraction")
+    ignore: list[str] = Field(default_factory=list, description="glob patterns of layer paths to leave alone")
+    taylor_batches: int = Field(8, ge=1, le=1000, description="batches used by the taylor criterion")
+
+
+class LowRankConfig(FinetuneConfig):
+    """``edgevision lowrank``: factorize layers of an artifact, then fine-tune."""
+
+    artifact: str = Field(..., description="model file or run folder")
+    method: Literal["svd", "separable", "dwsep"] = "svd"
+    layers: list[str] = Field(default_factory=list, description="globs of layer paths (default: all eligible)")
+    energy: float = Field(0.9, gt=0, le=1, description="kept fraction of Σσ² (svd, separable)")
+    rank: int | None = Field(None, ge=1, description="fixed rank instead of energy")
+    rank_ratio: float | None = Field(None, gt=0, le=1, description="rank as a fraction of full rank")
+    min_saving: float = Field(0.1, ge=0, lt=1, description="replace a layer only if it saves this share of MACs")

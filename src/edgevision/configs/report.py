@@ -1,0 +1,32 @@
+"""The ``report`` and ``search`` stages."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ReportConfig(BaseModel):
+    """``edgevision report``: run folders to include and the output file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    runs: list[str] = Field(..., min_length=1)
+    title: str | None = None
+
+
+class SearchConfig(BaseModel):
+    """``edgevision search``: a recipe with a ``search:`` section, and how to run the study."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    recipe: str = Field(..., description="recipe YAML with a search: section")
+    trials: int | None = Field(None, ge=1, le=100_000, description="total finished trials (default: the recipe's)")
+    storage: str | None = Field(None, description="sqlite:///x.db, postgresql://..., journal:///x.log "
+                                                  "(default: sqlite in the output folder)")
+    sampler: Literal["tpe", "random"] | None = None
+    study: str | None = None
+    seed: int | None = None
+    workers: int = Field(1, ge=1, le=64, description="worker processes on this machine")
+    threads: int | None = Field(None, ge=1, le=256, description="torch threads per worker (default cores/workers)")
+    timeout: float | None = Field(None, gt=0, description="seconds after which this machine's workers stop")
+    verbose: bool = Field(False, description="show each trial's training output")
