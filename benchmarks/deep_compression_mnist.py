@@ -1,7 +1,7 @@
 """Deep Compression on MNIST (Han et al. 2016, Table 1): LeNet-300-100 and LeNet-5, baseline → prune → cluster →
 Huffman, measured on the official 10k test set, with the whole ``.evz`` file size against dense fp32.
 
-The pipeline is ``recipes/mnist-deep-compression.yaml`` (one recipe, both networks); this script runs it
+The pipeline is the packaged recipe ``mnist-deep-compression`` (one recipe, both networks); this script runs it
 (resumable: finished stages are reused), then packs two extra variants to split the rate into Han's three
 steps (pruned only: CSR of fp32 values; pruned + shared without Huffman: fixed-width streams; full .evz),
 and writes ``benchmarks/results/deep_compression_mnist.json``.
@@ -27,7 +27,7 @@ import edgevision as ev
 from _common import RESULTS, require, save
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "recipes" / "mnist-deep-compression.yaml"
+RECIPE = REPO / "src" / "edgevision" / "recipes" / "mnist-deep-compression.yaml"
 PAPER = {"lenet300_100": {"baseline_error": 1.64, "error": 1.58, "compression_rate": 40, "dense_kb": 1070,
                           "compressed_kb": 27},
          "lenet5": {"baseline_error": 0.80, "error": 0.74, "compression_rate": 39, "dense_kb": 1720,

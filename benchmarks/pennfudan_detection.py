@@ -1,6 +1,6 @@
 """SqueezeDet on Penn-Fudan pedestrians: AP on the fixed held-out split, size, MACs, and 1-thread speed.
 
-Trains the ``train`` stage of ``recipes/pennfudan-detection.yaml`` from scratch (no pretrained weights exist
+Trains the ``train`` stage of the packaged recipe ``pennfudan-detection`` from scratch (no pretrained weights exist
 offline) on the fixed 100-image training split, then on the 50 held-out test images measures:
 
 - AP@0.5 (VOC all-point, the headline ``ap50``), AP@0.5 11-point, COCO mAP@[.5:.95] (``coco_map``), computed

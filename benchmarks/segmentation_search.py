@@ -1,7 +1,7 @@
 """A reduced-budget Optuna search over segmentation nets on Penn-Fudan: validation mIoU against measured 1-thread
 onnxruntime latency, giving a Pareto front (reference doc 004 ran 100 random-search trials with hyperopt).
 
-Runs ``recipes/pennfudan-seg-search.yaml`` (model ∈ {ENet, FastLinkNet, MobileSeg}, width multiplier, input size,
+Runs the packaged recipe ``pennfudan-seg-search`` (model ∈ {ENet, FastLinkNet, MobileSeg}, width multiplier, input size,
 lr, dropout, loss; 8 epochs per trial) for ``--trials`` trials, writes the HTML report with the Pareto plot into
 the search folder, and saves the trials' summary to ``benchmarks/results/segmentation_search.json`` plus the Pareto
 plot as ``benchmarks/results/segmentation_search_pareto.png``. The study lives in SQLite inside ``--out``, so a
@@ -29,7 +29,7 @@ from _common import RESULTS, require, save
 from edgevision import report, search
 from edgevision.report.search import pareto_plot
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "pennfudan-seg-search.yaml"
+RECIPE = Path(__file__).resolve().parents[1] / "src" / "edgevision" / "recipes" / "pennfudan-seg-search.yaml"
 
 
 def main() -> None:

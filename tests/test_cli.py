@@ -12,6 +12,7 @@ from edgevision.cli import main
 
 
 def run_cli(capsys, *argv):
+    capsys.readouterr()  # only this command's output
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err

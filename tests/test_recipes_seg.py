@@ -1,11 +1,11 @@
-"""The segmentation recipes shipped in recipes/ validate (every stage and the search space) without running."""
+"""The segmentation recipes shipped in the package validate (every stage and the search space) without running."""
 
 from pathlib import Path
 
 from edgevision.recipe import load_recipe, plan
 from edgevision.search.run import SearchConfig, make_plan
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[1] / "src" / "edgevision" / "recipes"
 
 
 def test_segmentation_recipe_validates(tmp_path):

@@ -24,7 +24,8 @@ from .utils.io import atomic_open
 
 FORMAT = "edgevision.model"
 VERSION = 1
-LOADERS: Registry = Registry("artifact kind")
+LOADERS: Registry = Registry("artifact kind", builtins=("edgevision.compress.evz", "edgevision.deploy"),
+                             plural="loaders")
 
 
 @dataclass

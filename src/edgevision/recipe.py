@@ -109,9 +109,28 @@ def _check_refs(value: Any, names: list[str], where: str) -> None:
         raise ConfigError(f"{where}: {value!r} does not name an earlier stage{suggest(value[1:], names)}")
 
 
+def packaged_recipes() -> dict[str, Path]:
+    """The recipes shipped in the package, by name (``quickstart`` → ``.../edgevision/recipes/quickstart.yaml``)."""
+    folder = Path(str(resources.files("edgevision") / "recipes"))
+    return {f.stem: f for f in sorted(folder.glob("*.yaml"))}
+
+
+def recipe_path(recipe: str | Path) -> Path:
+    """A recipe file, or the packaged recipe of that name; neither is a one-line error listing the names."""
+    p = Path(recipe)
+    if p.is_file():
+        return p
+    shipped = packaged_recipes()
+    name = p.name[:-5] if p.name.endswith(".yaml") else p.name
+    if name in shipped and p.parent in (Path("."), Path("recipes")):
+        return shipped[name]
+    raise ConfigError(f"recipe {str(recipe)!r}: no such file, and not a packaged recipe{suggest(name, shipped)}; "
+                      f"packaged: {', '.join(shipped)}")
+
+
 def load_recipe(recipe: str | Path | dict[str, Any]) -> RecipeConfig:
-    """Read and validate a recipe file (or an already loaded mapping)."""
-    return validate(RecipeConfig, recipe if isinstance(recipe, dict) else load_yaml(recipe), prefix="")
+    """Read and validate a recipe: a file, a packaged recipe's name, or an already loaded mapping."""
+    return validate(RecipeConfig, recipe if isinstance(recipe, dict) else load_yaml(recipe_path(recipe)), prefix="")
 
 
 def plan(rc: RecipeConfig, root: Path) -> tuple[list[_Stage], list[dict[str, Any]]]:
@@ -130,7 +149,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path | None = None, forc
     """Run a recipe file (or mapping); returns one :class:`StageResult` per stage.
 
     Example:
-        >>> edgevision.run("recipes/mnist-deep-compression.yaml", out="runs/mnist")
+        >>> edgevision.run("mnist-deep-compression", out="runs/mnist")
     """
     rc = load_recipe(recipe)
     root = Path(out or rc.out or Path("runs") / rc.name)
@@ -171,8 +190,13 @@ def _execute(rc: RecipeConfig, root: Path, stages: list[_Stage], planned: list[d
 
 def quickstart(out: str | Path = "runs/quickstart") -> Path:
     """Run the embedded quickstart recipe on ``synthetic:shapes`` and return the report path."""
-    recipe = resources.files("edgevision") / "recipes" / "quickstart.yaml"
-    with resources.as_file(recipe) as path:
-        results = run(path, out=out)
+    results = run("quickstart", out=out)
     report = next((r.artifact for r in results if r.card.get("stage") == "report"), Path(out) / "report.html")
     return Path(report)
+
+
+def describe(result: list[StageResult] | Path) -> str:
+    """``edgevision run``: one line per stage; ``edgevision quickstart``: where the report is."""
+    if isinstance(result, Path):
+        return f"report: {result.resolve()}"
+    return "\n".join(f"{r.card.get('stage', ''):>10}  {r.artifact or r.run_dir}" for r in result)

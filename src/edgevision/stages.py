@@ -19,7 +19,9 @@ from pydantic import BaseModel
 from .config import load_yaml, validate
 from .registry import Registry
 
-STAGES: Registry = Registry("stage")
+STAGES: Registry = Registry("stage", builtins=(
+    "edgevision.train", "edgevision.compress", "edgevision.deploy", "edgevision.bench", "edgevision.apps",
+    "edgevision.faces", "edgevision.report", "edgevision.search"), plural="stages")
 
 
 @dataclass

@@ -16,6 +16,7 @@ from edgevision.cli import main
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    capsys.readouterr()  # only this command's output
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
@@ -172,13 +173,13 @@ def test_corrupt_evz_is_a_clean_error(pipeline, tmp_path, capsys) -> None:
     assert code == 2 and "corrupt" in err and str(bad) in err
 
 
-@pytest.mark.parametrize("recipe", ["recipes/mnist-deep-compression.yaml", "src/edgevision/recipes/quickstart.yaml"])
+@pytest.mark.parametrize("recipe", ["mnist-deep-compression", "quickstart"])
 def test_recipes_with_compression_stages_validate(recipe: str) -> None:
     """The benchmark's recipe and the quickstart pass validation of every stage and contain prune → cluster → pack."""
     from edgevision import recipe as rc
     from edgevision.config import load_yaml, validate
 
-    cfg = validate(rc.RecipeConfig, load_yaml(Path(__file__).resolve().parents[2] / recipe))
+    cfg = validate(rc.RecipeConfig, load_yaml(rc.recipe_path(recipe)))
     stages = rc._parse_stages(cfg)
     for k, st in enumerate(stages):
         opts = rc._with_defaults(st, cfg, Path("/tmp/x"), k == 0)

@@ -33,7 +33,7 @@ from ..tasks import build_task
 from .engines import Engine
 from .predict import preprocess_array
 
-PIPELINES: Registry = Registry("demo pipeline")
+PIPELINES: Registry = Registry("demo pipeline", builtins=("edgevision.apps", "edgevision.faces"), plural="pipelines")
 
 
 class Pipeline:

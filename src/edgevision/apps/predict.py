@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,6 @@ def run_predict(cfg: PredictConfig, out: Path) -> StageResult:
             if cfg.draw:
                 rgb = im if im.shape[2] == 3 else np.repeat(im, 3, 2)
                 cv2.imwrite(str(run.path / f"{f.stem}.png"), cv2.cvtColor(task.draw(rgb, p), cv2.COLOR_RGB2BGR))
-    import json
-
     write_text(run.path / "predictions.jsonl", "".join(json.dumps(x) + "\n" for x in lines))
     for x in lines[:20]:
         console.print(f"{x['file']}: {task.describe(x)}", highlight=False)
@@ -119,3 +118,9 @@ def predict(artifact: str | Path, inputs: list[str | Path], out: str | Path | No
             **options: Any) -> StageResult:
     """Run an artifact on images; writes ``predictions.jsonl`` and drawn images into the run folder."""
     return run_stage("predict", {"artifact": str(artifact), "inputs": [str(i) for i in inputs], **options}, out)
+
+
+def read_predictions(res: StageResult) -> list[dict[str, Any]]:
+    """The predictions a run wrote, one dict per image (``edgevision predict --json``)."""
+    text = (res.run_dir / "predictions.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

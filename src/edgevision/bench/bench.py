@@ -359,3 +359,8 @@ def bench(artifacts: list[str | Path] | str | Path, out: str | Path | None = Non
 
 def read_bench(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
+
+
+def describe(res: StageResult) -> str:
+    """The bench table and where it was saved (``edgevision bench``'s output)."""
+    return f"{format_table(res.card['bench'])}\nsaved {res.run_dir / 'bench.json'}"

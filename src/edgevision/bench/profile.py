@@ -141,3 +141,14 @@ def list_models() -> list[dict[str, Any]]:
                      "description": e.meta.get("description", "")})
     return rows
 
+
+def describe(res: StageResult) -> str:
+    """The profile table and where it was saved (``edgevision profile``'s output)."""
+    return f"{format_profile(res.card['profile'])}\nsaved {res.run_dir / 'profile.json'}"
+
+
+def describe_models(rows: list[dict[str, Any]]) -> str:
+    """``edgevision models``: one line per registered architecture."""
+    lines = [f"{'model':<16}{'params':>14}{'MACs':>16}  {'input':<11}description"]
+    lines += [f"{r['name']:<16}{r['params']:>14,}{r['macs']:>16,}  {r['input']:<11}{r['description']}" for r in rows]
+    return "\n".join(lines)

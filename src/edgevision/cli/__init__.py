@@ -1,53 +1,81 @@
-"""``edgevision <verb>``: argument parsing only; every verb calls the public function of the same name.
+"""``edgevision <verb>``: the command line, generated from the stage configs (:mod:`.verbs`, :mod:`.flags`).
 
-User errors print one line to stderr and exit 2 (no traceback unless ``--debug``); an interrupted run exits 130
-and can be resumed.
+Each verb calls the public function of the same name with its options. Options merge as: ``--config`` file <
+flags < ``--set key=value``. User errors print one line to stderr and exit 2 (no traceback unless ``--debug``); an
+interrupted run exits 130 and can be resumed. Nothing here imports torch: ``--help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
+from typing import Any
 
-from .._version import __version__
-from ..errors import EdgevisionError
-from . import apps, compress, core, detect, distill, faces, search, speed
+from .._version import __version__ as __version__
+from ..config import load_yaml, validate
+from ..errors import ConfigError, EdgevisionError
+from .flags import DEST, parse_value
+from .output import resolve, show
+from .verbs import build_parser
 
-VERB_MODULES = [core, distill, compress, speed, detect, search, faces, apps]
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgevision", description="Make vision models small and fast, and prove it.",
-                                     epilog="run `edgevision <verb> --help` for a verb's options and an example")
-    parser.add_argument("--version", action="version", version=f"edgevision {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="verb", metavar="<verb>")
-    for mod in VERB_MODULES:
-        for add in mod.PARSERS:
-            add(sub)
-    for p in sub.choices.values():
-        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    return parser
+def set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
+    """``set_dotted(d, "data.source", "mnist")`` → ``d["data"]["source"] = "mnist"``."""
+    parts = key.split(".")
+    for p in parts[:-1]:
+        nxt = d.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"--set {key}: {p!r} is not a mapping")
+        d = nxt
+    d[parts[-1]] = value
+
+
+def options(args: argparse.Namespace) -> dict[str, Any]:
+    """Merge the ``--config`` file < explicit flags < ``--set`` overrides into one options mapping."""
+    opts: dict[str, Any] = {}
+    if args.config:
+        loaded = load_yaml(args.config)
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{args.config}: expected a mapping of options")
+        opts.update(loaded)
+    flags = {k[len(DEST):]: v for k, v in vars(args).items() if k.startswith(DEST) and v is not None}
+    for key in sorted(flags, key=lambda k: k.count(".")):  # a whole mapping first, then its dotted keys
+        set_dotted(opts, key, flags[key])
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        set_dotted(opts, key.strip(), parse_value(value))
+    return opts
+
+
+def run_verb(args: argparse.Namespace) -> None:
+    verb, opts = args.verb, options(args)
+    if not opts.get("resume"):  # a resumed run takes its saved options first, so only the stage can check them
+        validate(args.config_cls, opts, prefix=verb.name)
+    if verb.out and args.out:
+        opts["out"] = args.out
+    show(verb, resolve(verb.call)(**opts), args.json)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.verb:
-        parser.print_help()
-        return 2
-    debug = args.debug or os.environ.get("EDGEVISION_DEBUG") == "1"
+    debug = os.environ.get("EDGEVISION_DEBUG") == "1" or "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        import edgevision  # noqa: F401  (registers every stage, task, format and loader)
-
-        args.func(args)
+        args = build_parser().parse_args(argv)
+        if not getattr(args, "verb", None):
+            build_parser().print_help()
+            return 2
+        run_verb(args)
         return 0
     except EdgevisionError as e:
         if debug:
             traceback.print_exc()
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {ANSI.sub('', str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted: rerun with --resume (or the same `edgevision run`) to continue", file=sys.stderr)
@@ -55,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if debug:
             traceback.print_exc()
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        print(f"internal error: {type(e).__name__}: {first[:300]} (rerun with --debug for the traceback)",
-              file=sys.stderr)
+        lines = [ln for ln in ANSI.sub("", str(e)).strip().splitlines() if ln.strip()]
+        print(f"internal error: {type(e).__name__}: {lines[-1][:300] if lines else ''} (rerun with --debug for the "
+              f"traceback)", file=sys.stderr)
         return 1
 
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .verb import Verb
 
 
 class PredictConfig(BaseModel):
     """``edgevision predict``: an artifact and the images to run it on."""
+
+    cli: ClassVar[Verb] = Verb(
+        "predict", "edgevision:predict", "run an artifact on images; writes predictions.jsonl and drawings",
+        examples=("edgevision predict runs/t photos/ --out runs/pred",), args=("artifact", "inputs"),
+        json="edgevision.apps.predict:read_predictions")
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     artifact: str
@@ -19,6 +26,13 @@ class PredictConfig(BaseModel):
 
 class DemoConfig(BaseModel):
     """``edgevision demo``: an artifact, a source, an engine, and where the results go."""
+
+    cli: ClassVar[Verb] = Verb(
+        "demo", "edgevision:demo",
+        "live demo of any artifact (.pt/.evz/.onnx, every task) on a camera, video file, stream or image folder: "
+        "overlays, fps and per-stage times; --headless writes an annotated video and per-frame JSON lines",
+        examples=("edgevision demo runs/t --source clip.mp4 --headless --out runs/demo",), args=("artifact",),
+        out=False, json="metrics")
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     artifact: str = Field(..., description="model file (.pt/.evz/.onnx) or run folder")

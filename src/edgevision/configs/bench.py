@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from .data import DataConfig
+from .verb import Verb
 
 BENCH_ENGINES = ("torch", "onnxruntime", "cv2")
 PROFILE_ENGINES = ("torch", "onnxruntime")
 
 class ProfileConfig(BaseModel):
     """``edgevision profile``: a registered model name or an artifact."""
+
+    cli: ClassVar[Verb] = Verb(
+        "profile", "edgevision:profile",
+        "params, MACs, latency p50/p90 (torch and onnxruntime), throughput and memory of a model",
+        examples=("edgevision profile squeezenet1_1 --input-size 3x224x224 --threads 1",), args=("target",),
+        show="edgevision.bench.profile:describe", aliases=(("--input", "input_size"),), json="profile")
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     target: str = Field(..., description="model name (see `edgevision models`) or artifact / run folder")
@@ -27,6 +34,14 @@ class ProfileConfig(BaseModel):
 
 class BenchConfig(BaseModel):
     """``edgevision bench``: artifacts to compare, on which data, engines and threads."""
+
+    cli: ClassVar[Verb] = Verb(
+        "bench", "edgevision:bench",
+        "one table: accuracy, size, params, MACs, latency p50/p90, throughput, GMAC/s and % of peak, per artifact × "
+        "engine (torch, onnxruntime, cv2.dnn) × precision × threads",
+        examples=("edgevision bench runs/t runs/t-export --threads 1,2",), args=("artifacts",),
+        show="edgevision.bench.bench:describe", aliases=(("--data", "data.source"), ("--budget", "budget_s")),
+        json="bench")
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     artifacts: list[str] = Field(..., min_length=1, description="model files or run folders")

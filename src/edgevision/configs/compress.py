@@ -3,13 +3,14 @@ fine-tuning options they share (:class:`FinetuneConfig`)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from .data import AugmentConfig, DataConfig
 from .distill import KDConfig
 from .train import TrainConfig
+from .verb import Verb
 
 Sparsity = float | dict[str, float]  # one fraction, or {glob | conv | linear: fraction}
 Bits = int | dict[str, int]  # index bits, one number or per layer
@@ -32,6 +33,12 @@ class FinetuneConfig(TrainConfig):
 
 class PruneConfig(FinetuneConfig):
     """``edgevision prune``: criterion, target, schedule, and the fine-tuning options of ``train``."""
+
+    cli: ClassVar[Verb] = Verb(
+        "prune", "edgevision:prune",
+        "unstructured pruning (naive / layer-wise / neuron-wise / global) with one-shot, iterative or AGP schedule",
+        examples=("edgevision prune runs/t --sparsity conv1=0.5,*=0.8 --pruning-schedule agp --epochs 4 "
+                  "--out runs/t-prune",), args=("artifact",))
 
     criterion: Literal["naive", "layerwise", "neuronwise", "global"] = "layerwise"
     sparsity: Sparsity | None = Field(None, description="fraction of weights to remove: one number, or {glob: s}")
@@ -70,6 +77,12 @@ class PruneConfig(FinetuneConfig):
 class SensitivityConfig(BaseModel):
     """``edgevision sensitivity``: layers, criteria, keep-ratios, evaluation split, tolerated loss."""
 
+    cli: ClassVar[Verb] = Verb(
+        "sensitivity", "edgevision:sensitivity",
+        "prune each layer alone at keep-ratios 80 % → 1 % per criterion; table, plot and proposed sparsities",
+        examples=("edgevision sensitivity runs/t --layers 'conv*' --tolerance 0.005 --out runs/t-sens",),
+        args=("artifact",), aliases=(("--keep", "keep_ratios"),))
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     artifact: str = Field(..., description="model (.pt/.evz) or run folder")
     criteria: list[Literal["naive", "layerwise", "neuronwise"]] = Field(
@@ -87,6 +100,12 @@ class SensitivityConfig(BaseModel):
 
 class ClusterConfig(FinetuneConfig):
     """``edgevision cluster``: bits per layer, initialization, sharing granularity, centroid fine-tuning."""
+
+    cli: ClassVar[Verb] = Verb(
+        "cluster", "edgevision:cluster",
+        "k-means weight sharing per layer (pruned weights stay zero) with centroid fine-tuning",
+        examples=("edgevision cluster runs/t-prune --bits conv=8,linear=5 --epochs 2 --out runs/t-cluster",),
+        args=("artifact",), aliases=(("--init", "centroid_init"),))
 
     bits: Bits = Field(default_factory=lambda: {"conv": 8, "linear": 5},
                        description="index bits (k = 2^bits shared values): one number or {glob|conv|linear: bits}")
@@ -106,6 +125,11 @@ class ClusterConfig(FinetuneConfig):
 class PackConfig(BaseModel):
     """``edgevision pack``: how tensors may be stored."""
 
+    cli: ClassVar[Verb] = Verb(
+        "pack", "edgevision:pack",
+        "write an .evz: CSR with relative gaps + shared-weight codebooks + Huffman; prints the compression rate",
+        examples=("edgevision pack runs/t-cluster --out runs/t-pack",), args=("artifact",))
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     artifact: str = Field(..., description="model (.pt) or run folder")
     huffman: bool = True
@@ -121,12 +145,23 @@ class PackConfig(BaseModel):
 class UnpackConfig(BaseModel):
     """``edgevision unpack``: decode an ``.evz`` back to a ``model.pt``."""
 
+    cli: ClassVar[Verb] = Verb("unpack", "edgevision:unpack", "decode an .evz back into a model.pt",
+                                  examples=("edgevision unpack runs/t-pack --out runs/t-unpacked",),
+                                  args=("artifact",))
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     artifact: str = Field(..., description=".evz file or pack run folder")
 
 
 class ShrinkConfig(FinetuneConfig):
     """``edgevision shrink``: structured pruning of an artifact, then fine-tuning."""
+
+    cli: ClassVar[Verb] = Verb(
+        "shrink", "edgevision:shrink",
+        "structured pruning: remove whole channels (coupled across residual adds, concats, depthwise convs), "
+        "rebuild smaller layers, fine-tune",
+        examples=("edgevision shrink runs/t --macs 0.5 --importance taylor --epochs 3 --out runs/t-shrink",),
+        args=("artifact",))
 
     artifact: str = Field(..., description="model file or run folder")
     ratio: float | None = Field(None, gt=0, lt=1, description="fraction of channels to remove")
@@ -142,6 +177,13 @@ class ShrinkConfig(FinetuneConfig):
 
 class LowRankConfig(FinetuneConfig):
     """``edgevision lowrank``: factorize layers of an artifact, then fine-tune."""
+
+    cli: ClassVar[Verb] = Verb(
+        "lowrank", "edgevision:lowrank",
+        "low-rank factorization: SVD of linear layers, k×k conv → k×1 + 1×k, or conv → depthwise-separable; "
+        "then fine-tuning",
+        examples=("edgevision lowrank runs/t --method dwsep --min-saving 0.05 --epochs 2 --out runs/t-lowrank",),
+        args=("artifact",))
 
     artifact: str = Field(..., description="model file or run folder")
     method: Literal["svd", "separable", "dwsep"] = "svd"

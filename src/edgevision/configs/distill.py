@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .data import AugmentConfig, DataConfig
 from .train import TrainConfig
+from .verb import Verb
 
 DEFAULT_WEIGHT = {"fitnet": 1.0, "at": 1000.0}  # hint loss weight per kind (FitNets MSE; attention transfer)
 
@@ -66,6 +67,14 @@ class TeacherOptions(BaseModel):
 
 class DistillStageConfig(TrainConfig, KDConfig):
     """``edgevision distill``: teacher, student, data, the KD loss (:class:`KDConfig`) and the loop options."""
+
+    cli: ClassVar[Verb] = Verb(
+        "distill", "edgevision:distill",
+        "knowledge distillation: train a student from a teacher artifact or an OpenCV people detector",
+        examples=("edgevision distill --teacher runs/t --student student_cnn --student-kwargs width=8 --temperature 4 "
+                  "--alpha 0.9 --epochs 15 --out runs/d",
+                  "edgevision distill --teacher runs/t --hint features.3:stages.1 --epochs 2 --out runs/d-hint"),
+        aliases=(("--hint", "hints"),))
 
     teacher: str = Field(..., description="artifact / run folder, or hog, haar-fullbody, haar-upperbody")
     student: str = Field("student_cnn", description="registered model name of the student")

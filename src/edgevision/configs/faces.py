@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .data import DataConfig
+from .verb import Verb
 
 
 class DetectorConfig(BaseModel):
@@ -28,17 +29,31 @@ class DetectorConfig(BaseModel):
 class EnrollConfig(BaseModel):
     """``faces_enroll`` stage: add one person's images to a gallery."""
 
+    cli: ClassVar[Verb] = Verb(
+        "faces enroll", "edgevision.faces:enroll", "add a person's face images to the gallery (no retraining)",
+        examples=('edgevision faces enroll --db faces.db --artifact runs/faces --name "Ada Lovelace" ada1.jpg',),
+        args=("images",), out=False, show="edgevision.faces.api:describe_enroll")
+
     model_config = ConfigDict(extra="forbid", frozen=True)
-    artifact: str = Field(..., description="face model (.pt/.evz) or run folder")
     db: str = Field(..., description="SQLite gallery file (created if missing)")
-    name: str = Field(..., min_length=1)
-    images: list[str] = Field(..., min_length=1)
-    detect: bool = True
-    threshold: float | None = None
+    name: str = Field(..., min_length=1, description="the person's name (free text, stored literally)")
+    images: list[str] = Field(..., min_length=1, description="face images of that person")
+    artifact: str | None = Field(None, description="face model (.pt/.evz) or run folder (default: the gallery's; "
+                                 "required for a new gallery)")
+    detect: bool = Field(True, description="find and crop the face with the detector (off: images are face crops)")
+    threshold: float | None = Field(None, description="store this acceptance threshold in the gallery")
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
 
 
 class FacesEvalConfig(BaseModel):
     """``faces_eval``: which artifact, which identities are known (gallery) and which are impostors."""
+
+    cli: ClassVar[Verb] = Verb(
+        "faces eval", "edgevision:faces_eval",
+        "closed-set rank-1 and open-set TAR@FAR with held-out impostors; writes a gallery with its threshold",
+        examples=("edgevision faces eval runs/faces --impostors orl --set impostors.options.subjects=31-40 "
+                  "--db faces.db",), args=("artifact",), aliases=(("--impostors", "impostors.source"),),
+        json="metrics")
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     artifact: str = Field(..., description="face model (.pt/.evz) or run folder")
@@ -47,3 +62,63 @@ class FacesEvalConfig(BaseModel):
     impostors: DataConfig | None = Field(None, description="identities never enrolled (split by identity)")
     targets: list[float] = Field(default_factory=lambda: [0.01, 0.001], min_length=1)
     db: str | None = Field(None, description="also write this SQLite gallery (threshold = first target's)")
+
+
+class IdentifyConfig(BaseModel):
+    """``edgevision faces identify``: rank the enrolled names for the face in each image."""
+
+    cli: ClassVar[Verb] = Verb(
+        "faces identify", "edgevision.faces:identify", "rank-k names with cosine scores for the face in each image",
+        examples=("edgevision faces identify --db faces.db photo.jpg --k 3",), args=("images",), out=False,
+        show="edgevision.faces.api:describe_identify")
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    db: str = Field(..., description="SQLite gallery file written by `edgevision faces enroll`")
+    images: list[str] = Field(..., min_length=1, description="images with one face each (the largest is used)")
+    artifact: str | None = Field(None, description="face model (default: the one the gallery was created with)")
+    k: int = Field(5, ge=1, le=1000, description="how many ranked names to report")
+    threshold: float | None = Field(None, description="acceptance threshold (default: the gallery's)")
+    detect: bool = Field(True, description="find and crop the face with the detector (off: images are face crops)")
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+
+
+class VerifyConfig(BaseModel):
+    """``edgevision faces verify``: are the faces in two images the same person?"""
+
+    cli: ClassVar[Verb] = Verb(
+        "faces verify", "edgevision.faces:verify", "are the faces in two images the same person?",
+        examples=("edgevision faces verify --artifact runs/faces a.jpg b.jpg --threshold 0.45",),
+        args=("image_a", "image_b"), out=False, show="edgevision.faces.api:describe_verify")
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    image_a: str = Field(..., description="first image")
+    image_b: str = Field(..., description="second image")
+    artifact: str = Field(..., description="face model (.pt/.evz) or run folder")
+    threshold: float = Field(0.5, ge=-1, le=1, description="cosine similarity at or above which they match")
+    detect: bool = Field(True, description="find and crop the face with the detector (off: images are face crops)")
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+
+
+class DeleteConfig(BaseModel):
+    """``edgevision faces delete``: remove a person from a gallery."""
+
+    cli: ClassVar[Verb] = Verb("faces delete", "edgevision.faces:delete", "remove every embedding of a name",
+                               examples=('edgevision faces delete --db faces.db --name "Ada Lovelace"',), out=False,
+                               show="edgevision.faces.api:describe_delete")
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    db: str = Field(..., description="SQLite gallery file")
+    name: str = Field(..., min_length=1, description="the name to remove")
+    artifact: str | None = Field(None, description="face model (default: the gallery's)")
+
+
+class GalleryListConfig(BaseModel):
+    """``edgevision faces list``: who is enrolled, with the gallery's model and threshold."""
+
+    cli: ClassVar[Verb] = Verb("faces list", "edgevision.faces:list_gallery",
+                               "names in the gallery and its model id / threshold",
+                               examples=("edgevision faces list --db faces.db",), out=False,
+                               show="edgevision.faces.api:describe_list")
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    db: str = Field(..., description="SQLite gallery file")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .verb import Verb
 
 
 class ReportConfig(BaseModel):
     """``edgevision report``: run folders to include and the output file."""
+
+    cli: ClassVar[Verb] = Verb(
+        "report", "edgevision:report", "write one self-contained HTML report of run folders",
+        examples=("edgevision report runs/quickstart --out report.html",), args=("runs",))
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     runs: list[str] = Field(..., min_length=1)
@@ -17,6 +23,13 @@ class ReportConfig(BaseModel):
 
 class SearchConfig(BaseModel):
     """``edgevision search``: a recipe with a ``search:`` section, and how to run the study."""
+
+    cli: ClassVar[Verb] = Verb(
+        "search", "edgevision:search",
+        "hyper-parameter search over any recipe keys (Optuna): best trial or Pareto front, pruning, and workers "
+        "sharing one study across processes or machines",
+        examples=("edgevision search pennfudan-seg-search-quick --trials 4 --storage sqlite:///study.db --workers 2 "
+                  "--out runs/search",), args=("recipe",), show="edgevision.search.run:describe")
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     recipe: str = Field(..., description="recipe YAML with a search: section")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from .data import AugmentConfig, DataConfig
+from .verb import Verb
 
 
 class TrainConfig(BaseModel):
@@ -42,6 +43,12 @@ class TrainConfig(BaseModel):
 class TrainStageConfig(TrainConfig):
     """``edgevision train``: a model, a dataset, a task and the loop options."""
 
+    cli: ClassVar[Verb] = Verb(
+        "train", "edgevision:train",
+        "train a model for a task: classification, detection (SqueezeDet), localization (one box), segmentation",
+        examples=("edgevision train --model student_cnn --data synthetic:shapes --input-size 32 --epochs 15 "
+                  "--out runs/t",),)
+
     model: str = "student_cnn"
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     task: str | None = Field(None, description="default: the model's registered task (classification if none)")
@@ -61,6 +68,9 @@ class TrainStageConfig(TrainConfig):
 class EvalConfig(BaseModel):
     """``edgevision eval``: which artifact, on which data and split."""
 
+    cli: ClassVar[Verb] = Verb("eval", "edgevision:evaluate", "evaluate an artifact on a split of its dataset",
+                               examples=("edgevision eval runs/t --split test",), args=("artifact",))
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     artifact: str = Field(..., description="model file (.pt/.evz/.onnx) or run folder")
     data: DataConfig | None = Field(None, description="default: the data the artifact was trained on")
@@ -71,6 +81,13 @@ class EvalConfig(BaseModel):
 
 class AnchorsConfig(BaseModel):
     """``edgevision anchors DATA --k 9 --input 416x416``."""
+
+    cli: ClassVar[Verb] = Verb(
+        "anchors", "edgevision:anchors",
+        "k-means anchor shapes (distance 1 − IoU) from a detection dataset's boxes; prints and saves them",
+        examples=("edgevision anchors synthetic:shapes --k 9 --input-size 416x416 --out runs/anchors",),
+        args=("data",), aliases=(("--input", "input_size"),),
+        json="edgevision.train.anchors:read_anchors")
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     data: DataConfig

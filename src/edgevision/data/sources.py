@@ -25,7 +25,7 @@ from ..registry import Registry
 from .base import DataSplits, SampleDataset, SubsetDataset, TensorSampleDataset
 
 SourceFn = Callable[[str, "DataConfig", str], DataSplits]
-SOURCES: Registry = Registry("data format")
+SOURCES: Registry = Registry("data format", builtins=("edgevision.data", "edgevision.faces"), plural="sources")
 TASK_TARGETS = {"classification": ("label",), "localization": ("box", "label"), "detection": ("boxes", "labels"),
                 "segmentation": ("mask",), "face": ("label",)}
 

@@ -61,7 +61,7 @@ class ExportFormat:
     description: str = ""
 
 
-EXPORTERS: Registry = Registry("export format")
+EXPORTERS: Registry = Registry("export format", builtins=("edgevision.deploy",), plural="exporters")
 
 
 

@@ -140,3 +140,30 @@ def run_faces_enroll(cfg: EnrollConfig, out: Path) -> StageResult:
                                                                     "skipped": len(res["skipped"])}, gallery=cfg.db)
     run.write_card(card)
     return StageResult(run.path, Path(cfg.db), card)
+
+
+def describe_enroll(r: dict[str, Any]) -> str:
+    skipped = "".join(f"\n  skipped {s['file']}: {s['reason']}" for s in r["skipped"])
+    return f"enrolled {r['added']} image(s) of {r['name']!r} ({r['total']} in total){skipped}"
+
+
+def describe_identify(rows: list[dict[str, Any]]) -> str:
+    return "\n".join(f"{r['file']}: {r['error']}" if "error" in r else
+                     f"{r['file']}: {r['name']} {r['score']:.3f}  (" + ", ".join(
+                         f"{x['name']} {x['score']:.3f}" for x in r["ranked"]) + ")" for r in rows)
+
+
+def describe_verify(r: dict[str, Any]) -> str:
+    return (f"{'same person' if r['same'] else 'different people'}: cosine {r['score']:.3f} "
+            f"(threshold {r['threshold']:.3f})")
+
+
+def describe_delete(r: dict[str, Any]) -> str:
+    return f"deleted {r['removed']} embedding(s) of {r['name']!r}"
+
+
+def describe_list(r: dict[str, Any]) -> str:
+    meta = r["meta"]
+    head = (f"model {meta.get('model_name')} ({meta.get('model_id')}), threshold "
+            f"{meta.get('threshold', 'default')}")
+    return "\n".join([head] + [f"  {n}: {c}" for n, c in r["names"].items()])

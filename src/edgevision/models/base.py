@@ -28,7 +28,7 @@ from torch import nn
 from ..registry import Registry
 from .modspec import module_from_spec
 
-MODELS: Registry = Registry("model")
+MODELS: Registry = Registry("model", builtins=("edgevision.models",), plural="models")
 
 
 class EdgeModel(nn.Module):

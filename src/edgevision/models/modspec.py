@@ -14,7 +14,8 @@ from torch import nn
 
 from ..registry import Registry
 
-MODULE_KINDS: Registry = Registry("module kind")
+MODULE_KINDS: Registry = Registry("module kind", builtins=("edgevision.models", "edgevision.compress"),
+                                  plural="module-kinds")
 
 
 def _conv_args(m: nn.Conv2d | nn.ConvTranspose2d) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from . import plots
 from .runs import StageView, collect
 
 Section = Callable[[list[StageView]], str | None]
-SECTIONS: Registry = Registry("report section")
+SECTIONS: Registry = Registry("report section", builtins=("edgevision.report",), plural="sections")
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;

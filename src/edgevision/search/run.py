@@ -198,6 +198,14 @@ def search(recipe: str | Path, out: str | Path | None = None, **options: Any) ->
     """Run (or resume, or join) a hyper-parameter search over ``recipe``'s ``search:`` section.
 
     Example:
-        >>> edgevision.search("recipes/pennfudan-seg-search.yaml", trials=30, storage="sqlite:///study.db")
+        >>> edgevision.search("pennfudan-seg-search", trials=30, storage="sqlite:///study.db")
     """
     return run_stage("search", {"recipe": str(recipe), **options}, out)
+
+
+def describe(res: StageResult) -> str:
+    """One line: trial counts, the best trial, and where the trials are."""
+    m = res.card.get("metrics", {})
+    best = m.get("best") or {}
+    return (f"{m.get('complete', 0)} complete, {m.get('pruned', 0)} pruned, {m.get('fail', 0)} failed trials; best "
+            f"trial {best.get('number')} {best.get('values')}; trials in {res.run_dir / 'trials.json'}")

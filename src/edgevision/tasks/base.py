@@ -11,7 +11,7 @@ from torch import nn
 
 from ..registry import Registry
 
-TASKS: Registry = Registry("task")
+TASKS: Registry = Registry("task", builtins=("edgevision.tasks",), plural="tasks")
 
 
 class Meter:

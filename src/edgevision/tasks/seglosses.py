@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..registry import Registry
 
-SEG_LOSSES: Registry = Registry("segmentation loss")
+SEG_LOSSES: Registry = Registry("segmentation loss", builtins=("edgevision.tasks",), plural="seg-losses")
 LossFn = Callable[..., torch.Tensor]
 
 

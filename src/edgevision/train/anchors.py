@@ -8,6 +8,7 @@ example the ones this stage saved.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,8 @@ def anchors(data: str | dict[str, Any], out: str | Path | None = None, **options
     """
     data = {"source": data} if isinstance(data, str) else data
     return run_stage("anchors", {"data": data, **options}, out)
+
+
+def read_anchors(res: StageResult) -> dict[str, Any]:
+    """The ``anchors.json`` a run wrote (``edgevision anchors --json``)."""
+    return json.loads(Path(res.artifact).read_text())

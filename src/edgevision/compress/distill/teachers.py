@@ -36,8 +36,9 @@ from ...models import count_params
 from ...registry import Registry
 from ...tasks.kd import probs_to_logits
 
-TEACHERS: Registry = Registry("teacher")
-PERSON_SCORERS: Registry = Registry("person scorer")  # artifact task name → fn(artifact, person_name) → scorer
+TEACHERS: Registry = Registry("teacher", builtins=("edgevision.compress.distill",), plural="teachers")
+PERSON_SCORERS: Registry = Registry("person scorer", builtins=("edgevision.compress.distill",),
+                                    plural="person-scorers")  # artifact task name → fn(artifact, person_name) → scorer
 
 
 

@@ -25,7 +25,7 @@ from ...registry import Registry
 from .depgraph import DependencyGraph, LayerGroup
 from .layers import Layout, channel_tensors
 
-IMPORTANCE: Registry = Registry("importance criterion")
+IMPORTANCE: Registry = Registry("importance criterion", plural="importance")
 Vector = Callable[[nn.Module, Layout, str], "torch.Tensor | None"]  # (layer, layout, role) -> value per channel
 
 

@@ -54,7 +54,7 @@ class LayerKind:
     resize: Callable[[dict[str, Any], Layout, dict[str, int]], dict[str, Any]]
 
 
-PRUNABLE: Registry = Registry("prunable layer")
+PRUNABLE: Registry = Registry("prunable layer", plural="prunable-layers")
 
 
 def _conv_layout(m: nn.Conv2d) -> Layout | None:

@@ -23,7 +23,7 @@ import torch
 from ...registry import Registry
 from .targets import rows_view
 
-CRITERIA: Registry = Registry("pruning criterion")
+CRITERIA: Registry = Registry("pruning criterion", plural="criteria")
 NEG_INF = float("-inf")
 
 
