@@ -72,7 +72,7 @@ def _torch_load(path: Path) -> dict[str, Any]:
     return data
 
 
-@LOADERS.register(".pt")
+@LOADERS.register(".pt", description="architecture spec + state_dict (torch.load with weights_only=True)")
 def load_pt(path: Path) -> Artifact:
     data = _torch_load(path)
     try:

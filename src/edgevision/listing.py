@@ -42,7 +42,10 @@ def listing(registry: str | None = None) -> list[dict[str, Any]]:
 
 
 def _describe_entry(meta: dict[str, Any], obj: Any) -> str:
-    text = meta.get("description") or getattr(obj, "summary", "") or (getattr(obj, "__doc__", "") or "")
+    summary = getattr(obj, "summary", "")
+    own = getattr(obj, "description", "")
+    text = (meta.get("description") or meta.get("formula") or (own if isinstance(own, str) else "")
+            or (summary if isinstance(summary, str) else "") or getattr(obj, "__doc__", "") or "")
     return str(text).strip().splitlines()[0] if str(text).strip() else ""
 
 

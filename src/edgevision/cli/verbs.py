@@ -61,10 +61,12 @@ def add_fields(p: argparse.ArgumentParser, group: Any, config: type[BaseModel], 
                prefix: str = "") -> None:
     """One flag per field of ``config``; a nested model's fields get their own group (one level deep)."""
     for name, field in config.model_fields.items():
-        if name in skip:
-            continue
         flag, dest = "--" + (prefix + name).replace("_", "-"), DEST + prefix + name
         sub = model_of(field.annotation) if not prefix else None
+        if name in skip:  # a positional; a positional data source still takes its other keys as flags
+            if sub is not None:
+                add_fields(p, p.add_argument_group(f"{name} options (--{name}.KEY)"), sub, ("source",), name + ".")
+            continue
         if sub is None:
             group.add_argument(flag, dest=dest, required=field.is_required(), **flag_kwargs(field.annotation, flag,
                                                                                             field))
@@ -113,7 +115,7 @@ def add_verb(sub: argparse._SubParsersAction, leaf: str, verb: Verb, config: typ
     for name in verb.args:
         add_positional(p, name, config.model_fields[name])
     add_fields(p, p.add_argument_group(f"{verb.name} options"), config, verb.args)
-    data_aliases = DATA_ALIASES if "data" in config.model_fields else ()
+    data_aliases = DATA_ALIASES[1:] if "data" in verb.args else DATA_ALIASES if "data" in config.model_fields else ()
     add_aliases(p, config, verb.aliases + data_aliases)
     add_common(p, verb)
     p.set_defaults(verb=verb, config_cls=config)

@@ -110,7 +110,7 @@ def parse_coco(path: Path, opt: CocoOptions, cat_ids: list[int] | None = None) -
     return records, ids, names
 
 
-@SOURCES.register("coco")
+@SOURCES.register("coco", description="COCO JSON annotations + an image folder: detection boxes")
 def coco_source(arg: str, cfg: DataConfig, task: str) -> DataSplits:
     if task != "detection":
         raise DataError(f"coco provides detection targets, not {task}")

@@ -67,7 +67,7 @@ def _first_image_size(files: list[Path], channels: int) -> tuple[int, int]:
     raise DataError(f"{files[0].parent.parent}: none of the first images could be decoded")
 
 
-@SOURCES.register("imagefolder")
+@SOURCES.register("imagefolder", description="a folder of class sub-folders of images (or a bare path)")
 def imagefolder_source(arg: str, cfg: DataConfig, task: str) -> DataSplits:
     if task != "classification":
         raise DataError(f"imagefolder provides classification labels only, not {task}")

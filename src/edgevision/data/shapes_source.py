@@ -54,7 +54,7 @@ def _dataset(gen: ShapesGenerator, n: int, task: str, fp: str) -> TensorSampleDa
     return TensorSampleDataset(images, targets, names, fp)
 
 
-@SOURCES.register("synthetic")
+@SOURCES.register("synthetic", description="procedural shapes, no download (synthetic:shapes), for every task")
 def synthetic_source(arg: str, cfg: DataConfig, task: str) -> DataSplits:
     if arg not in ("shapes", ""):
         raise DataError(f"synthetic:{arg}: unknown generator; available: synthetic:shapes")

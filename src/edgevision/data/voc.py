@@ -115,7 +115,7 @@ def _image_sets(folder: Path) -> dict[str, list[str]] | None:
     return {"train": train, "val": read.get("val", []), "test": read.get("test", [])}
 
 
-@SOURCES.register("voc")
+@SOURCES.register("voc", description="Pascal VOC XML boxes + JPEGImages (voc:PATH)")
 def voc_source(arg: str, cfg: DataConfig, task: str) -> DataSplits:
     if task != "detection":
         raise DataError(f"voc provides detection targets, not {task}")

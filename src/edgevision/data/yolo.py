@@ -114,7 +114,7 @@ def _records(folder: Path, num_classes: int | None, first_id: int = 0) -> list[D
     return out
 
 
-@SOURCES.register("yolo")
+@SOURCES.register("yolo", description="YOLO txt labels beside images/ (yolo:PATH, e.g. COCO128)")
 def yolo_source(arg: str, cfg: DataConfig, task: str) -> DataSplits:
     if task != "detection":
         raise DataError(f"yolo provides detection targets, not {task}")

@@ -125,7 +125,7 @@ def split_rows(subject: np.ndarray, opts: OrlOptions, seed: int) -> tuple[np.nda
     return tuple(np.sort(np.concatenate(p)) for p in parts)
 
 
-@SOURCES.register("orl")
+@SOURCES.register("orl", description="ORL / AT&T faces (40 people × 10 images), split by identity for open-set tests")
 def orl_source(arg: str, cfg: DataConfig, task: str) -> DataSplits:
     if task not in ("classification", "face"):
         raise DataError(f"orl provides identity labels only (classification / face), not {task}")

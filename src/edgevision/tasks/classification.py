@@ -35,7 +35,7 @@ class ClassificationMeter(Meter):
         return {"loss": self.loss_sum / self.n, **rep}
 
 
-@TASKS.register("classification")
+@TASKS.register("classification", description="one label per image: cross-entropy, top-1/top-5, macro F1")
 class ClassificationTask(Task):
     """Cross-entropy ``CE = −log softmax(z)_y`` (optionally label-smoothed) on logits (B, C)."""
 

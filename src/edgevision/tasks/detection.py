@@ -82,7 +82,7 @@ class DetectionMeter(Meter):
         return {**{k: v / self.n for k, v in self.sums.items()}, **m, "n": self.n}
 
 
-@TASKS.register("detection")
+@TASKS.register("detection", description="SqueezeDet boxes per anchor: AP50 and COCO AP")
 class DetectionTask(Task):
     """SqueezeDet detection. Outputs are raw ConvDet maps (B, K(5 + C), Hf, Wf); ``anchors`` are (w, h) pixels."""
 

@@ -39,7 +39,7 @@ def margin_logits(logits: torch.Tensor, labels: torch.Tensor, kind: str, margin:
     return torch.where(onehot, target * scale, logits)
 
 
-@TASKS.register("face")
+@TASKS.register("face", description="identity embeddings trained with a CosFace margin softmax")
 class FaceTask(ClassificationTask):
     """Identity classification whose training loss is a margin softmax; metrics are the classification ones."""
 

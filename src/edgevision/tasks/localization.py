@@ -69,7 +69,7 @@ class LocalizationMeter(Meter):
         return m
 
 
-@TASKS.register("localization")
+@TASKS.register("localization", description="one box and one label per image: IoU")
 class LocalizationTask(Task):
     """One box per image from (B, 4 + C) outputs; ``box`` targets are xyxy pixels of the model input."""
 

@@ -53,7 +53,7 @@ class SegmentationMeter(Meter):
         return {"loss": self.loss_sum / self.n, **rep}
 
 
-@TASKS.register("segmentation")
+@TASKS.register("segmentation", description="a class per pixel: cross-entropy / IoU / Dice losses, mIoU")
 class SegmentationTask(Task):
     """Per-pixel classification.
 

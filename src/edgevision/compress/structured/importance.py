@@ -57,12 +57,12 @@ def group_scores(graph: DependencyGraph, group: LayerGroup, vector: Vector) -> t
     return total
 
 
-@IMPORTANCE.register("l1")
+@IMPORTANCE.register("l1", description="Σ|w| of each channel's weights (Li et al. 2017)")
 def l1(graph: DependencyGraph, **_: Any) -> dict[str, torch.Tensor]:
     return {g.name: group_scores(graph, g, owned(torch.abs)) for g in graph.groups}
 
 
-@IMPORTANCE.register("l2")
+@IMPORTANCE.register("l2", description="‖w‖₂ of each channel's weights")
 def l2(graph: DependencyGraph, **_: Any) -> dict[str, torch.Tensor]:
     return {g.name: group_scores(graph, g, owned(torch.square)).sqrt() for g in graph.groups}
 
@@ -73,7 +73,7 @@ def _bn_gamma(m: nn.Module, lay: Layout, role: str) -> torch.Tensor | None:
     return None
 
 
-@IMPORTANCE.register("bn_scale")
+@IMPORTANCE.register("bn_scale", description="|γ| of the BatchNorm after the layer (Liu et al. 2017, network slimming)")
 def bn_scale(graph: DependencyGraph, **_: Any) -> dict[str, torch.Tensor]:
     out = {}
     for g in graph.groups:
@@ -88,7 +88,8 @@ def _grad_times_weight(m: nn.Module, lay: Layout, role: str) -> torch.Tensor | N
     return torch.stack(parts).sum(0) if parts else None
 
 
-@IMPORTANCE.register("taylor", needs_data=True)
+@IMPORTANCE.register("taylor", needs_data=True,
+                     description="(Σ w·∂L/∂w)² per channel on training batches (Molchanov et al. 2019)")
 def taylor(graph: DependencyGraph, batches: Iterable[Any] = (), loss_fn: Callable[[Any], torch.Tensor] | None = None,
            **_: Any) -> dict[str, torch.Tensor]:
     """Accumulate (Σ w·g)² per unit over ``batches``; ``loss_fn(batch)`` runs the model and returns the loss."""
