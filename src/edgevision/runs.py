@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import json
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -38,7 +39,6 @@ def git_sha() -> str | None:
 
 
 def machine() -> dict[str, Any]:
-    import os
 
     import torch
 

@@ -1,4 +1,4 @@
-"""The report sections of issue 9: lineage, activation histograms with dead-ReLU flags, Pareto plots, the eval
+"""The report sections: lineage, activation histograms with dead-ReLU flags, Pareto plots, the eval
 gallery and the demo summary — on a tiny train → prune → pack → eval run, plus hand-made cases."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from torch import nn
 
 import edgevision as ev
 from conftest import tiny_data
-from edgevision.report.activations import activation_stats
 from edgevision.report.lineage import build_graph
 from edgevision.report.pareto import collect_points, pareto_front
 from edgevision.report.runs import collect
+from edgevision.train.activations import activation_stats
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 from ..artifacts import Artifact
+from ..deploy.export import cv2_compatible, cv2_outputs
+from ..deploy.onnx import cv2_net, cv2_run, export_onnx, ort_session
 from ..errors import ConfigError, EdgevisionError
 
 ENGINES = ("auto", "torch", "onnxruntime", "cv2")
@@ -94,8 +96,6 @@ def _torch_runner(model: torch.nn.Module, threads: int) -> Runner:
 
 def _onnx_copy(art: Artifact, dst: Path, for_cv2: bool) -> Path:
     """The artifact as an ONNX file at ``dst``: exported from torch, or copied from an ``.onnx`` artifact."""
-    from ..deploy.export import cv2_compatible
-    from ..deploy.onnx import export_onnx
 
     if is_onnx(art):
         shutil.copyfile(art.path, dst)
@@ -107,7 +107,6 @@ def _onnx_copy(art: Artifact, dst: Path, for_cv2: bool) -> Path:
 
 
 def _ort_runner(path: Path, threads: int) -> Runner:
-    from ..deploy.onnx import ort_session
 
     sess = ort_session(path, threads)
     name = sess.get_inputs()[0].name
@@ -115,8 +114,6 @@ def _ort_runner(path: Path, threads: int) -> Runner:
 
 
 def _cv2_runner(path: Path, threads: int, shape: tuple[int, int, int]) -> Runner:
-    from ..deploy.export import cv2_outputs
-    from ..deploy.onnx import cv2_net, cv2_run
 
     _, err = cv2_outputs(path, np.zeros((1, *shape), np.float32), timeout=120)
     if err is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,6 @@ def predict_images(art: Artifact, images: list[np.ndarray], batch_size: int = 32
 
 
 def _takes_sizes(task: Any) -> bool:
-    import inspect
 
     return "image_sizes" in inspect.signature(task.decode).parameters
 

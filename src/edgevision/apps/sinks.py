@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError, EdgevisionError
-from ..utils.io import to_jsonable, write_text
+from ..utils.io import to_jsonable, write_bytes, write_text
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 HUD_STAGES = ("grab", "preprocess", "infer", "postprocess", "draw")
@@ -92,7 +92,6 @@ def write_image(path: Path, rgb: np.ndarray) -> None:
     ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise EdgevisionError(f"{path}: cannot encode the annotated image")
-    from ..utils.io import write_bytes
 
     write_bytes(path, buf.tobytes())
 

@@ -14,6 +14,7 @@ same model on the same engine.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import tempfile
 from collections.abc import Callable, Iterator
@@ -29,6 +30,8 @@ from ..artifacts import Artifact, load_artifact
 from ..config import dump
 from ..configs.bench import BenchConfig
 from ..data import BatchLoader, BatchTransform
+from ..deploy.export import cv2_compatible, cv2_outputs
+from ..deploy.onnx import OnnxModule, cv2_net, cv2_run, export_onnx, ort_session
 from ..errors import DataError
 from ..models.base import build_from_spec, count_params
 from ..models.complexity import count_macs
@@ -62,12 +65,10 @@ class Cv2Module(nn.Module):
 
     def __init__(self, path: Path) -> None:
         super().__init__()
-        from ..deploy.onnx import cv2_net
 
         self.net = cv2_net(path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from ..deploy.onnx import cv2_run
 
         return torch.from_numpy(np.array(cv2_run(self.net, x.numpy())))
 
@@ -77,7 +78,6 @@ class Bf16Module(nn.Module):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        import copy
 
         self.inner = copy.deepcopy(model).to(torch.bfloat16).to(memory_format=torch.channels_last)
         self.eval()  # inference only: evaluate_model restores this flag afterwards
@@ -101,8 +101,6 @@ def _torch_runner(model: nn.Module) -> Callable[[int], Callable[[np.ndarray], An
 
 def _ort_runner(path: Path) -> Callable[[int], Callable[[np.ndarray], Any]]:
     def make(threads: int) -> Callable[[np.ndarray], Any]:
-        from ..deploy.onnx import ort_session
-
         s = ort_session(path, threads)
         name = s.get_inputs()[0].name
         return lambda x: s.run(None, {name: x})
@@ -111,8 +109,6 @@ def _ort_runner(path: Path) -> Callable[[int], Callable[[np.ndarray], Any]]:
 
 def _cv2_runner(path: Path) -> Callable[[int], Callable[[np.ndarray], Any]]:
     def make(threads: int) -> Callable[[np.ndarray], Any]:
-        from ..deploy.onnx import cv2_net, cv2_run
-
         net = cv2_net(path, threads)
         return lambda x: cv2_run(net, x)
     return make
@@ -120,8 +116,6 @@ def _cv2_runner(path: Path) -> Callable[[int], Callable[[np.ndarray], Any]]:
 
 def targets(art: Artifact, label: str, cfg: BenchConfig, tmp: Path) -> list[Target]:
     """Every (engine, precision) this artifact can run on, exporting a .pt to ONNX when needed."""
-    from ..deploy.export import cv2_compatible, cv2_outputs
-    from ..deploy.onnx import OnnxModule, export_onnx
 
     out: list[Target] = []
     is_onnx = isinstance(art.model, OnnxModule)

@@ -19,6 +19,7 @@ from torch import nn
 from ..artifacts import load_artifact
 from ..config import dump
 from ..configs.bench import PROFILE_ENGINES, ProfileConfig
+from ..deploy.onnx import export_onnx, ort_session
 from ..errors import EdgevisionError, suggest
 from ..models import MODELS, build_from_spec, build_model, count_params, default_input
 from ..models.complexity import count_macs
@@ -49,7 +50,6 @@ def _open(target: str, input_text: str | None) -> tuple[nn.Module, tuple[int, ..
 
 
 def _ort_runner(model: nn.Module, shape: tuple[int, ...], threads: int, tmp: Path, onnx_file: Path | None = None):
-    from ..deploy.onnx import export_onnx, ort_session
 
     path = onnx_file or export_onnx(model, tmp / "model.onnx", shape)
     sess = ort_session(path, threads)

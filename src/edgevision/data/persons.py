@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from ..errors import DataError
+from .pennfudan import read_pennfudan
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,5 @@ def decode(z: zipfile.ZipFile, name: str) -> np.ndarray:
 
 def pennfudan_persons(path: Path) -> list[PersonImage]:
     """All 170 Penn-Fudan images with their pedestrian boxes, through the full reader."""
-    from .pennfudan import read_pennfudan
 
     return [PersonImage(f"pennfudan/{r.stem}", r.image, r.boxes) for r in read_pennfudan(str(path))]

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import ArtifactError
 from ..ops.postprocess import PostprocessConfig, decode_raw, postprocess
+from .onnx import ort_session
 
 
 class OnnxDetector:
@@ -43,7 +44,6 @@ class OnnxDetector:
         self._run = self._ort(threads) if engine == "onnxruntime" else self._cv2(threads)
 
     def _ort(self, threads: int | None) -> Callable[[np.ndarray], np.ndarray]:
-        from .onnx import ort_session
 
         sess = ort_session(self.path, threads)
         inp = sess.get_inputs()[0]

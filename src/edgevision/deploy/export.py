@@ -41,6 +41,8 @@ from ..models.complexity import count_macs
 from ..registry import Registry
 from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
+from ..tasks import build_task
+from ..train.evaluate import data_for
 from ..utils.io import write_json
 from ..utils.progress import console
 from .cv2fix import cv2_compatible
@@ -85,8 +87,6 @@ class ExportJob:
     def splits(self) -> DataSplits | None:
         """The artifact's data (or ``cfg.data``), or None when neither is known."""
         if self._splits is None and (self.cfg.data is not None or self.art.meta.get("data")):
-            from ..tasks import build_task
-            from ..train.evaluate import data_for
 
             self._splits = data_for(self.art, self.cfg.data, build_task(self.art.task).name)[1]
         return self._splits

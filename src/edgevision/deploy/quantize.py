@@ -16,6 +16,7 @@ not faster.
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,14 @@ from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
 from ..train.trainer import scalars
 from ..utils.io import write_json
+from .export import cv2_compatible, onnx_metadata
 from .int8 import graph as q
 from .int8.qat import FakeQuantized, fold_batchnorm
 from .int8.stem import choose_stem, latency_pair
+from .onnx import OnnxModule, export_onnx, write_metadata
 
 
 def _onnx_metrics(path: Path, ctx: FinetuneContext, loader: Any) -> dict[str, Any]:
-    from .onnx import OnnxModule
 
     return eval_metrics(OnnxModule(path), ctx, loader)
 
@@ -52,8 +54,6 @@ def _drop(ctx: FinetuneContext, ref: dict[str, Any], got: dict[str, Any]) -> flo
 
 
 def _export(model: torch.nn.Module, art: Artifact, path: Path, precision: str, **extra: Any) -> Path:
-    from .export import cv2_compatible, onnx_metadata
-    from .onnx import export_onnx, write_metadata
 
     export_onnx(model, path, art.input_shape)
     cv2_compatible(path)
@@ -115,7 +115,6 @@ class _Int8Run:
 
     def qat(self, method: str, exclude: list[str]) -> tuple[Path, float]:
         """Fold BN, fine-tune under fake quantization, re-export, re-quantize; returns (int8 file, val drop)."""
-        import copy
 
         model = copy.deepcopy(self.model)
         folded = fold_batchnorm(model, self.art.input_shape)
@@ -172,8 +171,6 @@ def _int8(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: RunDir)
 
 def _finish_int8(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: RunDir, r: _Int8Run, final: Path,
                  method: str, exclude: list[str]) -> StageResult:
-    from .export import onnx_metadata
-    from .onnx import write_metadata
 
     write_metadata(final, onnx_metadata(art, r.model, "int8", calibration=method, per_channel=cfg.per_channel,
                                         excluded=exclude, qat=r.report["qat"] is not None))
@@ -230,7 +227,6 @@ def _half(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: RunDir)
 @stage("quantize", QuantizeConfig, input_field="artifact",
        summary="int8 (PTQ, calibration, sensitivity, QAT) or fp16/bf16 storage, measured against fp32")
 def run_quantize(cfg: QuantizeConfig, out: Path) -> StageResult:
-    from .onnx import OnnxModule
 
     run = RunDir(out)
     if (done := already_done(run, cfg)) is not None:  # reuse with --resume; never overwrite a finished run

@@ -7,6 +7,7 @@ embeddings are appended to the SQLite gallery. Images where no face is found are
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,6 @@ class _peek:
     """Read a gallery's meta table without binding a model (to find the artifact it was made with)."""
 
     def __init__(self, path: Path) -> None:
-        import sqlite3
 
         try:
             self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -115,7 +115,6 @@ def delete(db: str | Path, name: str, artifact: str | Path | None = None) -> dic
 
 def list_gallery(db: str | Path) -> dict[str, Any]:
     """Names with their number of embeddings, and the gallery's meta (model id, threshold)."""
-    import sqlite3
 
     p = Path(db)
     if not p.is_file():

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..artifacts import load_artifact
 from ..config import dump
 from ..configs.faces import FacesEvalConfig
 from ..data import DataConfig, load_data
@@ -118,7 +119,6 @@ def run_faces_eval(cfg: FacesEvalConfig, out: Path) -> StageResult:
     if cfg.db and Path(cfg.db).exists():  # never mix a second enrolment into an existing gallery
         raise EdgevisionError(f"faces_eval.db: {cfg.db} already exists; give a new file for the evaluation gallery")
     rec = FaceRecognizer(cfg.artifact)
-    from ..artifacts import load_artifact
 
     art = load_artifact(cfg.artifact)
     known_cfg = cfg.known or DataConfig(**art.meta["data"])

@@ -1,121 +1,35 @@
-"""Report section: activation histograms per layer on a sample batch, with the "dead ReLU" diagnostic.
+"""Report section: activation histograms per layer, with the "dead ReLU" diagnostic (OpenCV GSoC 2017).
 
-Reference doc 001 looked at activation histograms to find dead units: a ReLU unit (channel) whose output is 0 for
-every input never passes a gradient and never comes back. For each model-producing stage (``.pt``/``.evz``) this
-section runs one batch of the artifact's own validation data (``sample`` images, no augmentation) with forward
-hooks on every activation module and reports, per layer,
-
-    dead share = |{c : max_{b, h, w} y[b, c, h, w] ≤ 0}| / C        (flagged when > 50 %)
-
-plus the share of zero (≤ 0) outputs and a histogram of the values (log counts). This is the only report
-section that imports model code, as the issue allows; everything else reads run-folder files.
+Draws the ``activations.json`` that every model-producing stage and ``eval`` write
+(:mod:`edgevision.train.activations`): per layer, the share of dead units (``max ≤ 0`` over the batch; flagged when
+> 50 %), the share of outputs ≤ 0, and a histogram of the values (log counts). Like every section, it only reads
+run-folder files.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from .html import SECTIONS, esc, section, table
 from .runs import StageView
 
-ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Mish)
 DEAD_FLAG = 0.5
 MAX_STAGES = 6
 MAX_PANELS = 16
-SAMPLE = 64
-BINS = 40
-MODEL_SUFFIXES = (".pt", ".evz")
 
 
-def activation_stats(model: nn.Module, x: torch.Tensor, max_values: int = 20000, seed: int = 0
-                     ) -> list[dict[str, Any]]:
-    """Per activation layer: units, dead units, zero share and a histogram of one forward pass on ``x``.
-
-    Hooks every activation module (a module applied several times gets one row per call, ``name#k``); models that
-    use functional activations only fall back to the outputs of Conv/Linear layers (pre-activations: a unit with
-    max ≤ 0 there is still dead after a ReLU).
-    """
-    mods = [(n, m) for n, m in model.named_modules() if isinstance(m, ACTIVATIONS)]
-    if not mods:
-        mods = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
-    rows: list[dict[str, Any]] = []
-    calls: dict[str, int] = {}
-    gen = np.random.default_rng(seed)
-
-    def hook(name: str, kind: str):
-        def fn(_m: nn.Module, _inp: Any, out: Any) -> None:
-            if not isinstance(out, torch.Tensor) or out.dim() < 2:
-                return
-            k = calls[name] = calls.get(name, 0) + 1
-            rows.append(_layer_row(f"{name}#{k}" if k > 1 else name, kind, out.detach().float(), max_values, gen))
-        return fn
-
-    handles = [m.register_forward_hook(hook(n or "(root)", type(m).__name__)) for n, m in mods]
-    try:
-        with torch.inference_mode():
-            model.eval()(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return rows
-
-
-def _layer_row(name: str, kind: str, y: torch.Tensor, max_values: int, gen: np.random.Generator) -> dict[str, Any]:
-    """y (B, C, ...) → the row of one layer (units = channels, dim 1)."""
-    per_unit = y.transpose(0, 1).reshape(y.shape[1], -1)  # (C, B·H·W)
-    dead = int((per_unit.amax(1) <= 0).sum())
-    flat = y.reshape(-1).numpy()
-    vals = flat if flat.size <= max_values else flat[gen.choice(flat.size, max_values, replace=False)]
-    counts, edges = np.histogram(vals, bins=BINS)
-    return {"layer": name, "kind": kind, "units": int(y.shape[1]), "dead": dead, "dead_frac": dead / y.shape[1],
-            "zero_frac": float((flat <= 0).mean()), "mean": float(flat.mean()), "std": float(flat.std()),
-            "counts": counts.tolist(), "edges": edges.tolist()}
-
-
-def sample_batch(art: Any, n: int, cache: dict[str, Any]) -> torch.Tensor:
-    """``n`` normalized images of the artifact's recorded validation split (test if val is empty)."""
-    from ..data import BatchLoader, BatchTransform
-    from ..tasks import build_task
-    from ..train.evaluate import data_for
-
-    data = art.meta.get("data") or {}
-    same = {k: data.get(k) for k in ("source", "options", "seed", "limit", "val_fraction", "test_fraction")}
-    key = json.dumps([same, art.preprocess], sort_keys=True, default=str)  # stages of one run share one load
-    if key not in cache:
-        _, splits = data_for(art, None, build_task(art.task).name)
-        ds = splits.val if len(splits.val) else splits.test
-        loader = BatchLoader(ds, n, shuffle=False, transform=BatchTransform(splits.mean, splits.std))
-        cache[key] = next(b["image"] for b in loader if "image" in b)
-    return cache[key]
-
-
-def stage_stats(views: list[StageView], sample: int = SAMPLE) -> list[tuple[StageView, list[dict] | str]]:
-    """(view, rows or the reason it was skipped) for up to :data:`MAX_STAGES` model-producing stages."""
-    from ..artifacts import load_artifact
-    from ..deploy.onnx import OnnxModule
-
-    out, seen, cache = [], set(), {}
+def stage_stats(views: list[StageView]) -> list[tuple[StageView, dict[str, Any]]]:
+    """(view, its ``activations.json``) for up to :data:`MAX_STAGES` stages that wrote one, one per artifact."""
+    out, seen = [], set()
     for v in views:
-        name = v.card.get("artifact")
-        if not name or Path(name).suffix not in MODEL_SUFFIXES or v.verb in ("export", "unpack"):
+        stats = v.json("activations.json")
+        key = (v.path / str(v.card.get("artifact"))).resolve()
+        if not stats or key in seen:
             continue
-        path = (v.path / name).resolve()
-        if path in seen or not path.exists():
-            continue
-        seen.add(path)
-        try:
-            art = load_artifact(path)
-            if isinstance(art.model, OnnxModule):
-                continue
-            out.append((v, activation_stats(art.model, sample_batch(art, sample, cache))))
-        except Exception as e:  # a stage whose data is gone must not break the whole report
-            out.append((v, f"skipped: {str(e).splitlines()[0][:160]}"))
+        seen.add(key)
+        out.append((v, stats))
         if len(out) >= MAX_STAGES:
             break
     return out
@@ -165,10 +79,8 @@ def activations_section(views: list[StageView]) -> str | None:
     if not stats:
         return None
     parts = []
-    for v, rows in stats:
-        if isinstance(rows, str):
-            parts.append(f"<h3>{esc(v.name)}</h3><p class='muted'>{esc(rows)}</p>")
-            continue
+    for v, stat in stats:
+        rows = stat["layers"]
         flagged = [r["layer"] for r in rows if r["dead_frac"] > DEAD_FLAG]
         verdict = (f"<p class='bad'>{len(flagged)} layer(s) with more than 50 % dead units: "
                    f"{esc(', '.join(flagged[:8]))}</p>" if flagged else
@@ -176,7 +88,8 @@ def activations_section(views: list[StageView]) -> str | None:
         parts.append(f"<h3>{esc(v.name)} ({esc(v.verb)})</h3>{verdict}"
                      + (_panels(rows) if rows else "")
                      + f"<details><summary>per-layer table ({len(rows)} layers)</summary>{_table(rows)}</details>")
-    note = (f"<p class='muted'>One batch of {SAMPLE} validation images per model. A unit (channel) is dead when its "
+    n = stats[0][1].get("sample", "")
+    note = (f"<p class='muted'>One batch of {n} validation images per model. A unit (channel) is dead when its "
             f"output is ≤ 0 for every image and position of the batch; red layers have more than 50 % dead units. "
             f"Counts on a log scale; the dashed line is 0.</p>")
     return section("Activation histograms", note + "".join(parts), "activations")

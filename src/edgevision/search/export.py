@@ -5,6 +5,7 @@ The report draws the search section from this file alone (no Optuna, no models).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +63,6 @@ def _best_artifact(rows: dict[int, dict[str, Any]], number: int | None, stage: s
 
 
 def _card_artifact(stage_dir: Path) -> str:
-    import json
 
     name = json.loads((stage_dir / "card.json").read_text())["artifact"]
     if not name:

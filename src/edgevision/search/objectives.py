@@ -11,6 +11,8 @@ from typing import Any
 import optuna
 import torch
 
+from ..artifacts import load_artifact
+from ..deploy.onnx import export_onnx, ort_session
 from ..errors import ConfigError, EdgevisionError
 from ..models import MODELS
 from ..stages import STAGES
@@ -113,8 +115,6 @@ def read_value(obj: Objective, trial_dir: Path) -> float:
 
 def measure_latency(stage_dir: Path, spec: LatencySpec) -> float:
     """Batch-1 median milliseconds of the stage's artifact on ``spec.engine`` with ``spec.threads`` threads."""
-    from ..artifacts import load_artifact
-    from ..deploy.onnx import export_onnx, ort_session
 
     art = load_artifact(stage_dir)
     x = torch.randn(1, *art.input_shape)

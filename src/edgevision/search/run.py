@@ -27,7 +27,7 @@ import torch
 from ..config import validate
 from ..configs.report import SearchConfig
 from ..errors import ConfigError, EdgevisionError
-from ..recipe import load_recipe, plan
+from ..recipe import load_recipe, plan, run
 from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
 from ..train.callbacks import extra_callbacks
@@ -90,7 +90,6 @@ def make_plan(cfg: SearchConfig, out: Path) -> Plan:
 
 def _objective(p: Plan, trial: optuna.Trial) -> float | tuple[float, ...]:
     """Run one trial's recipe and return its objective values."""
-    from ..recipe import run
 
     trial_dir = p.out / "trials" / f"{trial.number:04d}"
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")

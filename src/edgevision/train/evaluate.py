@@ -15,6 +15,7 @@ from ..stages import StageResult, run_stage, stage
 from ..tasks import build_task
 from ..utils.io import write_json
 from ..utils.progress import console
+from .activations import write_activations
 from .gallery import GalleryCollector
 from .trainer import evaluate_model, scalars
 
@@ -47,6 +48,7 @@ def run_eval(cfg: EvalConfig, out: Path) -> StageResult:
         gallery.write(run.path)
     run.write_config(dump(cfg))
     write_json(run.path / "eval.json", metrics)
+    write_activations(run.path / "activations.json", art.model, splits)
     card = make_card("eval", task=art.task, model=art.arch.to_dict(), metrics={cfg.split: scalars(metrics, "")},
                      parent=str(art.path), data=data_cfg.model_dump(mode="json"), split=cfg.split)
     run.write_card(card)

@@ -17,13 +17,16 @@ from ..errors import ConfigError, EdgevisionError
 from ..models import MODELS, build_model, count_params, get_arch
 from ..models.complexity import count_macs
 from ..runs import RunDir, make_card
-from ..stages import StageResult, stage
+from ..stages import StageResult, run_stage, stage
 from ..tasks import TASKS, Task
+from ..utils.io import write_json
 from ..utils.progress import console
 from ..utils.seed import seed_everything
 from ..utils.timing import measure
+from .activations import write_activations
 from .distributed import Dist, barrier, init_distributed
 from .trainer import Trainer, evaluate_model, scalars
+from .transfer import transfer_options
 
 
 def model_inputs(name: str, splits: DataSplits) -> dict[str, Any]:
@@ -133,6 +136,7 @@ def finish_model_stage(run: RunDir, stage_name: str, model: torch.nn.Module, tas
                      parent=parent, params=count_params(model), macs=count_macs(model, shape),
                      input_shape=list(shape), preprocess=pre, data=data_cfg.model_dump(mode="json"),
                      latency=quick_latency(model, shape), **(extra or {}))
+    write_activations(run.path / "activations.json", model, splits)
     run.write_card(card)
     return StageResult(run.path, path, card)
 
@@ -144,7 +148,6 @@ def apply_transfer(cfg: TrainStageConfig, model: torch.nn.Module) -> TrainStageC
         raise ConfigError(f"train.transfer={cfg.transfer!r} needs init: the pre-trained artifact to adapt")
     if not cfg.init:
         return cfg
-    from .transfer import transfer_options
 
     t = transfer_options(model, cfg.transfer, cfg.transfer_head) if cfg.transfer else {}
     init_from(model, cfg.init, [*cfg.init_exclude, *t.get("init_exclude", [])])
@@ -201,7 +204,6 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
 
 
 def write_eval(run: RunDir, metrics: dict[str, Any], name: str = "eval.json") -> Path:
-    from ..utils.io import write_json
 
     return write_json(run.path / name, metrics)
 
@@ -212,6 +214,5 @@ def train(out: str | Path | None = None, **options: Any) -> StageResult:
     Example:
         >>> edgevision.train(model="student_cnn", data={"source": "synthetic:shapes"}, epochs=5, out="runs/t")
     """
-    from ..stages import run_stage
 
     return run_stage("train", options, out)

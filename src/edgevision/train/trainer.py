@@ -10,6 +10,7 @@ the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -235,7 +236,6 @@ class Trainer:
         for cb, st in zip(self.callbacks, data.get("callbacks", [])):
             cb.load_state_dict(st)
         if self.dist.is_main and self.run:
-            import json
 
             write_text(self.run.metrics_path, "".join(json.dumps(r) + "\n" for r in self.state.history))
         if self.verbose:

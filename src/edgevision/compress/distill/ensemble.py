@@ -22,7 +22,7 @@ import torch
 from ...data.base import SampleDataset
 from ...errors import ConfigError
 from ...tasks.kd import probs_to_logits
-from .teachers import Teacher
+from .teacher import Teacher
 
 
 class EnsembleTeacher(Teacher):

@@ -26,7 +26,6 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ...artifacts import Artifact, load_artifact
 from ...configs.distill import TeacherOptions
@@ -34,37 +33,16 @@ from ...data.base import SampleDataset
 from ...errors import ConfigError, EdgevisionError
 from ...models import count_params
 from ...registry import Registry
+from ...tasks.detection import person_probability
 from ...tasks.kd import probs_to_logits
+from .ensemble import EnsembleTeacher
+from .teacher import Teacher
 
 TEACHERS: Registry = Registry("teacher", builtins=("edgevision.compress.distill",), plural="teachers")
 PERSON_SCORERS: Registry = Registry("person scorer", builtins=("edgevision.compress.distill",),
                                     plural="person-scorers")  # artifact task name → fn(artifact, person_name) → scorer
 
 
-
-
-class Teacher:
-    """Base teacher: ``logits(x01)`` → (B, C, ...) for images (B, C, H, W) in [0, 1]."""
-
-    name = "teacher"
-    kind = "teacher"
-    module: nn.Module | None = None  # the network, when there is one (feature hints need it)
-    input_shape: tuple[int, int, int] | None = None  # what ``module`` takes (C, H, W)
-
-    def logits(self, x01: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def prepare(self, train: SampleDataset, class_names: list[str]) -> None:
-        """Fit anything that depends on the training split (e.g. score calibration). Default: nothing."""
-
-    def fingerprint(self) -> str:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def size_bytes(self) -> int:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def info(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "size_bytes": self.size_bytes()}
 
 
 def sha256_file(path: Path) -> str:
@@ -301,7 +279,6 @@ def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None
 
 
 def build_ensemble(spec: str, opt: TeacherOptions, task: str | None) -> Teacher:
-    from .ensemble import EnsembleTeacher
 
     if (task or "classification") != "classification":
         raise ConfigError(f"teacher {spec!r}: an ensemble (members joined by '+') averages class probabilities, so "
@@ -315,7 +292,6 @@ def build_ensemble(spec: str, opt: TeacherOptions, task: str | None) -> Teacher:
 @PERSON_SCORERS.register("detection", description="p(person) = max over anchors of σ(conf)·softmax(class)[person]")
 def detection_person_scorer(art: Artifact, person: str = "person") -> Callable[[torch.Tensor], np.ndarray]:
     """An edgevision detector artifact as a people-presence teacher (reference doc 002's adapter)."""
-    from ...tasks.detection import person_probability
 
     person_probability(art, torch.zeros(1, 3, 8, 8), person)  # fail now, naming the classes, if there is none
     return lambda x01: person_probability(art, x01.float(), person).numpy()

@@ -37,8 +37,10 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from ...data import BatchTransform, DataSplits, SampleDataset
+from ...data.base import collate
 from ...errors import ConfigError, EdgevisionError
 from ...utils.io import atomic_open
+from ..onnx import ort_session
 from .concat import share_concat_scales
 
 CALIBRATION = ("minmax", "entropy", "percentile")
@@ -99,7 +101,6 @@ def _tensor16(t: torch.Tensor, name: str, onnx_type: int) -> TensorProto:
 # ---------------------------------------------------------------------------------------------- samples
 def sample_array(ds: SampleDataset, splits: DataSplits, n: int | None, offset: int = 0) -> np.ndarray:
     """Up to ``n`` normalized images (N, C, H, W) float32 of ``ds``, from position ``offset`` on."""
-    from ...data.base import collate
 
     end = len(ds) if n is None else min(len(ds), offset + n)
     idx = torch.arange(offset, end)
@@ -112,7 +113,6 @@ def sample_array(ds: SampleDataset, splits: DataSplits, n: int | None, offset: i
 
 def run_onnx(path: str | Path, x: np.ndarray, batch: int = 64, threads: int | None = None) -> np.ndarray:
     """First output of the ONNX model on ``x``, batched."""
-    from ..onnx import ort_session
 
     s = ort_session(path, threads)
     name = s.get_inputs()[0].name

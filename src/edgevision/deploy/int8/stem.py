@@ -25,6 +25,7 @@ import onnx
 from onnx import numpy_helper
 
 from ...utils.timing import measure
+from ..onnx import ort_session
 
 STEM_MAX_CHANNELS = 4
 POOLS = frozenset({"MaxPool", "AveragePool"})
@@ -86,7 +87,6 @@ def _skip(cons: dict[str, list[onnx.NodeProto]], node: onnx.NodeProto, ops: froz
 def latency_pair(paths: dict[str, Path], shape: tuple[int, ...], threads: int, budget_s: float,
                  rounds: int = 3) -> dict[str, dict[str, float]]:
     """Batch-1 onnxruntime latency of each file, interleaved over ``rounds`` (pooled median and p90, ms)."""
-    from ..onnx import ort_session
 
     sessions = {k: ort_session(p, threads) for k, p in paths.items()}
     x = np.random.default_rng(0).standard_normal((1, *shape), np.float32)
