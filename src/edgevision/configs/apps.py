@@ -18,10 +18,10 @@ class PredictConfig(BaseModel):
         json="edgevision.apps.predict:read_predictions")
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    artifact: str
+    artifact: str = Field(..., description="model file (.pt/.evz/.onnx) or run folder")
     inputs: list[str] = Field(..., min_length=1, description="image files and/or folders of images")
-    batch_size: int = Field(32, ge=1)
-    draw: bool = True
+    batch_size: int = Field(32, ge=1, description="images per forward pass")
+    draw: bool = Field(True, description="also write each image with its predictions drawn (<name>.png)")
 
 
 class DemoConfig(BaseModel):
@@ -38,7 +38,7 @@ class DemoConfig(BaseModel):
     artifact: str = Field(..., description="model file (.pt/.evz/.onnx) or run folder")
     source: str = Field(..., description="camera index (0), video file, folder of images, or rtsp:// URL")
     engine: Literal["auto", "torch", "onnxruntime", "cv2"] = Field(
-        "auto", description="auto: torch for .pt/.evz, onnxruntime for .onnx")
+        "auto", description="inference engine (cv2 = cv2.dnn); auto = torch for .pt/.evz, onnxruntime for .onnx")
     threads: int = Field(1, ge=1, le=256, description="inference threads")
     headless: bool = Field(False, description="no window; write files instead")
     out: str | None = Field(None, description="annotated video (.mp4/.avi/.mkv) or output folder")

@@ -26,9 +26,12 @@ class ProfileConfig(BaseModel):
     target: str = Field(..., description="model name (see `edgevision models`) or artifact / run folder")
     input_size: str | None = Field(None, validation_alias=AliasChoices("input_size", "input"),
                                    description="C×H×W, e.g. 3x224x224 (default: the model's)")
-    threads: int | None = Field(None, ge=1, le=256)
+    threads: int | None = Field(None, ge=1, le=256, description="threads of torch and onnxruntime (default: "
+                                "torch's current thread count)")
     batch: int = Field(8, ge=1, le=1024, description="batch size for the throughput measurement")
-    engines: list[Literal["torch", "onnxruntime"]] = Field(default_factory=lambda: list(PROFILE_ENGINES))
+    engines: list[Literal["torch", "onnxruntime"]] = Field(default_factory=lambda: list(PROFILE_ENGINES),
+                                                           description="engines to time (an .onnx target runs in "
+                                                           "onnxruntime only)")
     budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per measurement")
 
 
@@ -45,16 +48,23 @@ class BenchConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     artifacts: list[str] = Field(..., min_length=1, description="model files or run folders")
-    labels: list[str] | None = Field(None, description="row labels, one per artifact (default: file names)")
+    labels: list[str] | None = Field(None, description="row labels in order, one per benchmarked file (an "
+                                     "expanded export counts once per file; default: folder/file)")
     data: DataConfig | None = Field(None, description="default: the data each artifact was trained on")
-    split: Literal["train", "val", "test"] = "test"
-    limit: int | None = Field(None, ge=1, description="samples of the split used for accuracy")
-    threads: list[Annotated[int, Field(ge=1, le=256)]] = Field(default_factory=lambda: [1], min_length=1)
-    engines: list[Literal["torch", "onnxruntime", "cv2"]] = Field(default_factory=lambda: list(BENCH_ENGINES))
+    split: Literal["train", "val", "test"] = Field("test", description="split the accuracy is measured on")
+    limit: int | None = Field(None, ge=1, description="use the first N samples of the split for accuracy")
+    threads: list[Annotated[int, Field(ge=1, le=256)]] = Field(default_factory=lambda: [1], min_length=1,
+                                                               description="thread counts, one set of rows each "
+                                                               "(torch, onnxruntime and cv2 alike)")
+    engines: list[Literal["torch", "onnxruntime", "cv2"]] = Field(
+        default_factory=lambda: list(BENCH_ENGINES), description="torch (eager), onnxruntime, cv2 (cv2.dnn); a .pt "
+        "is exported to ONNX for the last two")
     torch_bf16: bool = Field(False, description="also run torch in bf16 (channels-last, AMX/AVX-512 BF16)")
     batch: int = Field(32, ge=1, le=1024, description="batch size of the throughput measurement")
-    budget_s: float = Field(1.0, gt=0, le=120, description="timing budget per row and batch size")
-    rounds: int = Field(3, ge=1, le=20, description="interleaved timing rounds")
+    budget_s: float = Field(1.0, gt=0, le=120, description="seconds of timing per row, for batch 1 and again for "
+                            "the batch, split over the rounds")
+    rounds: int = Field(3, ge=1, le=20, description="interleaved timing rounds (every row gets budget_s / rounds "
+                        "per round)")
     peak: bool = Field(True, description="measure the GEMM peak (fp32 and int8) per thread count")
     expand_exports: bool = Field(True, description="an export's main file brings its sibling files (fp32, ...)")
 

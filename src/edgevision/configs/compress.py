@@ -22,13 +22,15 @@ class FinetuneConfig(TrainConfig):
 
     artifact: str = Field(..., description="input model (.pt/.evz) or run folder")
     data: DataConfig | None = Field(None, description="default: the data the artifact was trained on")
-    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig, description="augmentation of the fine-tuning "
+                                   "batches")
     epochs: int = Field(3, ge=0, le=100_000, description="fine-tuning epochs (0 = none)")
-    lr: float = Field(0.01, gt=0, le=10)
+    lr: float = Field(0.01, gt=0, le=10, description="fine-tuning learning rate")
     distill: KDConfig | None = Field(
         None, description="distil from the unchanged input model while fine-tuning (Hinton et al. 2015): {} for the "
         "defaults, or KD options such as {temperature: 4, alpha: 0.9}")
-    resume: bool = Field(False, description="continue an interrupted run in the output folder")
+    resume: bool = Field(False, description="continue an interrupted run in the output folder with its saved "
+                         "options (a finished run is reused)")
 
 
 class PruneConfig(FinetuneConfig):
@@ -40,17 +42,31 @@ class PruneConfig(FinetuneConfig):
         examples=("edgevision prune runs/t --sparsity conv1=0.5,*=0.8 --pruning-schedule agp --epochs 4 "
                   "--out runs/t-prune",), args=("artifact",))
 
-    criterion: Literal["naive", "layerwise", "neuronwise", "global"] = "layerwise"
-    sparsity: Sparsity | None = Field(None, description="fraction of weights to remove: one number, or {glob: s}")
-    gamma: Sparsity | None = Field(None, description="apply the criterion's formula with this γ instead")
-    layers: list[str] = Field(default_factory=lambda: ["*"], description="globs of conv/linear layers to prune")
-    pruning_schedule: Literal["oneshot", "iterative", "agp"] = "oneshot"
-    rounds: int = Field(3, ge=1, le=100, description="prune → retrain rounds (iterative)")
-    agp_start: float = Field(0.0, ge=0, description="epoch where AGP starts")
-    agp_end: float | None = Field(None, gt=0, description="epoch where AGP reaches the target (default ⅔ of epochs)")
-    agp_every: int | None = Field(None, ge=1, description="optimizer steps between AGP pruning events")
-    epochs: int = Field(4, ge=0, le=100_000, description="fine-tuning epochs (0 = none)")
-    keep: Literal["best", "last"] = "last"
+    criterion: Literal["naive", "layerwise", "neuronwise", "global"] = Field(
+        "layerwise", description="prune w when naive |w| ≤ γ; layerwise |w| ≤ γ·σ(W) + μ(W); neuronwise the same "
+        "per output row; global |w| ≤ γ, one γ for all layers (Björgvinsdóttir & Seibold 2016; Han et al. 2015)")
+    sparsity: Sparsity | None = Field(None, description="fraction of weights to remove, in [0, 1): one number, or "
+                                      "{glob|conv|linear: s} (first match wins; unmatched layers are not pruned)")
+    gamma: Sparsity | None = Field(None, description="instead of sparsity: apply the criterion's formula once with "
+                                   "this γ (one number or {glob: γ}); prune has no LR-decay γ: use schedule "
+                                   "cosine or none")
+    layers: list[str] = Field(default_factory=lambda: ["*"], description="globs of conv/linear layers to prune "
+                              "(conv and linear also match by type)")
+    pruning_schedule: Literal["oneshot", "iterative", "agp"] = Field(
+        "oneshot", description="oneshot: prune before fine-tuning; iterative: `rounds` prune → retrain rounds, "
+        "each removing the same fraction of the survivors (Han et al. 2015); agp: s_t = s_f + (s_i − s_f)·(1 − "
+        "(t − t₀)/(n·Δt))³ (Zhu & Gupta 2017)")
+    rounds: int = Field(3, ge=1, le=100, description="prune → retrain rounds of the iterative schedule, spread "
+                        "evenly over the fine-tuning steps")
+    agp_start: float = Field(0.0, ge=0, description="epoch (fractional) of AGP's first pruning step t₀")
+    agp_end: float | None = Field(None, gt=0, description="epoch where AGP reaches the target, t₀ + n·Δt (default "
+                                  "⅔ of epochs); later epochs fine-tune at the final sparsity")
+    agp_every: int | None = Field(None, ge=1, description="optimizer steps Δt between AGP pruning events (default: "
+                                  "about 30 events from agp_start to agp_end)")
+    epochs: int = Field(4, ge=0, le=100_000, description="fine-tuning epochs (0 = prune only; iterative and agp "
+                        "need ≥ 1)")
+    keep: Literal["best", "last"] = Field(
+        "last", description="weights kept: last = the final epoch; best = the best val epoch (oneshot only)")
 
     @model_validator(mode="after")
     def _check(self) -> PruneConfig:
@@ -86,16 +102,19 @@ class SensitivityConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     artifact: str = Field(..., description="model (.pt/.evz) or run folder")
     criteria: list[Literal["naive", "layerwise", "neuronwise"]] = Field(
-        default_factory=lambda: ["naive", "layerwise", "neuronwise"], min_length=1)
+        default_factory=lambda: ["naive", "layerwise", "neuronwise"], min_length=1,
+        description="pruning criteria to compare (see prune --criterion)")
     keep_ratios: list[float] = Field(default_factory=lambda: list(KEEP_RATIOS), min_length=1,
                                      validation_alias=AliasChoices("keep_ratios", "keep"),
                                      description="fractions of each layer's weights kept, one sweep point each")
     layers: list[str] = Field(default_factory=lambda: ["*"], description="globs of conv/linear layers to sweep")
-    split: Literal["train", "val", "test"] = "val"
-    data: DataConfig | None = None
-    limit: int | None = Field(None, ge=1, description="evaluate on at most this many samples")
-    batch_size: int = Field(256, ge=1)
-    tolerance: float | None = Field(0.01, ge=0, description="tolerated drop of the primary metric for the proposal")
+    split: Literal["train", "val", "test"] = Field("val", description="split evaluated (choosing sparsities on "
+                                                   "test would leak it)")
+    data: DataConfig | None = Field(None, description="default: the data the artifact was trained on")
+    limit: int | None = Field(None, ge=1, description="evaluate on at most this many samples (evenly spaced)")
+    batch_size: int = Field(256, ge=1, description="evaluation batch size")
+    tolerance: float | None = Field(0.01, ge=0, description="tolerated drop of the primary metric, in its units "
+                                    "(0.01 = 1 point of top-1), for the proposed sparsities (None: no proposal)")
 
 
 class ClusterConfig(FinetuneConfig):
@@ -108,18 +127,26 @@ class ClusterConfig(FinetuneConfig):
         args=("artifact",), aliases=(("--init", "centroid_init"),))
 
     bits: Bits = Field(default_factory=lambda: {"conv": 8, "linear": 5},
-                       description="index bits (k = 2^bits shared values): one number or {glob|conv|linear: bits}")
+                       description="index bits (k = 2^bits shared values, 1–16): one number or {glob|conv|linear: "
+                       "bits} (Han et al. 2016: conv 8, linear 5)")
     centroid_init: Literal["linear", "density", "random"] = Field(
         "linear", validation_alias=AliasChoices("centroid_init", "init"),
-        description="k-means initialization of the shared values (Han et al. 2016: linear is best)")
+        description="k-means initialization: linear = evenly spaced from min to max (Han et al. 2016: best); "
+        "density = evenly spaced quantiles; random = k weights drawn at random")
     per_channel: bool = Field(False, description="one codebook per output channel instead of per tensor")
     layers: list[str] = Field(default_factory=lambda: ["*"], description="globs of conv/linear layers to share")
-    bias_bits: int | None = Field(None, ge=1, le=16, description="also share the biases of these layers (bits)")
-    codebook_dtype: Literal["fp32", "fp16"] = "fp32"
-    max_iter: int = Field(300, ge=1, le=10_000)
+    bias_bits: int | None = Field(None, ge=1, le=16, description="also share the biases of these layers, 2^bias_bits "
+                                  "values per tensor (None: biases stay as they are)")
+    codebook_dtype: Literal["fp32", "fp16"] = Field(
+        "fp32", description="fp16 rounds the shared values to fp16 after fine-tuning (pack then stores 2-byte "
+        "codebooks)")
+    max_iter: int = Field(300, ge=1, le=10_000, description="most Lloyd iterations of each layer's 1-D k-means "
+                          "(stops earlier when the centroids stop moving)")
     epochs: int = Field(2, ge=0, le=100_000, description="centroid fine-tuning epochs (0 = none)")
-    lr: float = Field(0.001, gt=0, le=10)
-    keep: Literal["best", "last"] = "last"
+    lr: float = Field(0.001, gt=0, le=10, description="centroid fine-tuning learning rate")
+    keep: Literal["best", "last"] = Field(
+        "last", description="weights kept: last = the final epoch; best = the best val epoch (re-tied after "
+        "loading)")
 
 
 class PackConfig(BaseModel):
@@ -132,14 +159,20 @@ class PackConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     artifact: str = Field(..., description="model (.pt) or run folder")
-    huffman: bool = True
-    gap_bits: int | Literal["auto"] = Field("auto", description="relative-index gap width b (1–16) or auto")
-    max_codebook: int = Field(256, ge=1, le=65536, description="at most this many distinct values → codebook")
-    per_channel: bool | Literal["auto"] = "auto"
-    sparse: Literal["auto", "always", "never"] = "auto"
-    float_dtype: Literal["fp32", "fp16"] = Field("fp32", description="unshared floats; fp16 is lossy")
-    verify: bool = True
-    resume: bool = False
+    huffman: bool = Field(True, description="Huffman-code each stream when that is smaller than fixed-width")
+    gap_bits: int | Literal["auto"] = Field("auto", description="bits b per CSR relative column gap (1–16; longer "
+                                            "gaps take filler entries) or auto: the smallest size per tensor")
+    max_codebook: int = Field(256, ge=1, le=65536, description="a tensor (or channel) with at most this many "
+                              "distinct values may be stored as a codebook + indices")
+    per_channel: bool | Literal["auto"] = Field(
+        "auto", description="one codebook per output channel; auto = when the whole tensor has more than "
+        "max_codebook distinct values")
+    sparse: Literal["auto", "always", "never"] = Field(
+        "auto", description="CSR for tensors with zeros: auto = when smaller; always = every float tensor; never")
+    float_dtype: Literal["fp32", "fp16"] = Field("fp32", description="storage of the float32 values not in a "
+                                                 "codebook; fp16 halves them and is lossy")
+    verify: bool = Field(True, description="decode the file and check every tensor bit for bit before writing it")
+    resume: bool = Field(False, description="reuse a finished pack run in the output folder instead of refusing")
 
 
 class UnpackConfig(BaseModel):
@@ -164,15 +197,21 @@ class ShrinkConfig(FinetuneConfig):
         args=("artifact",))
 
     artifact: str = Field(..., description="model file or run folder")
-    ratio: float | None = Field(None, gt=0, lt=1, description="fraction of channels to remove")
-    macs: float | None = Field(None, gt=0, lt=1, description="fraction of MACs to remove (instead of ratio)")
-    importance: Literal["l1", "l2", "bn_scale", "taylor"] = "l1"
-    scope: Literal["uniform", "global"] = "uniform"
+    ratio: float | None = Field(None, gt=0, lt=1, description="fraction of channels to remove (give exactly one "
+                                "of ratio and macs)")
+    macs: float | None = Field(None, gt=0, lt=1, description="fraction of MACs to remove, at least (found by "
+                               "bisection; instead of ratio)")
+    importance: Literal["l1", "l2", "bn_scale", "taylor"] = Field(
+        "l1", description="channel score: l1 Σ|w| (Li et al. 2017); l2 (Σw²)^½; bn_scale Σ|γ| of the BatchNorm "
+        "scales (Liu et al. 2017); taylor E[(Σ w·∂L/∂w)²] (Molchanov et al. 2019)")
+    scope: Literal["uniform", "global"] = Field(
+        "uniform", description="uniform: the same fraction from every channel group; global: rank all channels "
+        "together, scores normalized by each group's mean")
     round_to: int | Literal["auto"] = Field("auto", description="kept widths are multiples of this; auto = the "
                                             "CPU's fp32 SIMD width (16 on AVX-512, 8 on AVX2)")
     max_ratio: float = Field(0.9, gt=0, lt=1, description="no group loses more than this fraction")
     ignore: list[str] = Field(default_factory=list, description="glob patterns of layer paths to leave alone")
-    taylor_batches: int = Field(8, ge=1, le=1000, description="batches used by the taylor criterion")
+    taylor_batches: int = Field(8, ge=1, le=1000, description="training batches averaged by the taylor criterion")
 
 
 class LowRankConfig(FinetuneConfig):
@@ -186,9 +225,14 @@ class LowRankConfig(FinetuneConfig):
         args=("artifact",))
 
     artifact: str = Field(..., description="model file or run folder")
-    method: Literal["svd", "separable", "dwsep"] = "svd"
-    layers: list[str] = Field(default_factory=list, description="globs of layer paths (default: all eligible)")
-    energy: float = Field(0.9, gt=0, le=1, description="kept fraction of Σσ² (svd, separable)")
-    rank: int | None = Field(None, ge=1, description="fixed rank instead of energy")
-    rank_ratio: float | None = Field(None, gt=0, le=1, description="rank as a fraction of full rank")
+    method: Literal["svd", "separable", "dwsep"] = Field(
+        "svd", description="svd: linear W ≈ U_r Σ_r V_rᵀ (Denton et al. 2014); separable: k×k conv → k×1 + 1×k (Tai "
+        "et al. 2016); dwsep: conv → depthwise k×k + pointwise 1×1")
+    layers: list[str] = Field(default_factory=list, description="globs of layer paths (default: all eligible: "
+                              "linear layers for svd, ungrouped k×k conv2d otherwise)")
+    energy: float = Field(0.9, gt=0, le=1, description="rank r = the smallest keeping this fraction of Σσ² (svd, "
+                          "separable)")
+    rank: int | None = Field(None, ge=1, description="fixed rank instead of energy (wins over rank_ratio)")
+    rank_ratio: float | None = Field(None, gt=0, le=1, description="rank as a fraction of full rank, rounded up "
+                                     "(instead of energy)")
     min_saving: float = Field(0.1, ge=0, lt=1, description="replace a layer only if it saves this share of MACs")

@@ -24,23 +24,31 @@ class ExportConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     artifact: str = Field(..., description="model file or run folder")
-    format: str = Field("onnx", description="a format of the export table (onnx, pt, ...)")
+    format: str = Field("onnx", description="export format (`edgevision list exporters`): onnx, or pt (16-bit "
+                        "weight storage with --fp16/--bf16)")
     int8: bool = Field(False, description="also write an int8 (QDQ, static, calibrated) file")
     fp16: bool = Field(False, description="also write a file with fp16 weight storage")
     bf16: bool = Field(False, description="also write a file with bf16 weight storage")
-    opset: int = Field(OPSET, ge=17, le=21)
-    dynamic_batch: bool = True
-    calibration: Literal["minmax", "entropy", "percentile"] = "minmax"
-    calib_samples: int = Field(256, ge=1, le=100_000, description="train samples for int8 calibration")
-    holdout: int = Field(512, ge=8, le=100_000, description="val samples for the parity checks")
-    per_channel: bool = True
+    opset: int = Field(OPSET, ge=17, le=21, description="ONNX opset version of the exported graph")
+    dynamic_batch: bool = Field(True, description="symbolic batch dimension (off, --static-batch: fixed at 1)")
+    calibration: Literal["minmax", "entropy", "percentile"] = Field(
+        "minmax", description="int8 activation-range calibration in onnxruntime (percentile: at the 99.999th)")
+    calib_samples: int = Field(256, ge=1, le=100_000, description="first train samples used for int8 calibration")
+    holdout: int = Field(512, ge=8, le=100_000, description="first val (else test) samples for the parity checks "
+                         "(8 random inputs when the data is unknown)")
+    per_channel: bool = Field(True, description="int8 weight scales per output channel (off: per tensor)")
     exclude: list[str] = Field(default_factory=list, description="layers (globs) kept in float in the int8 file")
     stem: Literal["auto", "int8", "float"] = Field(
         "auto", description="int8: keep a narrow-input stem conv in float (auto = when measured faster)")
-    tolerance: float = Field(1e-4, gt=0, description="fp32 max abs error allowed")
-    min_agreement: float = Field(0.99, ge=0, le=1, description="int8 top-1 agreement required")
-    cv2: Literal["check", "require", "off"] = Field("check", description="run the files in cv2.dnn too")
-    data: DataConfig | None = None
+    tolerance: float = Field(1e-4, gt=0, description="max |file − torch| allowed for fp32 files (and for pt files "
+                             "against their rounded weights)")
+    min_agreement: float = Field(0.99, ge=0, le=1, description="top-1 agreement with torch required of the "
+                                 "fp16/bf16/int8 .onnx files (per position for maps)")
+    cv2: Literal["check", "require", "off"] = Field(
+        "check", description="run every .onnx in cv2.dnn too: check = failures are warnings, require = errors, off = "
+        "skip")
+    data: DataConfig | None = Field(None, description="data for calibration and parity checks (default: the data "
+                                    "the artifact was trained on)")
 
 
 class QuantizeConfig(FinetuneConfig):
@@ -54,19 +62,31 @@ class QuantizeConfig(FinetuneConfig):
         args=("artifact",), aliases=(("--per-tensor", "!per_channel"),))
 
     artifact: str = Field(..., description="model file or run folder (a float model)")
-    precision: Literal["int8", "fp16", "bf16"] = "int8"
-    calibration: Literal["minmax", "entropy", "percentile", "best"] = "minmax"
-    calib_samples: int = Field(256, ge=1, le=100_000, description="train samples for calibration")
-    percentile: float = Field(99.999, gt=90, lt=100)
-    per_channel: bool = True
+    precision: Literal["int8", "fp16", "bf16"] = Field(
+        "int8", description="int8: static PTQ in onnxruntime (model.int8.onnx); fp16/bf16: 16-bit weight storage "
+        "in a .pt, compute stays fp32")
+    calibration: Literal["minmax", "entropy", "percentile", "best"] = Field(
+        "minmax", description="int8 activation-range calibration; best = try all three, keep the best on val")
+    calib_samples: int = Field(256, ge=1, le=100_000, description="first train samples used for calibration")
+    percentile: float = Field(99.999, gt=90, lt=100, description="percentile calibration: the percentile of the "
+                              "activation values that sets each range")
+    per_channel: bool = Field(True, description="int8 weight scales per output channel (off, --per-tensor: per "
+                              "tensor)")
     exclude: list[str] = Field(default_factory=list, description="layer paths (globs) kept in float")
-    tolerance: float = Field(1.0, ge=0, description="allowed drop of the primary metric, in points")
-    auto_exclude: bool = Field(True, description="keep the most sensitive layers in float when over tolerance")
-    max_exclude: int = Field(3, ge=0, le=64)
-    qat: Literal["auto", "on", "off"] = Field("auto", description="auto: only if still over tolerance")
+    tolerance: float = Field(1.0, ge=0, description="allowed val drop of the primary metric, in points (metric × "
+                             "100)")
+    auto_exclude: bool = Field(True, description="when over tolerance, keep the most sensitive layers in float "
+                               "(leave-one-out sensitivity)")
+    max_exclude: int = Field(3, ge=0, le=64, description="at most this many layers kept in float by auto_exclude "
+                             "(0 = none)")
+    qat: Literal["auto", "on", "off"] = Field(
+        "auto", description="quantization-aware training (fold BatchNorm, fine-tune with fake quantization): on = "
+        "always; auto = only if still over tolerance, kept if better; off = never")
     epochs: int = Field(2, ge=0, le=100_000, description="QAT epochs")
     lr: float = Field(1e-3, gt=0, le=10, description="QAT learning rate")
-    threads: int = Field(1, ge=1, le=256, description="threads of the fp32-vs-int8 latency comparison")
-    budget_s: float = Field(1.0, gt=0, le=60)
+    threads: int = Field(1, ge=1, le=256, description="onnxruntime threads of the latency measurements (stem "
+                         "choice, fp32-vs-int8 comparison)")
+    budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per latency measurement (stem "
+                            "choice, fp32-vs-int8 comparison)")
     stem: Literal["auto", "int8", "float"] = Field(
         "auto", description="keep a narrow-input stem conv in float: auto = when measured faster")

@@ -16,13 +16,22 @@ class KDConfig(BaseModel):
     """The distillation loss (validated early, like every config)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    temperature: float = Field(4.0, gt=0, le=100, description="T: doc 000 used 6; 2.5–4 for small students")
-    alpha: float = Field(0.9, ge=0, le=1, description="weight of the soft term (hinton, mse) or of KL (kl+bce)")
-    beta: float = Field(1.0, ge=0, description="weight of BCE in the kl+bce objective")
-    objective: Literal["hinton", "kl+bce", "mse"] = "hinton"
-    zero_mean: bool = Field(False, description="subtract the per-sample mean logit (doc 000)")
-    scale_t2: bool = Field(True, description="multiply the KL term by T² (Hinton 2015)")
-    soft_epochs: int = Field(0, ge=0, description="soft targets only for these epochs, then hard labels only")
+    temperature: float = Field(4.0, gt=0, le=100, description="T of the soft targets p = softmax(z/T) (Hinton et "
+                               "al. 2015; unused by mse): Asplund (2016) used 6; 2.5–4 for small students")
+    alpha: float = Field(0.9, ge=0, le=1, description="hinton, mse: loss = α·soft + (1 − α)·hard; kl+bce: α is the "
+                         "weight of the KL term")
+    beta: float = Field(1.0, ge=0, description="weight of BCE(y, P_S) in the kl+bce objective (Stanček 2024: α = β "
+                        "= 1)")
+    objective: Literal["hinton", "kl+bce", "mse"] = Field(
+        "hinton", description="hinton: (1 − α)·CE + α·T²·KL(p_T ‖ p_S) (Hinton et al. 2015); kl+bce: α·T²·KL + "
+        "β·BCE for binary classifiers (Stanček 2024); mse: MSE of zero-mean logits, the T → ∞ limit")
+    zero_mean: bool = Field(False, description="subtract each position's mean logit from student and teacher "
+                            "(Asplund 2016); the softmax is shift-invariant and mse zero-means anyway, so the loss "
+                            "stays the same")
+    scale_t2: bool = Field(True, description="multiply the KL term by T², so its gradient does not shrink as 1/T² "
+                           "(Hinton et al. 2015; hinton and kl+bce)")
+    soft_epochs: int = Field(0, ge=0, description="Asplund (2016)'s schedule: soft targets only for these epochs, "
+                             "then hard labels only (0 = the α mix in every epoch)")
 
 
 class HintConfig(BaseModel):
@@ -30,10 +39,14 @@ class HintConfig(BaseModel):
     is accepted too (the CLI's ``--hint``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    student: str = Field(..., min_length=1)
-    teacher: str = Field(..., min_length=1)
-    kind: Literal["fitnet", "at"] = "fitnet"
-    weight: float | None = Field(None, ge=0, description="default 1 (fitnet) or 1000 (at)")
+    student: str = Field(..., min_length=1, description="student module name (as in named_modules, e.g. "
+                         "features.3) whose output is matched")
+    teacher: str = Field(..., min_length=1, description="teacher module name whose output is the target")
+    kind: Literal["fitnet", "at"] = Field(
+        "fitnet", description="fitnet: ‖r(u) − v‖² with a 1×1-conv (or linear) regressor r (Romero et al. 2015); "
+        "at: MSE of the normalized attention maps mean_c A_c² (Zagoruyko & Komodakis 2017)")
+    weight: float | None = Field(None, ge=0, description="loss weight (default 1 for fitnet, 1000 for at: the "
+                                 "paper's β)")
 
     @model_validator(mode="before")
     @classmethod
@@ -59,10 +72,13 @@ class TeacherOptions(BaseModel):
     """Options of the built-in OpenCV teachers (``teacher_options``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    det_size: int = Field(160, ge=64, le=1024, description="side the image is resized to before detection")
-    scale: float = Field(1.05, gt=1, le=2, description="pyramid step of detectMultiScale")
-    hit_threshold: float = Field(-1.0, description="HOG: keep windows whose SVM margin exceeds this")
-    calibration_samples: int = Field(512, ge=16, description="training images used to fit p = σ(a·score + b)")
+    det_size: int = Field(160, ge=64, le=1024, description="side of the square the image is resized to before "
+                          "detection (hog needs ≥ 128)")
+    scale: float = Field(1.05, gt=1, le=2, description="image pyramid step of detectMultiScale (HOG and Haar)")
+    hit_threshold: float = Field(-1.0, description="HOG: keep windows whose SVM margin exceeds this; the score is "
+                                 "the best margin (this − 1 when no window)")
+    calibration_samples: int = Field(512, ge=16, description="evenly spaced training images used to fit Platt's "
+                                     "p = σ(a·score + b)")
 
 
 class DistillStageConfig(TrainConfig, KDConfig):
@@ -78,17 +94,26 @@ class DistillStageConfig(TrainConfig, KDConfig):
 
     teacher: str = Field(..., description="artifact / run folder, or hog, haar-fullbody, haar-upperbody")
     student: str = Field("student_cnn", description="registered model name of the student")
-    student_kwargs: dict[str, Any] = Field(default_factory=dict)
+    student_kwargs: dict[str, Any] = Field(default_factory=dict, description="constructor options of the student, "
+                                           "e.g. width=8 (num_classes and in_channels come from the data)")
     task: str | None = Field(None, description="base task (default: the teacher artifact's, else classification)")
     task_options: dict[str, Any] = Field(default_factory=dict, description="base-task options on top of the teacher "
                                          "artifact's (e.g. segmentation {loss: ce+dice}, detection distill_box)")
     data: DataConfig | None = Field(None, description="default: the data the teacher artifact was trained on")
-    augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    mode: Literal["online", "offline"] = "online"
-    hints: list[HintConfig] = Field(default_factory=list, description="feature pairs 'student.layer:teacher.layer'")
-    teacher_options: TeacherOptions = Field(default_factory=TeacherOptions)
-    cache_dir: str | None = Field(None, description="offline cache folder (default ~/.cache/edgevision/...)")
-    init: str | None = Field(None, description="artifact whose matching weights initialize the student")
+    augment: AugmentConfig = Field(default_factory=AugmentConfig, description="augmentation of the training "
+                                   "batches (online, the teacher sees the same augmented pixels)")
+    mode: Literal["online", "offline"] = Field(
+        "online", description="online: run the teacher on every augmented batch; offline: compute its logits on "
+        "the un-augmented train images once and cache them (Asplund 2016; no hints)")
+    hints: list[HintConfig] = Field(default_factory=list, description="feature pairs 'student.layer:teacher.layer"
+                                    "[:fitnet|at[:weight]]', added to the loss (online mode, network teachers)")
+    teacher_options: TeacherOptions = Field(default_factory=TeacherOptions, description="options of the OpenCV "
+                                            "teachers (hog, haar-fullbody, haar-upperbody)")
+    cache_dir: str | None = Field(None, description="offline teacher-logit cache folder (default: "
+                                  "$EDGEVISION_CACHE/teacher-logits or ~/.cache/edgevision/teacher-logits)")
+    init: str | None = Field(None, description="artifact whose same-named, same-shaped tensors initialize the "
+                             "student")
     latency_budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per latency measurement")
     latency_threads: int = Field(1, ge=1, le=256, description="torch and OpenCV threads for the latency comparison")
-    resume: bool = False
+    resume: bool = Field(False, description="continue an interrupted run in the output folder with its saved "
+                         "options (a finished run is reused)")

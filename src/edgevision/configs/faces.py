@@ -14,8 +14,10 @@ class DetectorConfig(BaseModel):
     """Haar cascade options (``cv2.CascadeClassifier.detectMultiScale``) plus cropping and alignment."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    cascade: Literal["default", "alt2"] = "default"
-    scale_factor: float = Field(1.2, gt=1.0, le=2.0, description="image pyramid step")
+    cascade: Literal["default", "alt2"] = Field("default", description="OpenCV frontal-face cascade: "
+                                                "haarcascade_frontalface_default or _alt2 (Viola & Jones 2001)")
+    scale_factor: float = Field(1.2, gt=1.0, le=2.0, description="image pyramid step (detectMultiScale "
+                                "scaleFactor)")
     min_neighbors: int = Field(4, ge=0, le=50, description="overlapping detections needed to keep a box")
     min_size: int = Field(60, ge=8, description="smallest face side in pixels (of the full-resolution frame); a "
                           "door camera sees faces ≥ 60 px in 640×480")
@@ -41,8 +43,10 @@ class EnrollConfig(BaseModel):
     artifact: str | None = Field(None, description="face model (.pt/.evz) or run folder (default: the gallery's; "
                                  "required for a new gallery)")
     detect: bool = Field(True, description="find and crop the face with the detector (off: images are face crops)")
-    threshold: float | None = Field(None, description="store this acceptance threshold in the gallery")
-    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    threshold: float | None = Field(None, description="store this acceptance threshold (cosine similarity) in "
+                                    "the gallery")
+    detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Haar detector options (with "
+                                     "detect)")
 
 
 class FacesEvalConfig(BaseModel):
@@ -60,7 +64,9 @@ class FacesEvalConfig(BaseModel):
     known: DataConfig | None = Field(None, description="gallery = train split, probes = val/test (default: the "
                                      "artifact's data)")
     impostors: DataConfig | None = Field(None, description="identities never enrolled (split by identity)")
-    targets: list[float] = Field(default_factory=lambda: [0.01, 0.001], min_length=1)
+    targets: list[float] = Field(default_factory=lambda: [0.01, 0.001], min_length=1,
+                                 description="target false-accept rates: τ is chosen on val for each, TAR and FAR "
+                                 "reported on test")
     db: str | None = Field(None, description="also write this SQLite gallery (threshold = first target's)")
 
 
@@ -77,9 +83,11 @@ class IdentifyConfig(BaseModel):
     images: list[str] = Field(..., min_length=1, description="images with one face each (the largest is used)")
     artifact: str | None = Field(None, description="face model (default: the one the gallery was created with)")
     k: int = Field(5, ge=1, le=1000, description="how many ranked names to report")
-    threshold: float | None = Field(None, description="acceptance threshold (default: the gallery's)")
+    threshold: float | None = Field(None, description="acceptance threshold: a best score below it is unknown "
+                                    "(default: the gallery's, else 0.5)")
     detect: bool = Field(True, description="find and crop the face with the detector (off: images are face crops)")
-    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Haar detector options (with "
+                                     "detect)")
 
 
 class VerifyConfig(BaseModel):
@@ -96,7 +104,8 @@ class VerifyConfig(BaseModel):
     artifact: str = Field(..., description="face model (.pt/.evz) or run folder")
     threshold: float = Field(0.5, ge=-1, le=1, description="cosine similarity at or above which they match")
     detect: bool = Field(True, description="find and crop the face with the detector (off: images are face crops)")
-    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Haar detector options (with "
+                                     "detect)")
 
 
 class DeleteConfig(BaseModel):

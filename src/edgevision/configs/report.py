@@ -17,8 +17,9 @@ class ReportConfig(BaseModel):
         examples=("edgevision report runs/quickstart --out report.html",), args=("runs",))
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    runs: list[str] = Field(..., min_length=1)
-    title: str | None = None
+    runs: list[str] = Field(..., min_length=1, description="stage folders, or recipe run folders holding stage "
+                            "folders")
+    title: str | None = Field(None, description="page title (default: 'edgevision report: ' and the folder names)")
 
 
 class SearchConfig(BaseModel):
@@ -36,9 +37,11 @@ class SearchConfig(BaseModel):
     trials: int | None = Field(None, ge=1, le=100_000, description="total finished trials (default: the recipe's)")
     storage: str | None = Field(None, description="sqlite:///x.db, postgresql://..., journal:///x.log "
                                                   "(default: sqlite in the output folder)")
-    sampler: Literal["tpe", "random"] | None = None
-    study: str | None = None
-    seed: int | None = None
+    sampler: Literal["tpe", "random"] | None = Field(None, description="Optuna sampler (default: the recipe's "
+                                                     "search.sampler, tpe)")
+    study: str | None = Field(None, description="study name, shared by every worker (default: the recipe's "
+                              "search.study, else its name)")
+    seed: int | None = Field(None, description="sampler seed (default: the recipe's search.seed)")
     workers: int = Field(1, ge=1, le=64, description="worker processes on this machine")
     threads: int | None = Field(None, ge=1, le=256, description="torch threads per worker (default cores/workers)")
     timeout: float | None = Field(None, gt=0, description="seconds after which this machine's workers stop")
