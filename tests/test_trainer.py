@@ -115,10 +115,21 @@ def test_divergence_is_a_clear_error(tmp_path):
         t.fit()
 
 
-def test_early_stopping(tmp_path):
-    t = _setup(tmp_path, epochs=30, lr=1e-6, early_stop=2)  # nothing improves → stops after patience
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_early_stopping(tmp_path, keep):
+    """Nothing improves → stops after patience, whichever weights are kept (keep=last used to never stop)."""
+    t = _setup(tmp_path, epochs=30, lr=1e-6, early_stop=2, keep=keep)
     state = t.fit()
     assert state.epoch < 30
+
+
+def test_lr_decay_keeps_its_old_name_and_prune_keeps_its_gamma():
+    assert TrainConfig(schedule="step", gamma=0.5).lr_decay == 0.5  # recipes that say gamma
+    from edgevision.configs.compress import PruneConfig
+
+    cfg = PruneConfig(artifact="a", sparsity=0.5, schedule="step", step_size=1, lr_decay=0.5)
+    assert cfg.gamma is None and lr_factor(cfg, 2.0) == pytest.approx(0.25)  # the criterion's γ stays apart
+    assert PruneConfig(artifact="a", gamma=0.7).lr_decay == 0.1
 
 
 def test_max_norm_projects_each_units_incoming_weights():

@@ -75,6 +75,7 @@ def test_old_spellings_are_aliases():
     (["train", "--model-kwargs", "width"], "expected KEY=VALUE"),
     (["train", "--epochs", "ten"], "train.epochs"),
     (["train", "--no-such-flag"], "unrecognized arguments"),
+    (["train", "--augment.blur", "{kernel: 4}"], "must be odd"),
     (["run", "no-such-recipe"], "packaged: "),
     (["list", "no-such-registry"], "unknown registry"),
 ])

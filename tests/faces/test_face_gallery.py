@@ -125,3 +125,18 @@ def test_cli_faces_verbs(tmp_path, capsys):
     assert main(["faces", "delete", "--db", str(db), "--name", "nobody"]) == 2
     assert "no one named" in capsys.readouterr().err
     assert main(["faces", "identify", "--db", str(tmp_path / "none.db"), str(img)]) == 2
+
+
+def test_cli_detector_options_reach_the_detector(tmp_path, capsys):
+    """``--detector.*`` flags arrive as a mapping and are checked like the config (they used to crash)."""
+    from edgevision.cli import main
+
+    art = face_artifact(tmp_path / "face.pt")
+    img = write_image(tmp_path / "face.png", drawn_face())
+    db = tmp_path / "f.db"
+    assert main(["faces", "enroll", "--db", str(db), "--artifact", str(art), "--name", "a", str(img), "--no-detect",
+                 "--detector.min-size", "30"]) == 0
+    assert main(["faces", "identify", "--db", str(db), str(img), "--no-detect", "--detector.scale-factor", "1.1"]) == 0
+    capsys.readouterr()
+    assert main(["faces", "identify", "--db", str(db), str(img), "--detector.scale-factor", "0.5"]) == 2
+    assert "scale_factor" in capsys.readouterr().err

@@ -48,8 +48,9 @@ class PruneConfig(FinetuneConfig):
     sparsity: Sparsity | None = Field(None, description="fraction of weights to remove, in [0, 1): one number, or "
                                       "{glob|conv|linear: s} (first match wins; unmatched layers are not pruned)")
     gamma: Sparsity | None = Field(None, description="instead of sparsity: apply the criterion's formula once with "
-                                   "this γ (one number or {glob: γ}); prune has no LR-decay γ: use schedule "
-                                   "cosine or none")
+                                   "this γ (one number or {glob: γ})")
+    lr_decay: float = Field(0.1, gt=0, le=1, description="LR decay factor (step and plateau schedules; `gamma` "
+                            "is the criterion's γ here)")
     layers: list[str] = Field(default_factory=lambda: ["*"], description="globs of conv/linear layers to prune "
                               "(conv and linear also match by type)")
     pruning_schedule: Literal["oneshot", "iterative", "agp"] = Field(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class DataConfig(BaseModel):
@@ -68,8 +68,14 @@ class PerspectiveOp(_Op):
 
 class BlurOp(_Op):
     sigma: float = Field(0.8, gt=0, description="σ of the Gaussian in pixels")
-    kernel: int = Field(3, ge=3, le=15, description="side of the Gaussian kernel in pixels; use an odd side (3, 5, "
-                        "...): an even side changes the image size and fails")
+    kernel: int = Field(3, ge=3, le=15, description="side of the Gaussian kernel in pixels, odd (3, 5, ...)")
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError(f"the Gaussian kernel side must be odd (3, 5, ...), got {v}")
+        return v
 
 
 class AvgBlurOp(_Op):

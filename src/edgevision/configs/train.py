@@ -32,8 +32,9 @@ class TrainConfig(BaseModel):
         "cosine", description="LR = lr × factor at fractional epoch t after warm-up: step γ^⌊t/step_size⌋; cosine "
         "½(1 + cos(π·t/T)), T = epochs − warmup_epochs; plateau γ^k after k plateaus; none 1")
     step_size: float = Field(30, gt=0, description="epochs between decays (step schedule)")
-    gamma: float = Field(0.1, gt=0, le=1, description="LR decay factor γ (step and plateau schedules)")
-    plateau_patience: int = Field(3, ge=0, description="plateau schedule: the LR is multiplied by gamma after "
+    lr_decay: float = Field(0.1, gt=0, le=1, validation_alias=AliasChoices("lr_decay", "gamma"),
+                            description="LR decay factor γ (step and plateau schedules)")
+    plateau_patience: int = Field(3, ge=0, description="plateau schedule: the LR is multiplied by lr_decay after "
                                   "more than this many epochs in a row without improvement (ReduceLROnPlateau)")
     warmup_epochs: float = Field(0, ge=0, description="epochs of linear LR warm-up from 0 before the schedule "
                                  "(0 = none)")

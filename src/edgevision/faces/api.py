@@ -133,7 +133,7 @@ def list_gallery(db: str | Path) -> dict[str, Any]:
 
 @stage("faces_enroll", EnrollConfig, input_field="artifact", summary="enroll a person's face images into a gallery")
 def run_faces_enroll(cfg: EnrollConfig, out: Path) -> StageResult:
-    res = enroll(cfg.db, cfg.name, cfg.images, cfg.artifact, cfg.detect, cfg.threshold)
+    res = enroll(cfg.db, cfg.name, cfg.images, cfg.artifact, cfg.detect, cfg.threshold, cfg.detector)
     run = RunDir(out).mkdir()
     card = make_card("faces_enroll", parent=cfg.artifact, metrics={"added": res["added"], "total": res["total"],
                                                                     "skipped": len(res["skipped"])}, gallery=cfg.db)

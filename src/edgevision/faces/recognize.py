@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..artifacts import load_artifact
+from ..config import validate
 from ..data.imageio import read_image
 from ..errors import ArtifactError, DataError
 from .detect import DetectorConfig, crop_faces, detect_faces, to_gray
@@ -88,8 +89,11 @@ def _cached(path: str, mtime: float, detector: str | None) -> FaceRecognizer:
     return FaceRecognizer(path, DetectorConfig.model_validate_json(detector) if detector else None)
 
 
-def recognizer(artifact: str | Path, detector: DetectorConfig | None = None) -> FaceRecognizer:
-    """A process-wide cached :class:`FaceRecognizer` (reloaded when the file changes)."""
+def recognizer(artifact: str | Path, detector: DetectorConfig | dict[str, Any] | None = None) -> FaceRecognizer:
+    """A process-wide cached :class:`FaceRecognizer` (reloaded when the file changes); ``detector`` may be the
+    options as a mapping (``--detector.*`` flags), checked by :class:`DetectorConfig`."""
+    if isinstance(detector, dict):
+        detector = validate(DetectorConfig, detector, prefix="detector")
     p = Path(artifact)
     return _cached(str(p.resolve()), p.stat().st_mtime if p.exists() else 0.0,
                    detector.model_dump_json() if detector else None)

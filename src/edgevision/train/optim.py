@@ -89,11 +89,11 @@ def lr_factor(cfg: TrainConfig, t: float, plateau_drops: int = 0) -> float:
     t_after = t - cfg.warmup_epochs
     span = max(cfg.epochs - cfg.warmup_epochs, 1e-9)
     if cfg.schedule == "step":
-        return cfg.gamma ** math.floor(t_after / cfg.step_size)
+        return cfg.lr_decay ** math.floor(t_after / cfg.step_size)
     if cfg.schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * min(t_after / span, 1.0)))
     if cfg.schedule == "plateau":
-        return cfg.gamma**plateau_drops
+        return cfg.lr_decay**plateau_drops
     return 1.0
 
 

@@ -45,7 +45,8 @@ class LoopState:
     epoch: int = 0  # the next epoch to run
     best: float | None = None
     best_epoch: int = -1
-    bad_epochs: int = 0
+    bad_epochs: int = 0  # epochs since the monitored metric last improved (early stopping)
+    monitor_best: float | None = None
     plateau_best: float | None = None
     plateau_bad: int = 0
     plateau_drops: int = 0
@@ -136,11 +137,13 @@ class Trainer:
             s.plateau_bad += 1
             if s.plateau_bad > self.cfg.plateau_patience:
                 s.plateau_drops, s.plateau_bad = s.plateau_drops + 1, 0
-        improved = self.cfg.keep == "last" or better(value, s.best)
-        if improved:
-            s.best, s.best_epoch, s.bad_epochs = value, epoch + 1, 0
+        if better(value, s.monitor_best):  # early stopping watches the metric whatever weights are kept
+            s.monitor_best, s.bad_epochs = value, 0
         else:
             s.bad_epochs += 1
+        improved = self.cfg.keep == "last" or better(value, s.best)
+        if improved:
+            s.best, s.best_epoch = value, epoch + 1
         return improved
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
