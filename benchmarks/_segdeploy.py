@@ -3,7 +3,7 @@ calibrated on training images, accuracy of each ONNX model on a split, and 1-thr
 
 int8 uses onnxruntime's ``quantize_static`` (QDQ, per-channel int8 weights, uint8 activations — the U8S8 layout
 onnxruntime recommends for x86 with VNNI), min-max calibrated on training images, after ``quant_pre_process``.
-The project's own quantizer (the speed issue) is not in this branch.
+It uses onnxruntime's default quantizer, not the project's own.
 """
 
 from __future__ import annotations

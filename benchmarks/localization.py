@@ -1,10 +1,10 @@
-"""Single-object localization (reference doc 000's task), made to work, against a constant-box baseline.
+"""Single-object localization (Asplund's (2016) task), made to work, against a constant-box baseline.
 
-Doc 000's localizer (Harris corner channel → small CNN → 4 box values, Euclidean loss on pixels) output the same
+Asplund's (2016) localizer (Harris corner channel → small CNN → 4 box values, Euclidean loss on pixels) output the same
 box for every image. Here the ``localizer`` model is trained with the ``localization`` task (sigmoid-normalized
 boxes, smooth-L1 + GIoU) on Penn-Fudan single-pedestrian crops (``pennfudan-crops``: one person per crop, crops
 of the fixed 100/20/50-image split, the person at a random place and scale) — three times: RGB only, RGB + the
-Harris channel (``cv2.cornerHarris(g, 2, 3, 0.04) > 1 % of max``, doc 000's layer) and RGB + Canny edges. The
+Harris channel (``cv2.cornerHarris(g, 2, 3, 0.04) > 1 % of max``, Asplund's (2016) layer) and RGB + Canny edges. The
 constant baseline predicts the training-set mean box for every test crop. The same comparison runs on
 ``synthetic:shapes`` (one shape per image) as a second, cheap dataset.
 

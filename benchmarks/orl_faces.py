@@ -1,5 +1,5 @@
-"""Face recognition on ORL (reference doc 003): rank-1, open set, transfer modes, FC pruning, packing, fp16/int8,
-end-to-end frames per second, and the doc's data experiments.
+"""Face recognition on ORL (Björgvinsdóttir & Seibold 2016): rank-1, open set, transfer modes, FC pruning, packing,
+fp16/int8, end-to-end frames per second, and the doc's data experiments.
 
     flock /tmp/edgevision-bench.lock .venv/bin/python benchmarks/orl_faces.py
 
@@ -103,7 +103,8 @@ def done(name: str) -> bool:
 
 
 def compression(main: Any, train_only: bool = False) -> dict[str, Any]:
-    """Doc 003's FC sweep, 95 % layer-wise FC pruning with retraining, clustering, .evz, fp16 and int8."""
+    """Björgvinsdóttir & Seibold's (2016) FC sweep, 95 % layer-wise FC pruning with retraining, clustering, .evz, fp16
+    and int8."""
     import edgevision as ev
 
     fc = ["fc", "head"]
@@ -180,7 +181,8 @@ def fps(artifact: Path, db: Path) -> dict[str, Any]:
 
 
 def experiments(steps: int) -> dict[str, Any]:
-    """Doc 003 §2.8 on ORL: top-1 against images per identity (± the doc's augmentation), input size, cropping."""
+    """Björgvinsdóttir & Seibold (2016) §2.8 on ORL: top-1 against images per identity (± the doc's augmentation),
+    input size, cropping."""
     from edgevision.data import DataConfig, load_data
     from edgevision.runs import RunDir, make_card
     from edgevision.utils.io import write_json
@@ -243,7 +245,8 @@ def main() -> None:
         "wall_s": round(time.perf_counter() - t0, 1),
     }
     save("orl_faces", result)
-    # doc 003's FC-pruning sweep (three criteria × keep-ratios, accuracy against kept fraction) beside the JSON
+    # Björgvinsdóttir & Seibold's (2016) FC-pruning sweep (three criteria × keep-ratios, accuracy against kept
+    # fraction) beside the JSON
     shutil.copyfile(OUT / "sensitivity_fc" / "sensitivity.png", RESULTS / "orl_faces_fc_sweep.png")
     print(json.dumps({k: result[k] for k in ("rank1", "rank1_gallery", "tar_at_far_1pct", "tar_at_far_0.1pct",
                                              "evz_bytes", "fps_640x480_1t", "wall_s")}, indent=1))

@@ -15,7 +15,7 @@ offline) on the fixed 100-image training split, then on the 50 held-out test ima
 - ``fps_1t`` = 1000 / (fp32 network ms + post-processing ms), and the same for int8;
 - AP of the exported fp32 and int8 graphs (so the int8 speed is quoted with its accuracy).
 
-The goal from the issue is AP@0.5 ≥ 0.80 at ≥ 30 fps at 320². The training run lives in ``--work`` (default
+The goal is AP@0.5 ≥ 0.80 at ≥ 30 fps at 320². The training run lives in ``--work`` (default
 ``~/.cache/edgevision/bench/pennfudan_detection``) in a folder named by model, input size and epochs, and resumes /
 is reused when it is already complete.
 

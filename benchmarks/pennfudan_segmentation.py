@@ -1,4 +1,4 @@
-"""Reference doc 004's Tables 5.1 / 5.3 on our data: ENet, LinkNet, MobileSeg and FastLinkNet trained from scratch
+"""Demborg's (2018) Tables 5.1 / 5.3 on our data: ENet, LinkNet, MobileSeg and FastLinkNet trained from scratch
 on Penn-Fudan (person vs background) at 256², plus one distilled student.
 
 For each net: held-out (the fixed 50-image test split) mA, mIoU, mDice, mAP_x; params, fp32 MB, GMACs; and ms
@@ -7,7 +7,7 @@ int8 model's own mIoU. The distilled entry is a FastLinkNet student trained by `
 teacher on the exact augmented batch) with α·T²·KL per pixel + (1 − α)·(CE + Dice) from the best of the four on
 validation mIoU (teacher).
 
-Goal (issue 7): a net at ≥ 100 fps on 1 thread with mIoU ≥ 0.80. Runs resume: each training is a run folder in
+Goal: a net at ≥ 100 fps on 1 thread with mIoU ≥ 0.80. Runs resume: each training is a run folder in
 ``runs/bench/pennfudan_segmentation/`` (a killed benchmark continues where it stopped).
 
 Usage: flock /tmp/edgevision-bench.lock .venv/bin/python benchmarks/pennfudan_segmentation.py [--threads 2]
@@ -38,7 +38,8 @@ from edgevision.data import DataConfig, load_data
 from edgevision.runs import RunDir
 
 NETS = ("enet", "linknet", "mobileseg", "fastlinknet")
-DOC = {  # doc 004 Table 5.1 (GFLOPs, ms on a 2016 phone, MB) and Table 5.3 / 5.4 (mA, mIoU, mDice synthetic; real mIoU)
+# Demborg (2018) Table 5.1 (GFLOPs, ms on a 2016 phone, MB) and Table 5.3 / 5.4 (mA, mIoU, mDice synthetic; real mIoU)
+DOC = {
     "enet": {"gflops": 1.11, "ms_phone": 366, "mb": 1.8, "mA": 0.9877, "miou": 0.9738, "mdice": 0.9858,
              "miou_real": 0.9250},
     "linknet": {"gflops": 1.75, "ms_phone": 234, "mb": 45, "mA": 0.9847, "miou": 0.9677, "mdice": 0.9821,
@@ -56,7 +57,8 @@ BASE = {"batch_size": 8, "optimizer": "adamw", "lr": 0.005, "weight_decay": 1e-4
 EPOCHS = {"enet": 40, "linknet": 40, "mobileseg": 40, "fastlinknet": 100}
 MODEL_KWARGS = {"enet": {"dropout": 0.1}, "linknet": {"dropout": 0.1}, "mobileseg": {"dropout": 0.1},
                 "fastlinknet": {}}
-# α = 0.5 weighs the soft term and the task loss equally: (CE + Dice + T²·KL) / 2, doc 004's CE + λ·T²·KL with λ = 1
+# α = 0.5 weighs the soft term and the task loss equally: (CE + Dice + T²·KL) / 2, Demborg's (2018)
+# CE + λ·T²·KL with λ = 1
 KD = {"temperature": 4.0, "alpha": 0.5, "objective": "hinton", "mode": "online"}
 
 
@@ -124,7 +126,7 @@ def main() -> None:
     goal = [n for n, m in models.items() if m["fps_1t"] >= 100 and m["miou"] >= 0.80]
     goal_int8 = [n for n, m in models.items() if m["fps_int8_1t"] >= 100 and m["miou_int8"] >= 0.80]
     save("pennfudan_segmentation", {
-        "description": "doc 004 Tables 5.1/5.3 on Penn-Fudan person vs background, 256², trained from scratch",
+        "description": "Demborg (2018) Tables 5.1/5.3 on Penn-Fudan person vs background, 256², trained from scratch",
         "data": {**DATA, "split": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
                  "classes": splits.class_names},
         "training": {**BASE, "epochs": {n: round(e * args.epochs_scale) for n, e in EPOCHS.items()},
@@ -133,8 +135,8 @@ def main() -> None:
                    "(warm-up each round), median of the round medians",
         "int8": "onnxruntime quantize_static, QDQ, per-channel int8 weights, uint8 activations, min-max calibrated "
                 "on 64 training images",
-        "macs_convention": "MACs = multiply-accumulates of conv/linear (torch flop counter / 2); doc 004 GFLOPs come "
-                           "from TensorFlow's profiler, where one MAC = 2 FLOPs",
+        "macs_convention": "MACs = multiply-accumulates of conv/linear (torch flop counter / 2); Demborg (2018) "
+                           "GFLOPs come from TensorFlow's profiler, where one MAC = 2 FLOPs",
         "models": models, "doc_004": DOC, "teacher": teacher,
         "goal": {"target": "fps_1t >= 100 and miou >= 0.80", "met_fp32": goal, "met_int8": goal_int8},
         "load_average": {"start": load_start, "end": os.getloadavg(), "note": "1-minute load on 2 cores; other "

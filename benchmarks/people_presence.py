@@ -1,4 +1,4 @@
-"""People presence (reference doc 002): distill a ≥ 4× smaller and faster person / no-person classifier.
+"""People presence (Stanček 2024): distill a ≥ 4× smaller and faster person / no-person classifier.
 
 Data: ``presence:pennfudan+coco128`` at 96×96 (whole images and crops labelled from the person boxes of
 Penn-Fudan and COCO128). Images, not crops, are split, so no test image was seen in training.

@@ -1,5 +1,5 @@
 """A reduced-budget Optuna search over segmentation nets on Penn-Fudan: validation mIoU against measured 1-thread
-onnxruntime latency, giving a Pareto front (reference doc 004 ran 100 random-search trials with hyperopt).
+onnxruntime latency, giving a Pareto front (Demborg (2018) ran 100 random-search trials with hyperopt).
 
 Runs the packaged recipe ``pennfudan-seg-search`` (model ∈ {ENet, FastLinkNet, MobileSeg}, width multiplier, input size,
 lr, dropout, loss; 8 epochs per trial) for ``--trials`` trials, writes the HTML report with the Pareto plot into

@@ -15,7 +15,7 @@ ORDER = ("enet", "linknet", "mobileseg", "fastlinknet", "distilled")
 
 def seg_table(doc: dict) -> str:
     head = ("| net | epochs | mIoU | mDice | mPA | int8 mIoU | params | GMACs | fps fp32, 1 thread "
-            "| fps int8, 1 thread | doc 004: mIoU (synthetic / real), ms on a 2016 phone |")
+            "| fps int8, 1 thread | Demborg (2018): mIoU (synthetic / real), ms on a 2016 phone |")
     rows = [head, "|" + "---|" * 11]
     for name in ORDER:
         m = doc["models"].get(name)

@@ -1,4 +1,4 @@
-"""Speed benchmark (issue 5): does compression make models faster on this CPU, and at what accuracy?
+"""Speed benchmark: does compression make models faster on this CPU, and at what accuracy?
 
 One command (run it under the shared lock so timings are not disturbed by other benchmarks)::
 

@@ -1,5 +1,5 @@
-"""Single-object localization (doc 000): classical front-ends vs OpenCV, the loss, and a localizer that is not
-constant (doc 000's collapsed to one box for every input)."""
+"""Single-object localization (Asplund 2016): classical front-ends vs OpenCV, the loss, and a localizer that is not
+constant (Asplund's (2016) collapsed to one box for every input)."""
 
 import json
 
@@ -76,7 +76,7 @@ def test_localizer_contract_and_frontend_options():
 
 
 def test_trained_localizer_is_not_constant(tmp_path):
-    """Doc 000's localizer output one box for every image; ours must spread its boxes like the truth does."""
+    """Asplund's (2016) localizer output one box for every image; ours must spread its boxes like the truth does."""
     from edgevision.artifacts import load_artifact
     from edgevision.data import DataConfig, load_data
     from edgevision.train.stage import train

@@ -1,4 +1,4 @@
-"""Per-pixel distillation CE + λ·T²·KL (reference doc 004 eq. 3.4): the expectations the machinery must meet.
+"""Per-pixel distillation CE + λ·T²·KL (Demborg (2018) eq. 3.4): the expectations the machinery must meet.
 
 ``MACHINERY`` is the distillation machinery's KD loss (logits (N, C, ...) with the class dimension at 1, an
 optional (N, ...) valid mask as ``weight`` → scalar), checked against a slow per-pixel reference.

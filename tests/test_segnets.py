@@ -1,4 +1,4 @@
-"""The four segmentation nets of reference doc 004: sizes and MACs against the doc's Table 5.1, structure,
+"""The four segmentation nets of Demborg (2018): sizes and MACs against the doc's Table 5.1, structure,
 width and resolution multipliers, and the input-size check."""
 
 import pytest
@@ -13,7 +13,7 @@ NETS = ("enet", "linknet", "mobileseg", "fastlinknet")
 # Exact counts at full width, 2 classes, 256² input (MACs: conv/linear multiply-accumulates, see complexity.py).
 GOLDEN = {"enet": (359_361, 475_054_080), "linknet": (11_533_442, 2_683_305_984),
           "mobileseg": (4_544_450, 1_299_349_504), "fastlinknet": (1_796_827, 151_306_240)}
-# Doc 004 Table 5.1: fp32 MB and GFLOPs at 256².
+# Demborg (2018) Table 5.1: fp32 MB and GFLOPs at 256².
 DOC = {"enet": (1.8, 1.11), "linknet": (45, 1.75), "mobileseg": (18, 2.68), "fastlinknet": (7.2, 0.287)}
 
 

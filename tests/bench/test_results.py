@@ -1,4 +1,4 @@
-"""The committed benchmark results that the README and the issues' bars read keep their promised keys."""
+"""The committed benchmark results that the docs and their targets read keep their promised keys."""
 
 from __future__ import annotations
 

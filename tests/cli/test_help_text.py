@@ -1,5 +1,5 @@
 """Every option the CLI generates explains itself: each config field has a description, and the descriptions
-cite the reference documents by author and year, never by their internal numbers ("doc 003")."""
+cite the reference documents by author and year ("Björgvinsdóttir & Seibold (2016)"), never by internal numbers."""
 
 from __future__ import annotations
 

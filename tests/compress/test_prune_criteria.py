@@ -33,7 +33,7 @@ def test_layerwise_threshold() -> None:
     w = _w()
     masks, gammas = criteria.masks_for_sparsity("layerwise", {"l": w}, {"l": 0.5})
     a = w.numpy().astype(np.float64)
-    mu, sigma = a.mean(), a.std()  # μ(W), σ(W) of the signed weights (reference doc 003, eq. 2.16)
+    mu, sigma = a.mean(), a.std()  # μ(W), σ(W) of the signed weights (Björgvinsdóttir & Seibold 2016, eq. 2.16)
     thr = gammas["l"] * sigma + mu
     np.testing.assert_array_equal(_pruned(masks["l"]), np.abs(a) <= thr + 1e-6)
     # applying the formula with a chosen γ gives the same rule

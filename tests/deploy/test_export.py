@@ -140,7 +140,7 @@ def test_profile_runs_an_onnx_file(exported, tmp_path):
 @pytest.mark.slow
 @pytest.mark.data
 def test_int8_export_meets_99_percent_agreement_on_mnist(tmp_path):
-    """The issue's bar on a real trained model: int8 top-1 agreement ≥ 99 % on the calibration hold-out."""
+    """The bar on a real trained model: int8 top-1 agreement ≥ 99 % on the calibration hold-out."""
     import edgevision as ev
     from conftest import require_data
 

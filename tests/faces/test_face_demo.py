@@ -1,4 +1,4 @@
-"""`edgevision demo` on a face model: the face pipeline plugs into the demo's registry (issue 9 × issue 8)."""
+"""`edgevision demo` on a face model: the face pipeline plugs into the demo's registry."""
 
 from __future__ import annotations
 

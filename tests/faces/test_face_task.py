@@ -55,7 +55,8 @@ def test_face_cnn_any_input_size_and_unit_embeddings(size):
 
 
 def test_mean_image_is_fitted_from_training_images_and_exported(tmp_path):
-    """Doc 003's per-pixel mean image: set from the training split by `train`, subtracted inside the network."""
+    """Björgvinsdóttir & Seibold's (2016) per-pixel mean image: set from the training split by `train`, subtracted
+    inside the network."""
     import numpy as np
     import torch
 

@@ -1,4 +1,4 @@
-"""Doc 003's transfer modes freeze, copy and scale exactly the intended parameters."""
+"""Björgvinsdóttir & Seibold's (2016) transfer modes freeze, copy and scale exactly the intended parameters."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``edgevision demo``: a live view of any artifact on a camera, a video, a stream, or a folder of images.
 
-The shape is reference doc 003's C++ prototype: a grabber thread keeps only the newest frame
+The shape is Björgvinsdóttir & Seibold's (2016) C++ prototype: a grabber thread keeps only the newest frame
 (:mod:`.sources`), the main loop runs the task's pipeline (:mod:`.pipelines`: preprocess → infer →
 postprocess → draw) on one of three engines (:mod:`.engines`), and each frame gets its overlay plus the fps and
 the milliseconds of every stage (:mod:`.sinks`). ``--headless`` writes the annotated video and one JSON line per

@@ -1,7 +1,7 @@
 """Frame sources for the demo: a camera index, a video file, a stream URL, or a folder of images.
 
-Reference doc 003's prototype read the camera in a background thread that kept only the newest frame, so the
-display never lags behind the camera however slow the model is. :class:`Grabber` does that for live sources
+Björgvinsdóttir & Seibold's (2016) prototype read the camera in a background thread that kept only the newest frame, so
+the display never lags behind the camera however slow the model is. :class:`Grabber` does that for live sources
 (camera, ``rtsp://``/``http://`` streams): each new frame replaces the one waiting, and the frames it replaced
 are counted as ``dropped``. A video file is not live, so by default its grabber waits for the main loop instead
 (every frame is processed, and ``--out`` has exactly as many frames as the input); ``realtime=True`` makes a

@@ -7,8 +7,8 @@ degenerate boxes dropped. Photometric ops (blur, noise, contrast, brightness, sa
 Every random draw uses the ``torch.Generator`` passed in, so a batch's augmentation is a pure function of
 (seed, epoch, batch index) and a resumed run replays exactly.
 
-The op list is reference doc 003's (noise, blur, salt-and-pepper, mirror, CLAHE), doc 001's (flips, rotation
-±45°, crops, Gaussian and average blur, noise, contrast) and doc 004's random perspective warp.
+The op list is Björgvinsdóttir & Seibold's (2016) (noise, blur, salt-and-pepper, mirror, CLAHE), OpenCV GSoC 2017's
+(flips, rotation ±45°, crops, Gaussian and average blur, noise, contrast) and Demborg's (2018) random perspective warp.
 """
 
 from __future__ import annotations
@@ -218,7 +218,8 @@ def _blur_some(x: torch.Tensor, sel: torch.Tensor, fn: Callable[[torch.Tensor, A
 
 
 def _clahe(x: torch.Tensor, op: ClaheOp) -> torch.Tensor:
-    """CLAHE on the L channel of Lab (grey images directly), as in reference doc 003; a loop over images only."""
+    """CLAHE on the L channel of Lab (grey images directly), as in Björgvinsdóttir & Seibold (2016); a loop over images
+    only."""
     clahe = cv2.createCLAHE(clipLimit=op.clip, tileGridSize=(op.tiles, op.tiles))
     out = []
     for im in (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy():

@@ -1,6 +1,6 @@
 """Minimal COCO128 reader (YOLO labels, COCO class 0 = person): images and person boxes, straight from the zip.
 
-The detection issue replaces this with full COCO/YOLO readers; keep the return type (:class:`PersonImage`).
+A full COCO/YOLO reader can replace this if it keeps the return type (:class:`PersonImage`).
 """
 
 from __future__ import annotations

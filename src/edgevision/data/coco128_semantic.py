@@ -6,7 +6,7 @@ category id per pixel (lightly-ai's masks; see the dataset's SOURCE.md). Read st
 - ``all`` (default): the 129 named categories of ``semantic_masks/classes.txt`` become labels 0..128 (sorted
   by id); id 0 (``unlabeled``) becomes the ignore label 255.
 - a list of names, e.g. ``[person]``: label 0 is ``background`` (every other category, and unlabeled pixels),
-  then the listed categories in order — person-vs-background is the reference doc 004 setting.
+  then the listed categories in order — person-vs-background is the Demborg (2018) setting.
 
 The held-out split is fixed like Penn-Fudan's: stems ordered by SHA-1, the first ``round(100 ·
 test_fraction)`` are test, the next ``round(100 · val_fraction)`` val, the rest train. Every mask is checked

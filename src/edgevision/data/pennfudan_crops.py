@@ -1,4 +1,4 @@
-"""``pennfudan-crops``: single-pedestrian crops of Penn-Fudan for localization (reference doc 000's task).
+"""``pennfudan-crops``: single-pedestrian crops of Penn-Fudan for localization (Asplund's (2016) task).
 
 Each person gives square crops whose side is ``scale``·max(w, h) of its box (``scale`` drawn from
 ``options.scale``) at a random position that keeps the box inside (and the window inside the image when it

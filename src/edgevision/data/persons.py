@@ -1,4 +1,4 @@
-"""Person boxes from detection sets, reduced to what presence labels need (reference doc 002)."""
+"""Person boxes from detection sets, reduced to what presence labels need (Stanček 2024)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``presence:pennfudan+coco128``: a person / no-person classification set built from detection labels.
 
-Reference doc 002 asked "is a person in this image?". Any detection set with person boxes gives samples:
+Stanček (2024) asked "is a person in this image?". Any detection set with person boxes gives samples:
 
 - the **whole image**, labelled *person* when a person box is at least ``min_person`` of the image height,
   *no person* when it has no person box, and skipped when its only people are tiny (ambiguous);
@@ -39,7 +39,7 @@ from .sources import SOURCES, DataConfig, fingerprint, options_model
 CLASS_NAMES = ["no_person", "person"]
 SPLITS = ("train", "val", "test")
 IDS_PER_IMAGE = 64
-# name → (shared dataset folder, archive inside it, reader). The detection issue can add VOC, YOLO folders, ...
+# name → (shared dataset folder, archive inside it, reader). VOC or YOLO folders can join the same way.
 READERS: dict[str, tuple[str, str, Callable[[Path], list[PersonImage]]]] = {
     "pennfudan": ("penn_fudan_ped", "PennFudanPed.zip", pennfudan_persons),
     "coco128": ("coco128", "coco128.zip", read_coco128),

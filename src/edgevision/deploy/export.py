@@ -1,7 +1,7 @@
 """``edgevision export``: table-driven export, each file followed by a parity check.
 
 :data:`EXPORTERS` maps a format name to its suffix, the precision options it supports, and the function that
-writes it (``onnx`` and ``pt`` here; other issues add theirs). Every written file is checked against the
+writes it (``onnx`` and ``pt`` here; a new format adds its row). Every written file is checked against the
 torch model on the same inputs (real hold-out samples when the artifact records its data, random ones
 otherwise):
 

@@ -1,4 +1,4 @@
-"""Face recognition for embedded cameras (reference doc 003): Haar detection and cropping, the ORL source,
+"""Face recognition for embedded cameras (Björgvinsdóttir & Seibold 2016): Haar detection and cropping, the ORL source,
 embeddings with a SQLite gallery, open-set thresholds, and the per-frame pipeline for applications.
 
 ``recognize_faces(frame, artifact, gallery)`` is the entry point for a camera loop; the ``faces`` CLI verbs

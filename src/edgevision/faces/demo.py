@@ -1,5 +1,5 @@
-"""The ``demo`` pipeline of face models (reference doc 003's door camera): Haar detection → crop → embed →
-gallery match, drawn as a box with the name (or "unknown") and the cosine score.
+"""The ``demo`` pipeline of face models (Björgvinsdóttir & Seibold's (2016) door camera): Haar detection → crop → embed
+→ gallery match, drawn as a box with the name (or "unknown") and the cosine score.
 
 Registered for the ``face`` task in :data:`edgevision.apps.pipelines.PIPELINES`; ``edgevision demo FACE_MODEL
 --source 0 --gallery faces.db``. Detection and embedding run in :func:`recognize_faces` (torch, one model load

@@ -1,7 +1,7 @@
 """Face detection (Viola-Jones Haar cascades), cropping with a margin, and optional eye alignment.
 
-Reference doc 003 detects faces with OpenCV's Viola & Jones (2001) cascade, then crops and resizes the box
-for the CNN; it does no alignment. Here the cascade (``default`` or ``alt2``) and its parameters are options,
+Björgvinsdóttir & Seibold (2016) detects faces with OpenCV's Viola & Jones (2001) cascade, then crops and resizes the
+box for the CNN; it does no alignment. Here the cascade (``default`` or ``alt2``) and its parameters are options,
 the box grows by ``margin`` on every side before cropping (``side' = side·(1 + 2·margin)``, clipped to the
 image), and ``align=True`` rotates the crop so the two eyes found by the Haar eye cascade are level
 (angle = atan2(y_r − y_l, x_r − x_l)). A frame without a face gives an empty list; nothing raises.

@@ -6,9 +6,9 @@ Scores are similarities (higher = same person). For a threshold τ, a probe is a
 - FRR(τ) = #{genuine scores < τ} / #genuine     (false rejects); TAR = 1 − FRR.
 
 :func:`threshold_for_far` returns the smallest τ whose FAR does not exceed the target on the scores it is
-given (the validation split); the test split then reports the FAR and TAR actually reached at that τ. Doc 003
-proposed a top-probability threshold against impostors (0.62 % accepted at 0.8, 0.19 % at 0.9 on LFW) but did
-not choose it on held-out data; this does.
+given (the validation split); the test split then reports the FAR and TAR actually reached at that τ. Björgvinsdóttir &
+Seibold (2016) proposed a top-probability threshold against impostors (0.62 % accepted at 0.8, 0.19 % at 0.9 on LFW)
+but did not choose it on held-out data; this does.
 """
 
 from __future__ import annotations

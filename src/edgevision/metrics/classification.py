@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95)  # reference doc 002 reports 0.70–0.95; 0.5 is the usual default
+THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95)  # Stanček (2024) reports 0.70–0.95; 0.5 is the usual default
 
 
 def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:

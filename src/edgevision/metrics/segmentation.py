@@ -1,4 +1,4 @@
-"""Segmentation metrics of reference doc 004 (§4.2.1), per image and averaged, plus the dataset-level ones.
+"""Segmentation metrics of Demborg (2018) (§4.2.1), per image and averaged, plus the dataset-level ones.
 
 For image *i* and class *j* with true positives TP, false positives FP and false negatives FN (pixels labelled
 ``ignore_index`` are left out)::

@@ -9,7 +9,7 @@ DEFAULT_LEAKY_SLOPE = 0.1
 
 
 def act(leaky: float | bool = 0.0) -> nn.Module:
-    """ReLU, or LeakyReLU(slope) — the leaky variant fixes dead ReLUs (reference doc 001).
+    """ReLU, or LeakyReLU(slope) — the leaky variant fixes dead ReLUs (OpenCV GSoC 2017).
 
     ``leaky=True`` means the default slope 0.1 (not ``LeakyReLU(1.0)``, which would be the identity)."""
     if isinstance(leaky, bool):
@@ -104,7 +104,7 @@ class ClassifierHead(nn.Module):
 
 
 class SeparableBasicBlock(nn.Module):
-    """A ResNet basic block whose two 3×3 convs are depthwise-separable (FastLinkNet, reference doc 004 §3.3).
+    """A ResNet basic block whose two 3×3 convs are depthwise-separable (FastLinkNet, Demborg (2018) §3.3).
 
     Each 3×3 conv (9·cin·cout MACs per pixel) becomes 3×3 depthwise → BN → ReLU → 1×1 pointwise → BN
     (9·cin + cin·cout); the shortcut is an identity or a strided 1×1 projection, as in :class:`BasicBlock`.

@@ -14,7 +14,7 @@ Layout for a 256² input (channels at ``width_mult = 1``)::
 A bottleneck is 1×1 projection (÷4 channels; a 2×2/2 conv when downsampling) → main conv (3×3, dilated 3×3,
 or asymmetric 5×1 then 1×5) → 1×1 expansion → spatial dropout, added to the shortcut, then PReLU.
 
-Max-unpooling is replaced as in reference doc 004 (§3.3, fig. 3.6): the upsampling bottleneck's shortcut is the
+Max-unpooling is replaced as in Demborg (2018) (§3.3, fig. 3.6): the upsampling bottleneck's shortcut is the
 1×1-projected input, nearest-upsampled ×2, **plus the feature map as it was before the matching max-pool**.
 This avoids MaxUnpool, which neither ``cv2.dnn`` nor most mobile runtimes implement.
 """

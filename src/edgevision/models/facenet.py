@@ -1,7 +1,8 @@
-"""A small face-embedding CNN for embedded cameras (reference doc 003, scaled from VGG-Face to ~0.2 M params).
+"""A small face-embedding CNN for embedded cameras (Björgvinsdóttir & Seibold 2016, scaled from VGG-Face to ~0.2 M
+params).
 
-VGG-Face (Parkhi et al. 2015) is conv blocks → three fully connected layers; doc 003 adapts it by transfer
-learning and prunes the fully connected layers. ``face_cnn`` keeps that shape at embedded size: four
+VGG-Face (Parkhi et al. 2015) is conv blocks → three fully connected layers; Björgvinsdóttir & Seibold (2016) adapts it
+by transfer learning and prunes the fully connected layers. ``face_cnn`` keeps that shape at embedded size: four
 conv3×3-BN-ReLU-maxpool blocks (any input side; the map is ⌈side/16⌉²), then ``fc`` (flatten →
 ``embed_dim``, BN; plain flatten, as in VGG, so ONNX export needs no adaptive pooling) — the embedding — and
 a classifier head. With ``head="cosine"`` the head
@@ -51,8 +52,8 @@ class FaceCNN(EdgeModel):
                  widths: tuple[int, ...] = (16, 32, 64, 64), head: Literal["cosine", "linear"] = "cosine",
                  scale: float = 30.0, mean_image: bool = False) -> None:
         super().__init__()
-        # reference doc 003's per-pixel mean image (VGG-Face style), subtracted inside the network so every
-        # exporter and engine gets it for free; filled from the training images by ``fit_data``
+        # Björgvinsdóttir & Seibold's (2016) per-pixel mean image (VGG-Face style), subtracted inside the network so
+        # every exporter and engine gets it for free; filled from the training images by ``fit_data``
         self.register_buffer("pixel_mean", torch.zeros(in_channels, input_size, input_size) if mean_image else None)
         chans = [in_channels, *widths]
         self.features = nn.Sequential(*[_block(a, b) for a, b in itertools.pairwise(chans)])

@@ -1,6 +1,6 @@
-"""Classical front-end channels computed inside the model (reference doc 000): Harris corners or Canny edges.
+"""Classical front-end channels computed inside the model (Asplund 2016): Harris corners or Canny edges.
 
-Doc 000 put ``cv2.cornerHarris(gray, blockSize=2, ksize=3, k=0.04)``, thresholded at 1 % of the maximum
+Asplund (2016) put ``cv2.cornerHarris(gray, blockSize=2, ksize=3, k=0.04)``, thresholded at 1 % of the maximum
 response, in front of its localizer as a Caffe Python layer. Here the same computation is written with torch
 convolutions, so the channel travels with the model (training, ``predict``, ONNX export) and needs no OpenCV at
 run time; tests compare it with OpenCV:
@@ -43,7 +43,7 @@ def harris_response(gray: torch.Tensor, k: float = 0.04) -> torch.Tensor:
 
 
 def harris_map(gray: torch.Tensor, k: float = 0.04, rel_threshold: float = 0.01) -> torch.Tensor:
-    """Binary corner map (B, 1, H, W): 1 where R > ``rel_threshold``·max R of its image (doc 000's layer)."""
+    """Binary corner map (B, 1, H, W): 1 where R > ``rel_threshold``·max R of its image (Asplund's (2016) layer)."""
     r = harris_response(gray, k)
     peak = r.flatten(1).amax(1).view(-1, 1, 1, 1)
     return (r > rel_threshold * peak).to(gray.dtype)

@@ -1,4 +1,4 @@
-"""LinkNet and its two variants from reference doc 004: MobileSeg and FastLinkNet.
+"""LinkNet and its two variants from Demborg (2018): MobileSeg and FastLinkNet.
 
 LinkNet (Chaurasia & Culurciello 2017): a ResNet-18 encoder (7×7/2 conv + 3×3/2 max-pool, then four stages of
 two basic blocks, 64/128/256/512 channels at strides 4/8/16/32) and a light decoder. Decoder block *i* turns
@@ -10,9 +10,9 @@ and its output is **added** to the encoder map of the same size (the "link"). De
 where ResNet's first stage does not downsample, so its transposed conv has stride 1 (as in the authors' code).
 The final block: 3×3 transposed conv ×2 (64 → 32), 3×3 conv (32 → 32), 2×2 transposed conv ×2 (32 → classes).
 
-- **MobileSeg** (doc 004): the MobileNetV1 body as encoder (taps at strides 4/8/16/32: 128/256/512/1024
+- **MobileSeg** (Demborg 2018): the MobileNetV1 body as encoder (taps at strides 4/8/16/32: 128/256/512/1024
   channels) with the LinkNet decoder.
-- **FastLinkNet** (doc 004): LinkNet whose encoder-block convs are all depthwise-separable
+- **FastLinkNet** (Demborg 2018): LinkNet whose encoder-block convs are all depthwise-separable
   (:class:`~.blocks.SeparableBasicBlock`), the input halved on entry and the logits bilinearly upsampled back
   (``resolution_mult = 0.5``). ``separable_stem`` (default on) makes the 7×7 initial conv separable too, which
   is what brings the MACs near the doc's 0.287 GFLOPs; with it off the stem keeps all 64 full 7×7 filters
@@ -138,7 +138,7 @@ class LinkNet(LinkNetBase):
         super().__init__(ResNetEncoder(in_channels, width_mult), num_classes, width_mult, resolution_mult, dropout)
 
 
-@register_segnet("mobileseg", "MobileSeg (doc 004): MobileNetV1 encoder with the LinkNet decoder")
+@register_segnet("mobileseg", "MobileSeg (Demborg 2018): MobileNetV1 encoder with the LinkNet decoder")
 class MobileSeg(LinkNetBase):
     def __init__(self, num_classes: int = 2, in_channels: int = 3, width_mult: float = 1.0,
                  resolution_mult: float = 1.0, dropout: float = 0.0) -> None:
@@ -146,7 +146,7 @@ class MobileSeg(LinkNetBase):
                          dropout)
 
 
-@register_segnet("fastlinknet", "FastLinkNet (doc 004): separable LinkNet encoder at half input resolution")
+@register_segnet("fastlinknet", "FastLinkNet (Demborg 2018): separable LinkNet encoder at half input resolution")
 class FastLinkNet(LinkNetBase):
     def __init__(self, num_classes: int = 2, in_channels: int = 3, width_mult: float = 1.0,
                  resolution_mult: float = 0.5, dropout: float = 0.0, separable_stem: bool = True) -> None:

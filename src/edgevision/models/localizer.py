@@ -1,11 +1,11 @@
-"""A single-object localizer: reference doc 000's network, made to work.
+"""A single-object localizer: Asplund's (2016) network, made to work.
 
-Doc 000 (Table 3.4): Harris layer → conv 32 7×7/2 → conv 128 5×5/2 → conv 128 3×3 → conv 32 5×5 → FC 4, trained
+Asplund (2016) (Table 3.4): Harris layer → conv 32 7×7/2 → conv 128 5×5/2 → conv 128 3×3 → conv 32 5×5 → FC 4, trained
 with a Euclidean loss on pixel coordinates; it collapsed to one constant box. Kept: the conv widths and kernel
 sizes and the optional classical front-end channel (:mod:`.frontend`). Changed, because each one is a known cause
 of that collapse: BatchNorm after every conv; extra stride-2 3×3 convs down to about 8×8 so the FC layer is small
 and sees the whole image; outputs are *normalized* (cx, cy, w, h) logits (the task applies a sigmoid and a
-scale-free smooth-L1 / GIoU loss); class logits ride along for doc 000's "classify and localize".
+scale-free smooth-L1 / GIoU loss); class logits ride along for Asplund's (2016) "classify and localize".
 
 Output: (B, 4 + num_classes) = 4 box logits, then class logits.
 """
@@ -21,7 +21,7 @@ from .frontend import FRONTENDS, ClassicalFrontend
 
 
 @MODELS.register("localizer", default_input=(3, 128, 128), family="localizer", task="localization",
-                 description="doc 000's localizer made to work: BN convs, normalized box + class outputs")
+                 description="Asplund's (2016) localizer made to work: BN convs, normalized box + class outputs")
 class Localizer(EdgeModel):
     def __init__(self, num_classes: int = 1, in_channels: int = 3, input_size: int = 128, width: int = 32,
                  frontend: str = "none", input_mean: list[float] | None = None, input_std: list[float] | None = None,

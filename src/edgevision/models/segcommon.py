@@ -2,7 +2,7 @@
 register them with ``task="segmentation"`` so generic code (tests, the train stage) knows their outputs are
 per-pixel logits (B, num_classes, H, W).
 
-The resolution multiplier ``r`` (MobileNets, Howard et al. 2017; used by FastLinkNet in reference doc 004)
+The resolution multiplier ``r`` (MobileNets, Howard et al. 2017; used by FastLinkNet in Demborg 2018)
 bilinearly rescales the input by ``r`` on entry and the logits by ``1/r`` at the end, so a net with ``r = 0.5``
 costs about a quarter of the MACs and still returns full-resolution logits.
 """

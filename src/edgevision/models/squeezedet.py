@@ -1,5 +1,5 @@
 """SqueezeDet (Wu et al. 2017, "SqueezeDet: unified, small, low power fully convolutional neural networks for
-real-time object detection for autonomous driving"), as described in reference doc 001.
+real-time object detection for autonomous driving"), as described in OpenCV GSoC 2017.
 
 A trunk (SqueezeNet v1.0 / v1.1 conv1 … fire9, or MobileNetV1 cut at stride 16), then fire10 and fire11
 (squeeze 96, expands 384 + 384 at width 1), dropout, and the **ConvDet** head: one 3×3 conv with K·(4 + 1 + C)
@@ -77,7 +77,7 @@ class SqueezeDet(EdgeModel):
 
 
 @MODELS.register("squeezedet", default_input=(3, 320, 320), family="squeezedet", task="detection",
-                 description="SqueezeDet: SqueezeNet v1.0 trunk + fire10/11 (96, 384) + ConvDet (doc 001)")
+                 description="SqueezeDet: SqueezeNet v1.0 trunk + fire10/11 (96, 384) + ConvDet (OpenCV GSoC 2017)")
 def squeezedet(**kwargs) -> SqueezeDet:
     return SqueezeDet(**{"backbone": "squeezenet1_0", **kwargs})
 

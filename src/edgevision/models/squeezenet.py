@@ -1,6 +1,6 @@
 """SqueezeNet v1.0 and v1.1 (Iandola et al. 2016, "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters").
 
-Layout as in reference doc 001 and torchvision: conv1 → fire2..fire9 with max-pools → dropout → conv10 (1×1 to
+Layout as in OpenCV GSoC 2017 and torchvision: conv1 → fire2..fire9 with max-pools → dropout → conv10 (1×1 to
 classes) → ReLU → global average pool. ``width_mult`` scales every channel count; ``leaky`` switches ReLU to
 LeakyReLU, which the doc found fixes dead units; ``bn`` adds BatchNorm after every conv (folded at export).
 

@@ -1,6 +1,6 @@
 """SqueezeDet anchors: the grid of anchor centres, k-means anchor shapes, and the δ encoding (NumPy).
 
-Reference doc 001 / Wu et al. 2017 (SqueezeDet), after Redmon & Farhadi 2017 (YOLO9000) for the k-means:
+OpenCV GSoC 2017 / Wu et al. 2017 (SqueezeDet), after Redmon & Farhadi 2017 (YOLO9000) for the k-means:
 
 - anchor (x̂, ŷ, ŵ, ĥ): centre of grid cell (i, j) in image pixels, shape k from k-means;
 - decode: x = x̂ + ŵ·δx, y = ŷ + ĥ·δy, w = ŵ·exp(δw), h = ĥ·exp(δh);

@@ -1,7 +1,7 @@
 """SqueezeDet post-processing in NumPy, shared by the task's ``decode`` and by deployed ONNX models.
 
 Raw ConvDet output (B, K·(5 + C), Hf, Wf): for anchor k the channels k·(5+C) … are
-``[δx, δy, δw, δh, confidence logit, C class logits]``. Post-processing (reference doc 001):
+``[δx, δy, δw, δh, confidence logit, C class logits]``. Post-processing (OpenCV GSoC 2017):
 
 1. decode the δ against the anchors (:func:`~edgevision.ops.anchors.decode`), clip to the image;
 2. score = Pr(object) · Pr(class | object) = σ(conf) · softmax(class logits); each anchor keeps its best class;

@@ -1,4 +1,5 @@
-"""Report sections of face recognition: open-set ROC and operating points (``faces_eval.json``), and the doc 003
+"""Report sections of face recognition: open-set ROC and operating points (``faces_eval.json``), and the
+Björgvinsdóttir & Seibold (2016)
 data experiments (``faces_experiments.json``: accuracy against images per identity, input size, cropping)."""
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def experiments_plot(exp: dict[str, Any]) -> str:
 
 @SECTIONS.register("faces_experiments", order=34)
 def faces_experiments_section(views: list[StageView]) -> str | None:
-    """Doc 003 §2.8: accuracy against data quantity (with/without augmentation), input size, and cropping."""
+    """Björgvinsdóttir & Seibold (2016) §2.8: accuracy against data quantity (with/without augmentation), input size,
+    and cropping."""
     parts = []
     for v in views:
         exp = v.json("faces_experiments.json")
@@ -82,4 +84,5 @@ def faces_experiments_section(views: list[StageView]) -> str | None:
         crop = [[r["crop"], r["top1"], r.get("no_face", "")] for r in exp.get("crop", [])]
         parts.append(f"<h3>{esc(v.name)}</h3><img alt='data experiments' src='{experiments_plot(exp)}'>"
                      + (table(["cropping", "test top-1", "images without a face"], crop) if crop else ""))
-    return section("Faces: data experiments (doc 003 §2.8)", "".join(parts), "faces-data") if parts else None
+    title = "Faces: data experiments (Björgvinsdóttir & Seibold 2016, §2.8)"
+    return section(title, "".join(parts), "faces-data") if parts else None

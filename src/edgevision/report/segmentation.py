@@ -1,4 +1,4 @@
-"""Report section of segmentation evaluations (from ``eval.json``): the doc 004 metrics per stage, the mAP_x
+"""Report section of segmentation evaluations (from ``eval.json``): the Demborg (2018) metrics per stage, the mAP_x
 curve over IoU thresholds, and per-class IoU."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def map_curve_plot(curves: dict[str, dict[str, Any]]) -> str:
 
 @SECTIONS.register("segmentation", order=31)
 def segmentation_section(views: list[StageView]) -> str | None:
-    """Doc 004 metrics of every stage whose eval.json is a segmentation evaluation."""
+    """Demborg (2018) metrics of every stage whose eval.json is a segmentation evaluation."""
     rows, curves, per_class = [], {}, []
     for v in views:
         ev = v.json("eval.json")

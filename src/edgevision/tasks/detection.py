@@ -1,4 +1,4 @@
-"""Object detection with SqueezeDet (reference doc 001): the task owns the anchors, the loss and post-processing.
+"""Object detection with SqueezeDet (OpenCV GSoC 2017): the task owns the anchors, the loss and post-processing.
 
 - anchors: k-means over the training boxes at the input size (d = 1 − IoU), or given explicitly;
 - loss: :func:`~edgevision.tasks.detection_loss.squeezedet_loss` (λ_bbox = 5, λ⁺ = 75, λ⁻ = 100, all options);

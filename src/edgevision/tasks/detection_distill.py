@@ -11,7 +11,7 @@ p_T = σ(conf_T) used as a weight w = p_T:
     L       = λ_class·L_class + λ_conf·L_conf + λ_box·L_box
 
 KL uses ``log_softmax`` on both sides (never the log of a probability), so it stays finite in fp32 and bf16 —
-reference doc 000's distillation went to NaN for lack of exactly that. The pieces are the distillation
+Asplund's (2016) distillation went to NaN for lack of exactly that. The pieces are the distillation
 machinery's (:mod:`edgevision.tasks.kd`: ``soft_kl``, ``soft_bce``, ``soft_regression``);
 :meth:`DetectionTask.distill_view` hands them to ``DistillTask``, which adds them to the student's own SqueezeDet
 loss as ``α·(L_class + λ_conf·L_conf + λ_box·L_box) + (1 − α)·L_squeezedet``.

@@ -1,4 +1,4 @@
-"""The SqueezeDet loss (Wu et al. 2017; reference doc 001), vectorized over the batch.
+"""The SqueezeDet loss (Wu et al. 2017; OpenCV GSoC 2017), vectorized over the batch.
 
 With anchors A, ground-truth boxes G per image, and the *responsible* anchors (for each ground-truth box the anchor
 of highest IoU — SqueezeDet's rule — plus, optionally, every anchor whose IoU with a box reaches ``match_iou``):
@@ -8,7 +8,7 @@ of highest IoU — SqueezeDet's rule — plus, optionally, every anchor whose Io
     L_class = λ_class / N⁺ · Σ_{responsible} −log softmax(class logits)_c
 
 N⁺ and N⁻ count responsible and other anchors over the batch; λ_bbox = 5, λ⁺ = 75, λ⁻ = 100 (the paper's values;
-doc 001 needed λ⁻ = 1000 in its Caffe port), λ_class = 1. The IoU target uses the detached predicted box.
+OpenCV GSoC 2017 needed λ⁻ = 1000 in its Caffe port), λ_class = 1. The IoU target uses the detached predicted box.
 """
 
 from __future__ import annotations

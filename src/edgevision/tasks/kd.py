@@ -10,7 +10,7 @@ Detection adds two per-anchor pieces: :func:`soft_bce` (the teacher's confidence
 Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network":
 
     p = softmax(t / T)                        teacher soft targets
-    log q = log_softmax(s / T)                student, in log space (reference doc 000 took log(q) of a
+    log q = log_softmax(s / T)                student, in log space (Asplund (2016) took log(q) of a
                                               softmax that had underflowed to 0 → NaN in every run)
     soft = T² · KL(p ‖ q) = T² · Σ_c p_c (log p_c − log q_c)
     loss = (1 − α) · CE(y, s) + α · soft
@@ -29,7 +29,7 @@ Tensor = torch.Tensor
 
 
 def zero_mean(logits: Tensor) -> Tensor:
-    """Subtract the mean over classes (dim 1) at every position (reference doc 000).
+    """Subtract the mean over classes (dim 1) at every position (Asplund 2016).
 
     Softmax is shift-invariant, so this leaves ``soft_kl`` unchanged; it matters for :func:`logit_mse`, the
     high-temperature limit of distillation, whose derivation assumes zero-mean logits (Hinton 2015, §2.1).
@@ -137,7 +137,7 @@ def hard_ce(student_logits: Tensor, labels: Tensor, *, weight: Tensor | None = N
 
 def hinton_loss(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor | None, temperature: float = 4.0,
                 alpha: float = 0.9, *, weight: Tensor | None = None, ignore_index: int = -100) -> Tensor:
-    """``(1 − α) · CE(y, s) + α · T² · KL(softmax(t/T) ‖ softmax(s/T))`` (Hinton 2015; doc 004's CE + λ·T²·KL).
+    """``(1 − α) · CE(y, s) + α · T² · KL(softmax(t/T) ‖ softmax(s/T))`` (Hinton 2015; Demborg's (2018) CE + λ·T²·KL).
 
     ``labels=None`` (an unlabelled transfer set) gives the soft term alone, i.e. α = 1.
     """
@@ -162,9 +162,9 @@ def two_class_logits(logits: Tensor) -> Tensor:
 def kd_bce_loss(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor, temperature: float = 2.0,
                 alpha: float = 1.0, beta: float = 1.0, *, weight: Tensor | None = None,
                 scale_t2: bool = True) -> Tensor:
-    """Reference doc 002 (Stanček 2024): ``α · KL(P_T ‖ P_S) + β · BCE(y, P_S)`` for binary outputs.
+    """Stanček (2024) (Stanček 2024): ``α · KL(P_T ‖ P_S) + β · BCE(y, P_S)`` for binary outputs.
 
-    ``P_S = σ(z)`` for one logit, or ``softmax(s)[1]`` for two; the KL is taken at temperature T (doc 002:
+    ``P_S = σ(z)`` for one logit, or ``softmax(s)[1]`` for two; the KL is taken at temperature T (Stanček (2024):
     T = 2, α = β = 1) and scaled by T² unless ``scale_t2=False`` (the thesis does not say it scaled).
     ``BCE(y, P_S) = −y log P_S − (1 − y) log(1 − P_S)`` is computed from logits (``log_softmax``), so it is finite
     at any logit. Labels are 0/1 per position, (N, ...).

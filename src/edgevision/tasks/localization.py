@@ -1,8 +1,9 @@
-"""Single-object localization (reference doc 000): one box (and a class) per image.
+"""Single-object localization (Asplund 2016): one box (and a class) per image.
 
 The model outputs (B, 4 + C): four box logits, then class logits. The box is decoded scale-free as
 (cx, cy, w, h) = σ(logits) in units of the image size, i.e. normalized coordinates, so the loss does not depend
-on the image's pixel size — doc 000's Euclidean loss on pixels did, and its localizer collapsed to a constant box.
+on the image's pixel size — Asplund's (2016) Euclidean loss on pixels did, and its localizer collapsed to a constant
+box.
 
     L = λ_l1 · smoothL1_β(b̂ − b) + λ_giou · (1 − GIoU(b̂, b)) + λ_cls · CE      (b in normalized xyxy)
 

@@ -1,4 +1,4 @@
-"""Per-pixel losses on logits (B, C, H, W) and integer label maps (B, H, W), as in reference doc 004 §3.4.
+"""Per-pixel losses on logits (B, C, H, W) and integer label maps (B, H, W), as in Demborg (2018) §3.4.
 
 With Ŷ = softmax(logits) over the class dimension and Y the one-hot truth, both zeroed at ignored pixels, and
 sums over the pixels v of one image, per class::

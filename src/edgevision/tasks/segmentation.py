@@ -1,4 +1,4 @@
-"""Semantic segmentation (reference doc 004): per-pixel logits (B, C, H, W) against label masks (B, H, W).
+"""Semantic segmentation (Demborg 2018): per-pixel logits (B, C, H, W) against label masks (B, H, W).
 
 Losses: pixel cross-entropy, soft IoU, Dice, or their sums (:mod:`.seglosses`); pixels labelled
 ``ignore_index`` count in neither loss nor metrics. Metrics: the doc's per-image averages (mA, mIoU, mDice,
@@ -99,7 +99,7 @@ class SegmentationTask(Task):
 
     def distill_view(self, student_out: torch.Tensor, teacher_out: torch.Tensor, batch: dict[str, Any]
                      ) -> DistillView:
-        """Per-pixel distillation (doc 004 eq. 3.4): both logit maps at the mask's size, where the loss is taken
+        """Per-pixel distillation (Demborg (2018) eq. 3.4): both logit maps at the mask's size, where the loss is taken
         (bilinear, as :meth:`loss` does), and only pixels not labelled ``ignore_index`` count. Without masks (an
         unlabelled transfer set) the teacher's map is resized to the student's."""
         mask = batch.get("mask")

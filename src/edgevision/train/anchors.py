@@ -1,6 +1,6 @@
 """The ``anchors`` stage: k-means anchor shapes for SqueezeDet from a dataset's ground-truth boxes.
 
-Reference doc 001 (after YOLO9000): cluster the (w, h) of the training boxes, at the network's input size, into K
+OpenCV GSoC 2017 (after YOLO9000): cluster the (w, h) of the training boxes, at the network's input size, into K
 shapes with d = 1 − IoU; report each anchor and the mean IoU of the boxes with their best anchor. ``edgevision
 train --task detection`` runs the same clustering itself unless ``task_options.anchors`` lists shapes — for
 example the ones this stage saved.

@@ -1,6 +1,6 @@
 """Parameter groups (per-layer LR multipliers, freezing), optimizers and learning-rate schedules.
 
-Reference doc 003 fine-tunes with multipliers 0 (frozen), 0.1 (copied layers) and 1.0 (new layers):
+Björgvinsdóttir & Seibold (2016) fine-tunes with multipliers 0 (frozen), 0.1 (copied layers) and 1.0 (new layers):
 ``lr_mult: {"features.*": 0.1, "head.*": 1.0}``; a multiplier of 0 freezes the parameter.
 The schedule is a pure function of the fractional epoch ``t``, so a resumed run continues exactly:
 

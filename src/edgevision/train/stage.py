@@ -172,7 +172,8 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
     task = make_task(task_name, splits, **cfg.task_options,
                      **({"label_smoothing": cfg.label_smoothing} if cfg.label_smoothing else {}))
     model = build_for_data(cfg.model, cfg.model_kwargs, splits, task)
-    if hasattr(model, "fit_data"):  # constants a model derives from its training images (doc 003's mean image)
+    # constants a model derives from its training images (Björgvinsdóttir & Seibold's (2016) mean image)
+    if hasattr(model, "fit_data"):
         model.fit_data(splits.train.images, splits.mean, splits.std)
     fit_cfg = apply_transfer(cfg, model)
     train_l, val_l, test_l = make_loaders(splits, cfg, cfg.augment, cfg.seed, cfg.data.num_workers, dist)

@@ -1,4 +1,4 @@
-"""Reference doc 003's three transfer-learning modes, as ``train`` options for any registered model.
+"""Björgvinsdóttir & Seibold's (2016) three transfer-learning modes, as ``train`` options for any registered model.
 
 Pre-train on one set of identities (classes), then adapt to another. With ``init`` = the pre-trained
 artifact, the modes set which tensors are copied, which are frozen, and the per-layer LR multipliers:
@@ -13,7 +13,7 @@ scratch     the conv trunk only                        the conv trunk         fc
 
 The *head* is the module(s) ``forward_head`` applies (default glob ``head.*``; a model without a ``head``
 attribute names it with ``head=[...]``); the *fc layers* are the other ``nn.Linear`` / ``BatchNorm1d``
-modules (doc 003 re-trains VGG-Face's fully connected layers from scratch in its third mode).
+modules (Björgvinsdóttir & Seibold (2016) re-trains VGG-Face's fully connected layers from scratch in its third mode).
 BatchNorm running statistics of frozen layers are kept fixed too (the trainer puts them in eval mode).
 """
 

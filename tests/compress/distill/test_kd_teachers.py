@@ -82,7 +82,7 @@ def test_detector_artifacts_plug_in_through_person_scorers(tmp_path):
     with pytest.raises(ConfigError, match="cannot teach a classifier"):
         build_teacher(str(path))
 
-    def scorer(art, person):  # what the detection issue registers: p(person) = max person score per image
+    def scorer(art, person):  # what the detection task registers: p(person) = max person score per image
         return lambda x01: x01.mean((1, 2, 3)).numpy()
 
     PERSON_SCORERS.register("fake_detection", scorer)
@@ -104,7 +104,7 @@ def test_unknown_teacher_is_one_line():
 def test_distillation_score_golden():
     # 0.5·(1/4) + 0.5·(1 − 0.9/0.8) = 0.125 − 0.0625
     assert distillation_score(1, 4, 0.9, 0.8) == pytest.approx(0.0625)
-    # doc 002: sizes 33.5 MB / 135.8 MB and DS −0.15 ⇒ acc_s/acc_t = 1 + 33.5/135.8 + 0.3
+    # Stanček (2024): sizes 33.5 MB / 135.8 MB and DS −0.15 ⇒ acc_s/acc_t = 1 + 33.5/135.8 + 0.3
     r = 1 + 33.5 / 135.8 + 0.3
     assert distillation_score(33.5, 135.8, r, 1.0) == pytest.approx(-0.15)
     assert np.isnan(distillation_score(1, 0, 0.5, 0.5))

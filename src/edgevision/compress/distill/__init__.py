@@ -3,7 +3,7 @@
 Reusable pieces for other tasks (detection: per-anchor logits; segmentation: per-pixel logits), all taking
 logits (N, C, ...) with classes at dim 1:
 
-- :mod:`.losses`: ``soft_kl`` (T²·KL), ``hinton_loss``, ``kd_bce_loss`` (doc 002), ``logit_mse``, ``zero_mean``,
+- :mod:`.losses`: ``soft_kl`` (T²·KL), ``hinton_loss``, ``kd_bce_loss`` (Stanček 2024), ``logit_mse``, ``zero_mean``,
   and detection's ``soft_bce`` (teacher confidence) and ``soft_regression`` (teacher boxes);
 - the base task's ``distill_view`` pairs student and teacher outputs (segmentation: valid pixels at the mask's
   size; detection: per-anchor class logits weighted by the teacher's objectness, plus confidence and boxes);

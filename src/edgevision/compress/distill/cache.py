@@ -1,4 +1,4 @@
-"""The offline teacher cache (reference doc 000): run the teacher once over the training split, keep its logits.
+"""The offline teacher cache (Asplund 2016): run the teacher once over the training split, keep its logits.
 
 Layout of one cache entry, ``<cache_dir>/<key>/``::
 

@@ -1,6 +1,6 @@
-"""Teacher-vs-student evaluation: metrics of the teacher on held-out data, sizes, latency, and doc 002's score.
+"""Teacher-vs-student evaluation: metrics of the teacher on held-out data, sizes, latency, and Stanček's (2024) score.
 
-Distillation score (Stanček 2024, reference doc 002)::
+Distillation score (Stanček 2024, Stanček 2024)::
 
     DS = α · (size_s / size_t) + (1 − α) · (1 − acc_s / acc_t),   α = 0.5
 

@@ -6,12 +6,12 @@ teacher's outputs on the same batch, lets the base task pair them up (:meth:`Tas
 objectness, and extra teacher-target terms such as detection's confidence and boxes), and combines:
 
 - ``objective="hinton"``: ``(1 − α)·hard + α·T²·KL`` with the base task's own hard loss (Hinton 2015);
-- ``objective="kl+bce"``: ``α·T²·KL + β·BCE`` for binary outputs (reference doc 002);
+- ``objective="kl+bce"``: ``α·T²·KL + β·BCE`` for binary outputs (Stanček 2024);
 - ``objective="mse"``: ``(1 − α)·hard + α·logit-MSE`` on zero-mean logits (the T → ∞ limit);
 - the base task's extra terms (``loss_kd_*``) join the soft term: ``α·(soft + Σ extra) + (1 − α)·hard``;
 - plus Σ feature-hint losses (FitNets / attention transfer) when configured.
 
-``soft_epochs > 0`` gives doc 000's schedule: soft targets alone for the first epochs, then hard labels alone.
+``soft_epochs > 0`` gives Asplund's (2016) schedule: soft targets alone for the first epochs, then hard labels alone.
 In evaluation (``model.training`` is False) the step is the base task's, so validation and test metrics are
 those of the student on its own.
 """
@@ -117,7 +117,7 @@ class DistillTask(Task):
         output = self.base.forward(model, batch)
         parts: dict[str, torch.Tensor] = {}
         logs: dict[str, torch.Tensor] = {}
-        if self.phase == "hard":  # doc 000's fine-tuning phase: labels only, no teacher
+        if self.phase == "hard":  # Asplund's (2016) fine-tuning phase: labels only, no teacher
             parts["loss_hard"], logs = self.hard_parts(output, batch)
         else:
             parts.update(self.soft_parts(output, self.teacher(batch), batch))  # the teacher pass fills its taps
@@ -138,7 +138,7 @@ class DistillTask(Task):
         return p.pop("loss"), {k: v.detach() for k, v in p.items()}
 
     def soft_parts(self, output: Any, teacher_out: Any, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """``loss_soft`` (KL, logit MSE or doc 002's KL) on the class logits the base task pairs up
+        """``loss_soft`` (KL, logit MSE or Stanček's (2024) KL) on the class logits the base task pairs up
         (:meth:`Task.distill_view`: per image, per pixel or per anchor, with its position weights), plus the base
         task's further soft targets as ``loss_kd_<name>`` (e.g. detection's teacher confidence and boxes)."""
         kd = self.kd
@@ -155,8 +155,8 @@ class DistillTask(Task):
             s, t = zero_mean(s.float()), zero_mean(t.float())
         if kd.objective == "kl+bce":  # kd_bce_loss = α·soft + β·hard, kept apart here for the logs
             if "label" not in batch:
-                raise ConfigError(f"objective kl+bce is doc 002's binary-classification loss; the {self.base.name} "
-                                  f"task has no image labels: use objective hinton or mse")
+                raise ConfigError(f"objective kl+bce is Stanček's (2024) binary-classification loss; the "
+                                  f"{self.base.name} task has no image labels: use objective hinton or mse")
             s, t = two_class_logits(s), two_class_logits(t)
             return {**out, "loss_soft": soft_kl(s, t, kd.temperature, weight=w, scale_t2=kd.scale_t2),
                     "loss_hard": binary_ce(s, batch["label"], weight=w)}
@@ -184,7 +184,7 @@ class DistillTask(Task):
 
 
 class PhaseSchedule(Callback):
-    """Doc 000's schedule: soft targets for the first ``soft_epochs`` epochs, hard labels afterwards."""
+    """Asplund's (2016) schedule: soft targets for the first ``soft_epochs`` epochs, hard labels afterwards."""
 
     def __init__(self, task: DistillTask) -> None:
         self.task = task

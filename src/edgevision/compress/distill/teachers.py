@@ -5,7 +5,7 @@ augmented pixels in ``online`` mode — and adapts them to its own input (resize
 
 - **Artifacts** (``model.pt`` or a run folder): a classifier gives its logits directly. Other tasks (e.g.
   detection) plug in through :data:`PERSON_SCORERS`, a registry keyed by the artifact's task name that returns
-  ``p(person)`` per image = max over detections of the person score (reference doc 002); the target is then
+  ``p(person)`` per image = max over detections of the person score (Stanček 2024); the target is then
   ``[1 − p, p]``.
 - **OpenCV detectors** that need no download (:data:`TEACHERS`): ``hog`` (Dalal & Triggs 2005, OpenCV's
   default people SVM), ``haar-fullbody`` and ``haar-upperbody`` (Viola-Jones cascades shipped in
@@ -291,7 +291,7 @@ def build_ensemble(spec: str, opt: TeacherOptions, task: str | None) -> Teacher:
 
 @PERSON_SCORERS.register("detection", description="p(person) = max over anchors of σ(conf)·softmax(class)[person]")
 def detection_person_scorer(art: Artifact, person: str = "person") -> Callable[[torch.Tensor], np.ndarray]:
-    """An edgevision detector artifact as a people-presence teacher (reference doc 002's adapter)."""
+    """An edgevision detector artifact as a people-presence teacher (Stanček's (2024) adapter)."""
 
     person_probability(art, torch.zeros(1, 3, 8, 8), person)  # fail now, naming the classes, if there is none
     return lambda x01: person_probability(art, x01.float(), person).numpy()

@@ -1,4 +1,4 @@
-"""Unstructured pruning criteria (reference doc 003, eqs. 2.15–2.18; Han et al. 2015).
+"""Unstructured pruning criteria (Björgvinsdóttir & Seibold 2016, eqs. 2.15–2.18; Han et al. 2015).
 
 Each criterion prunes the weights at or under a threshold parameterized by γ:
 

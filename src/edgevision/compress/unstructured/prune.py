@@ -1,7 +1,7 @@
 """The ``prune`` stage: unstructured magnitude pruning with a criterion, a target and a schedule.
 
 Han et al. (2015, "Learning both weights and connections") train, remove small weights, and retrain; Zhu &
-Gupta (2017) raise the sparsity gradually (AGP). Reference doc 003 compares the naive, layer-wise and
+Gupta (2017) raise the sparsity gradually (AGP). Björgvinsdóttir & Seibold (2016) compares the naive, layer-wise and
 neuron-wise thresholds on fully connected layers. Here:
 
 - *criterion* — how weights are ranked (:mod:`.criteria`);

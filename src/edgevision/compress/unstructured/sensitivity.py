@@ -1,6 +1,6 @@
 """The ``sensitivity`` stage: prune each layer alone at decreasing keep-ratios, per criterion, and measure.
 
-Reference doc 003 (§3.2.2, Fig. 3.5) pruned every fully connected layer individually with the naive,
+Björgvinsdóttir & Seibold (2016) (§3.2.2, Fig. 3.5) pruned every fully connected layer individually with the naive,
 layer-wise and neuron-wise criteria, keeping 80 % down to 1 % of its weights with finer steps at the sparse
 end, and plotted accuracy against the fraction kept; Han et al. (2015) use the same analysis to choose
 per-layer thresholds. This stage does that for any artifact and task (the task's primary metric, on the
