@@ -154,7 +154,10 @@ def _execute(rc: RecipeConfig, root: Path, stages: list[_Stage], planned: list[d
             res = StageResult(run_dir.path, run_dir.path / a if (a := run_dir.card().get("artifact")) else None,
                               run_dir.card())
         else:
-            if "resume" in st.spec.config.model_fields and not force:
+            fields = st.spec.config.model_fields
+            if force and "overwrite" in fields:  # --force starts over: the old stage folder is moved aside
+                opts["overwrite"] = True
+            elif "resume" in fields and not force:
                 opts["resume"] = True
             console.rule(f"[bold]{rc.name} · {st.name}[/] ({st.verb})")
             cfg = validate(st.spec.config, opts, prefix=where)

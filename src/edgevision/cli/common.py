@@ -40,13 +40,21 @@ def add_finetune(p: argparse.ArgumentParser, epochs_help: str = "fine-tuning epo
     p.add_argument("--batch-size", type=int)
     if seed:
         p.add_argument("--seed", type=int)
-    p.add_argument("--resume", action="store_true", default=None, help="continue an interrupted run in --out")
+    add_run_flags(p)
+
+
+def add_run_flags(p: argparse.ArgumentParser, resume_help: str = "continue an interrupted run in --out") -> None:
+    """``--resume`` and ``--overwrite``: what to do when --out already holds a run (see ``runs.claim``)."""
+    p.add_argument("--resume", action="store_true", default=None, help=resume_help)
+    p.add_argument("--overwrite", action="store_true", default=None,
+                   help="start over: move the run already in --out aside to <out>.old-<time>")
 
 
 def finetune_opts(args: argparse.Namespace) -> dict[str, Any]:
     """The options of :func:`add_finetune`'s flags; unset flags are ``None`` and leave the defaults alone."""
     return {"data.source": args.data, "epochs": args.epochs, "lr": args.lr, "optimizer": args.optimizer,
-            "batch_size": args.batch_size, "seed": getattr(args, "seed", None), "resume": args.resume}
+            "batch_size": args.batch_size, "seed": getattr(args, "seed", None), "resume": args.resume,
+            "overwrite": args.overwrite}
 
 
 def csv(text: str | None, cast: type = str) -> list | None:

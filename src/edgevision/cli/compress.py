@@ -6,7 +6,17 @@ import argparse
 from typing import Any
 
 from ..errors import ConfigError
-from .common import add_common, add_finetune, csv, emit_json, finetune_opts, options, parse_value, parser_kwargs
+from .common import (
+    add_common,
+    add_finetune,
+    add_run_flags,
+    csv,
+    emit_json,
+    finetune_opts,
+    options,
+    parse_value,
+    parser_kwargs,
+)
 
 
 def number_or_map(text: str | None, flag: str) -> Any:
@@ -131,7 +141,7 @@ def add_pack(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sparse", help="auto (default), always or never")
     p.add_argument("--float-dtype", help="unshared floats: fp32 (default, exact) or fp16 (lossy)")
     p.add_argument("--no-verify", dest="verify", action="store_false", default=None, help="skip the decode check")
-    p.add_argument("--resume", action="store_true", default=None, help="reuse a finished run in --out")
+    add_run_flags(p, "reuse a finished run in --out")
     add_common(p)
     p.set_defaults(func=cmd_pack)
 
@@ -142,7 +152,7 @@ def cmd_pack(args: argparse.Namespace) -> None:
     flags = {"gap_bits": parse_value(args.gap_bits) if args.gap_bits else None, "huffman": args.huffman,
              "max_codebook": args.max_codebook, "per_channel": parse_value(args.per_channel) if args.per_channel
              else None, "sparse": args.sparse, "float_dtype": args.float_dtype, "verify": args.verify,
-             "resume": args.resume}
+             "resume": args.resume, "overwrite": args.overwrite}
     res = pack(args.artifact, out=args.out, **options(args, flags))
     if args.json:
         emit_json(res.card)

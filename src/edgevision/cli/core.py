@@ -6,7 +6,7 @@ import argparse
 import os
 
 from ..utils.progress import console
-from .common import add_common, emit_json, input_size, kv_list, options, parser_kwargs
+from .common import add_common, add_run_flags, emit_json, input_size, kv_list, options, parser_kwargs
 
 
 def add_models(sub: argparse._SubParsersAction) -> None:
@@ -75,7 +75,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="loader processes for file-backed datasets")
     p.add_argument("--init", help="artifact whose matching weights initialize the model")
     p.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
-    p.add_argument("--resume", action="store_true", default=None, help="continue an interrupted run in --out")
+    add_run_flags(p)
     add_common(p)
     p.set_defaults(func=cmd_train)
 
@@ -89,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> None:
              "data.channels": args.channels, "data.num_workers": args.workers, "epochs": args.epochs,
              "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer, "schedule": args.schedule,
              "weight_decay": args.weight_decay, "seed": args.seed, "init": args.init, "bf16": args.bf16,
-             "resume": args.resume}
+             "resume": args.resume, "overwrite": args.overwrite}
     res = train(out=args.out, **options(args, flags))
     _report_result(res, args.json)
 
@@ -151,7 +151,8 @@ def add_run(sub: argparse._SubParsersAction) -> None:
                                               "edgevision run recipes/quickstart.yaml --out runs/qs"))
     p.add_argument("recipe")
     p.add_argument("--out", help="output folder (default: the recipe's `out`, or runs/<name>)")
-    p.add_argument("--force", action="store_true", help="re-run stages that are already complete")
+    p.add_argument("--force", action="store_true",
+                   help="re-run stages that are already complete (their old folders are moved to <name>.old-<time>)")
     p.set_defaults(func=cmd_run)
 
 

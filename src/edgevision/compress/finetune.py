@@ -17,7 +17,7 @@ from torch import nn
 from ..artifacts import Artifact
 from ..data import AugmentConfig, BatchLoader, DataConfig, DataSplits
 from ..errors import ConfigError, DataError
-from ..runs import RunDir
+from ..runs import OVERWRITE_HELP, RunDir
 from ..tasks import Task, build_task
 from ..train.callbacks import Callback
 from ..train.config import TrainConfig
@@ -37,6 +37,7 @@ class FinetuneConfig(TrainConfig):
     distill: dict[str, Any] | None = Field(
         None, description="distil from the unchanged model while fine-tuning; options go to the distillation task")
     resume: bool = False
+    overwrite: bool = Field(False, description=OVERWRITE_HELP)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from ..config import dump
 from ..errors import ArtifactError, EdgevisionError
 from ..models import count_params
 from ..models.complexity import count_macs
-from ..runs import RunDir, make_card
+from ..runs import OVERWRITE_HELP, RunDir, claim, make_card
 from ..stages import StageResult, run_stage, stage
 from ..utils.io import write_json
 from ..utils.progress import console, make_progress
@@ -41,7 +41,8 @@ class PackConfig(BaseModel):
     sparse: Literal["auto", "always", "never"] = "auto"
     float_dtype: Literal["fp32", "fp16"] = Field("fp32", description="unshared floats; fp16 is lossy")
     verify: bool = True
-    resume: bool = False
+    resume: bool = Field(False, description="reuse a finished pack run in --out")
+    overwrite: bool = Field(False, description=OVERWRITE_HELP)
 
     def codec(self) -> CodecOptions:
         if self.gap_bits != "auto" and not 1 <= self.gap_bits <= 16:
@@ -130,10 +131,8 @@ def _bits_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
 @stage("pack", PackConfig, input_field="artifact", summary="write the .evz: CSR + codebook + Huffman")
 def run_pack(cfg: PackConfig, out: Path) -> StageResult:
     run = RunDir(out)
-    if run.is_complete():
-        if cfg.resume:
-            return StageResult(run.path, run.artifact(), run.card())
-        raise EdgevisionError(f"{out} already holds a finished run; choose another --out, or pass --resume to reuse it")
+    if claim(run, resume=cfg.resume, overwrite=cfg.overwrite) == "finished":
+        return StageResult(run.path, run.artifact(), run.card())
     opts = cfg.codec()
     art = load_artifact(cfg.artifact)
     run.mkdir().write_config(dump(cfg))

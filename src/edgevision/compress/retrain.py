@@ -13,8 +13,7 @@ from torch import nn
 from ..artifacts import Artifact, load_artifact
 from ..config import dump
 from ..data import AugmentConfig, BatchLoader, DataConfig, DataSplits
-from ..errors import EdgevisionError
-from ..runs import RunDir
+from ..runs import OVERWRITE_HELP, RunDir, claim
 from ..stages import StageResult
 from ..tasks import Task, build_task
 from ..train.callbacks import Callback
@@ -36,6 +35,7 @@ class FinetuneConfig(TrainConfig):
     lr: float = Field(0.01, gt=0, le=10)
     keep: Literal["best", "last"] = "last"
     resume: bool = False
+    overwrite: bool = Field(False, description=OVERWRITE_HELP)
 
 
 @dataclass
@@ -51,13 +51,11 @@ class Opened:
 
 
 def already_done(run: RunDir, cfg: FinetuneConfig) -> StageResult | None:
-    """A finished run is reused with ``resume``, and refused otherwise (nothing is overwritten)."""
-    if not run.is_complete():
-        return None
-    if cfg.resume:
+    """A finished run is reused with ``resume``; a folder holding a run is refused unless ``resume`` or
+    ``overwrite`` (see :func:`edgevision.runs.claim`)."""
+    if claim(run, resume=cfg.resume, overwrite=cfg.overwrite) == "finished":
         return StageResult(run.path, run.artifact(), run.card())
-    raise EdgevisionError(f"{run.path} already holds a finished run; choose another --out, or pass --resume to "
-                          "reuse it")
+    return None
 
 
 def open_input(cfg: FinetuneConfig, run: RunDir) -> Opened:

@@ -16,7 +16,7 @@ from ..data import AugmentConfig, BatchLoader, BatchTransform, DataConfig, DataS
 from ..errors import ConfigError, EdgevisionError
 from ..models import MODELS, build_model, count_params, get_arch
 from ..models.complexity import count_macs
-from ..runs import RunDir, make_card
+from ..runs import OVERWRITE_HELP, RunDir, claim, make_card
 from ..stages import StageResult, stage
 from ..tasks import TASKS, Task
 from ..utils.progress import console
@@ -43,7 +43,9 @@ class TrainStageConfig(TrainConfig):
         None, description="doc 003's transfer mode from init: frozen trunk / finetune (LR 0.1 copied, 1.0 new) / "
         "fc layers from scratch on a frozen conv trunk (train/transfer.py)")
     transfer_head: list[str] = Field(default_factory=lambda: ["head.*"], description="parameter globs of the head")
-    resume: bool = False
+    resume: bool = Field(False, description="continue the interrupted run in --out from its last checkpoint (or a "
+                         "finished one with more epochs)")
+    overwrite: bool = Field(False, description=OVERWRITE_HELP)
 
 
 def model_inputs(name: str, splits: DataSplits) -> dict[str, Any]:
@@ -177,12 +179,9 @@ def apply_transfer(cfg: TrainStageConfig, model: torch.nn.Module) -> TrainStageC
 def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
     dist = init_distributed()
     run = RunDir(out)
-    if run.is_complete():
-        if not cfg.resume:
-            raise EdgevisionError(f"{out} already holds a finished run; choose another --out, or pass --resume to "
-                                  f"reuse it (or to continue it with more --epochs)")
-        if run.card().get("metrics", {}).get("epochs_run", 0) >= cfg.epochs:
-            return StageResult(run.path, run.artifact(), run.card())
+    state = claim(run, resume=cfg.resume, overwrite=cfg.overwrite, main=dist.is_main)
+    if state == "finished" and run.card().get("metrics", {}).get("epochs_run", 0) >= cfg.epochs:
+        return StageResult(run.path, run.artifact(), run.card())  # a finished run continues only with more epochs
     task_name = resolve_task(cfg.task, cfg.model)
     splits = load_data(cfg.data, task_name)
     seed_everything(cfg.seed)

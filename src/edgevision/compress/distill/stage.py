@@ -17,9 +17,9 @@ from pydantic import Field
 
 from ...config import dump
 from ...data import AugmentConfig, DataConfig, DataSplits, load_data
-from ...errors import ConfigError, EdgevisionError
+from ...errors import ConfigError
 from ...models import count_params
-from ...runs import RunDir
+from ...runs import OVERWRITE_HELP, RunDir, claim
 from ...stages import StageResult, run_stage, stage
 from ...tasks.base import Task
 from ...train.config import TrainConfig
@@ -55,6 +55,7 @@ class DistillStageConfig(TrainConfig, KDConfig):
     latency_budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per latency measurement")
     latency_threads: int = Field(1, ge=1, le=256, description="torch and OpenCV threads for the latency comparison")
     resume: bool = False
+    overwrite: bool = Field(False, description=OVERWRITE_HELP)
 
 
 def kd_config(cfg: DistillStageConfig) -> KDConfig:
@@ -147,10 +148,8 @@ def held_out_report(cfg: DistillStageConfig, student: torch.nn.Module, teacher: 
 def run_distill(cfg: DistillStageConfig, out: Path) -> StageResult:
     dist = init_distributed()
     run = RunDir(out)
-    if run.is_complete():
-        if cfg.resume:
-            return StageResult(run.path, run.artifact(), run.card())
-        raise EdgevisionError(f"{out} already holds a finished run; choose another --out, or pass --resume to reuse it")
+    if claim(run, resume=cfg.resume, overwrite=cfg.overwrite, main=dist.is_main) == "finished":
+        return StageResult(run.path, run.artifact(), run.card())
     teacher, data_cfg, task_name, splits = open_teacher_and_data(cfg)
     seed_everything(cfg.seed)
     base = base_task(cfg, task_name, splits, teacher)
