@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..utils.io import temp_dir_beside
 from ..utils.progress import make_progress
 from .base import DataSplits, SampleDataset, SubsetDataset, TensorSampleDataset
 from .imageio import read_image, resize
@@ -152,7 +152,7 @@ def extracted(zpath: Path) -> Path:
     if dest.is_dir():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    tmp = temp_dir_beside(dest)
     try:
         with open_zip(zpath) as z:
             for m in z.infolist():
