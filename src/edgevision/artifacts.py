@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ArtifactError, EdgevisionError
+from .errors import ArtifactError, EdgevisionError, cause_of
 from .models.base import ArchSpec, build_from_spec, get_arch
 from .registry import Registry
 from .runs import RunDir
@@ -62,8 +62,7 @@ def _torch_load(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ArtifactError(f"{path}: no such file") from None
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ArtifactError(f"{path}: corrupt or not a PyTorch file ({first[:160]})") from None
+        raise ArtifactError(f"{path}: corrupt or not a PyTorch file ({cause_of(e)})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ArtifactError(f"{path}: not an edgevision model file (expected format {FORMAT!r})")
     if data.get("version") != VERSION:
@@ -81,8 +80,7 @@ def load_pt(path: Path) -> Artifact:
     except EdgevisionError:
         raise
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
-        first = str(e).strip().splitlines()[0]
-        raise ArtifactError(f"{path}: weights do not match the recorded architecture ({first[:200]})") from None
+        raise ArtifactError(f"{path}: weights do not match the recorded architecture ({cause_of(e)})") from None
     model.eval()
     return Artifact(model, arch, data["task"], data["preprocess"], path, data.get("meta") or {})
 

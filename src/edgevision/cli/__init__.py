@@ -13,6 +13,7 @@ import traceback
 
 from .._version import __version__
 from ..errors import EdgevisionError
+from ..utils.text import one_line, strip_ansi
 from . import apps, compress, core, detect, distill, faces, search, speed
 
 VERB_MODULES = [core, distill, compress, speed, detect, search, faces, apps]
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     except EdgevisionError as e:
         if debug:
             traceback.print_exc()
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted: rerun with --resume (or the same `edgevision run`) to continue", file=sys.stderr)
@@ -55,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if debug:
             traceback.print_exc()
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        print(f"internal error: {type(e).__name__}: {first[:300]} (rerun with --debug for the traceback)",
+        first = strip_ansi(str(e)).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"internal error: {type(e).__name__}: {one_line(first)[:300]} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return 1
 

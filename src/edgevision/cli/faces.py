@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..utils.text import printable
 from .common import add_common, emit_json, options, parser_kwargs
 
 EXAMPLES = """example:
@@ -80,7 +81,7 @@ def cmd_enroll(args: argparse.Namespace) -> None:
     from ..faces import enroll
 
     r = enroll(args.db, args.name, args.images, args.artifact, args.detect, args.threshold)
-    skipped = "".join(f"\n  skipped {s['file']}: {s['reason']}" for s in r["skipped"])
+    skipped = "".join(f"\n  skipped {printable(s['file'])}: {s['reason']}" for s in r["skipped"])
     _print(r, args, f"enrolled {r['added']} image(s) of {r['name']!r} ({r['total']} in total){skipped}")
 
 
@@ -88,9 +89,9 @@ def cmd_identify(args: argparse.Namespace) -> None:
     from ..faces import identify
 
     rows = identify(args.db, args.images, args.artifact, args.k, args.threshold, args.detect)
-    lines = [f"{r['file']}: {r['error']}" if "error" in r else
-             f"{r['file']}: {r['name']} {r['score']:.3f}  (" + ", ".join(f"{x['name']} {x['score']:.3f}"
-                                                                       for x in r["ranked"]) + ")" for r in rows]
+    lines = [f"{printable(r['file'])}: {r['error']}" if "error" in r else
+             f"{printable(r['file'])}: {printable(r['name'])} {r['score']:.3f}  (" +
+             ", ".join(f"{printable(x['name'])} {x['score']:.3f}" for x in r["ranked"]) + ")" for r in rows]
     _print(rows, args, "\n".join(lines))
 
 
@@ -113,9 +114,9 @@ def cmd_list(args: argparse.Namespace) -> None:
     from ..faces import list_gallery
 
     r = list_gallery(args.db)
-    _print(r, args, "\n".join([f"model {r['meta'].get('model_name')} ({r['meta'].get('model_id')}), threshold "
-                               f"{r['meta'].get('threshold', 'default')}"] + [f"  {n}: {c}" for n, c in
-                                                                              r["names"].items()]))
+    meta = {k: printable(str(v)) for k, v in r["meta"].items()}  # the gallery file is untrusted input too
+    head = f"model {meta.get('model_name')} ({meta.get('model_id')}), threshold {meta.get('threshold', 'default')}"
+    _print(r, args, "\n".join([head] + [f"  {printable(n)}: {c}" for n, c in r["names"].items()]))
 
 
 def cmd_eval(args: argparse.Namespace) -> None:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..artifacts import LOADERS, Artifact
-from ..errors import ArtifactError, EdgevisionError
+from ..errors import ArtifactError, EdgevisionError, cause_of
 from ..models.base import ArchSpec
 from ..utils.io import atomic_open, to_jsonable
 
@@ -94,7 +94,7 @@ def read_metadata(path: str | Path) -> dict[str, object]:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:
-        raise ArtifactError(f"{path}: not a readable ONNX file ({str(e).splitlines()[0][:160]})") from None
+        raise ArtifactError(f"{path}: not a readable ONNX file ({cause_of(e)})") from None
     out = {}
     for p in model.metadata_props:
         if p.key.startswith(META_PREFIX):
@@ -168,7 +168,7 @@ def load_onnx(path: Path) -> Artifact:
     try:
         ort_session(path, 1)
     except Exception as e:
-        raise ArtifactError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0][:200]})") from None
+        raise ArtifactError(f"{path}: onnxruntime cannot load it ({cause_of(e)})") from None
     art_meta = dict(meta.get("meta") or {})
     art_meta.update(precision=meta.get("precision", "fp32"), source=meta.get("source"))
     return Artifact(OnnxModule(path), ArchSpec.from_dict(meta["arch"]), meta["task"], meta["preprocess"], path,

@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..data.loader import BatchLoader
-from ..errors import ArtifactError, EdgevisionError
+from ..errors import ArtifactError, EdgevisionError, cause_of
 from ..runs import RunDir
 from ..tasks.base import Task
 from ..utils.io import write_text
@@ -228,8 +228,7 @@ class Trainer:
             if self.aux is not None and "aux" in data:
                 self.aux.load_state_dict(data["aux"])
         except (RuntimeError, ValueError, KeyError) as e:
-            why = str(e).splitlines()[0][:120]
-            raise ArtifactError(f"{self.ckpt_dir / 'last.pt'} does not match this model/optimizer ({why}); "
+            raise ArtifactError(f"{self.ckpt_dir / 'last.pt'} does not match this model/optimizer ({cause_of(e)}); "
                                 f"resume with the options of the original run") from None
         self.state = LoopState(**data["state"])
         for cb, st in zip(self.callbacks, data.get("callbacks", [])):
