@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..errors import ConfigError
+from ..utils.text import size_vs
 from .common import (
     add_common,
     add_finetune,
@@ -158,8 +159,8 @@ def cmd_pack(args: argparse.Namespace) -> None:
         emit_json(res.card)
     else:
         tot = res.card["compression"]
-        print(f"saved {res.artifact}: {tot['evz_bytes']:,} bytes, {tot['compression_rate']:.2f}× vs dense fp32 "
-              f"({tot['dense_bytes']:,} bytes); table in {res.run_dir / 'compression.json'}")
+        print(f"saved {res.artifact}: {tot['evz_bytes']:,} bytes, {size_vs(tot['evz_bytes'], tot['dense_bytes'])} "
+              f"dense fp32 ({tot['dense_bytes']:,} bytes); table in {res.run_dir / 'compression.json'}")
 
 
 def add_unpack(sub: argparse._SubParsersAction) -> None:

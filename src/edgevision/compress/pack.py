@@ -25,6 +25,7 @@ from ..runs import OVERWRITE_HELP, RunDir, claim, make_card
 from ..stages import StageResult, run_stage, stage
 from ..utils.io import write_json
 from ..utils.progress import console, make_progress
+from ..utils.text import size_vs
 from . import evz
 from .codec import CodecOptions, TensorInfo, closed_form_rate, encode_tensor
 
@@ -144,7 +145,8 @@ def run_pack(cfg: PackConfig, out: Path) -> StageResult:
     table = size_table(infos, len(data), dense_bytes(art.model.state_dict()))
     write_json(run.path / "compression.json", {**table, "options": dump(cfg), "verified": cfg.verify})
     tot = table["totals"]
-    console.print(f"packed {art.arch.name}: {tot['evz_bytes']:,} bytes, {tot['compression_rate']:.1f}× smaller than "
+    vs = size_vs(tot["evz_bytes"], tot["dense_bytes"])  # "larger" when it grew (a tiny model's container)
+    console.print(f"packed {art.arch.name}: {tot['evz_bytes']:,} bytes, {vs} "
                   f"{tot['dense_bytes']:,} bytes of fp32 (Huffman saved {tot['huffman_saving']:.1%} of the payload)",
                   highlight=False, soft_wrap=True)
     card = make_card("pack", task=art.task, model=art.arch.to_dict(), artifact=path, metrics=art.card.get("metrics"),

@@ -31,3 +31,13 @@ def printable(text: str) -> str:
 def _escape(c: str) -> str:
     n = ord(c)
     return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
+def size_vs(new: int, ref: int) -> str:
+    """How ``new`` bytes compare with ``ref`` bytes in words: ``"3.2× smaller than"``, ``"1.05× larger than"`` or
+    ``"the same size as"`` — never "1.0× smaller" for a file that grew."""
+    if new == ref or min(new, ref) <= 0:
+        return "the same size as" if new == ref else "not comparable with"
+    r = max(new, ref) / min(new, ref)
+    return f"{r:.2f}× {'smaller' if new < ref else 'larger'} than" if r < 10 else \
+        f"{r:.1f}× {'smaller' if new < ref else 'larger'} than"
