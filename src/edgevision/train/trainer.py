@@ -72,7 +72,6 @@ class Trainer:
         self.net = DistributedDataParallel(model) if dist.enabled else model
         self.state = LoopState()
         self.step_in_epoch = 0
-        self.skipped = 0
         self.stall_warned = False
 
     # ------------------------------------------------------------------ paths
@@ -153,7 +152,6 @@ class Trainer:
         n_steps = len(self.train_loader)
         if self.cfg.max_steps_per_epoch:
             n_steps = min(n_steps, self.cfg.max_steps_per_epoch)
-        self.skipped = 0
         loss_sum, metric_sum, n_seen = 0.0, 0.0, 0
         name = self.task.primary
         with make_progress("loss", name) as bar:
@@ -161,7 +159,6 @@ class Trainer:
             for step, batch in enumerate(self.train_loader):
                 if step >= n_steps:
                     break
-                self.skipped += int(batch.get("skipped", 0))
                 if "image" not in batch:
                     continue
                 set_lr(self.opt, self.cfg.lr, lr_factor(self.cfg, epoch + step / n_steps, self.state.plateau_drops))
@@ -176,8 +173,8 @@ class Trainer:
                     metric_sum += m * n
                     shown[name] = f"{metric_sum / n_seen:.4f}"
                 bar.update(job, advance=1, **shown)
-        if self.skipped and self.verbose:
-            console.print(f"[yellow]warning:[/] skipped {self.skipped} unreadable samples in epoch {epoch + 1}")
+        if self.verbose:
+            self.train_loader.report_unreadable()  # one line naming the files first met in this epoch
         return meter.compute()
 
     def train_step(self, batch: dict[str, Any], epoch: int = 0, step: int = 0) -> dict[str, Any]:
@@ -291,4 +288,5 @@ def evaluate_model(model: nn.Module, task: Task, loader: BatchLoader, bf16: bool
                 if on_batch is not None:
                     on_batch(out, batch)
     model.train(was)
+    loader.report_unreadable()
     return meter.compute()

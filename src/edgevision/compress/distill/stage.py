@@ -17,6 +17,7 @@ from pydantic import Field
 
 from ...config import dump
 from ...data import AugmentConfig, DataConfig, DataSplits, load_data
+from ...data.unreadable import used
 from ...errors import ConfigError
 from ...models import count_params
 from ...runs import OVERWRITE_HELP, RunDir, claim
@@ -194,7 +195,7 @@ def _finish(cfg: DistillStageConfig, run: RunDir, student, teacher: Teacher, bas
                "epochs_run": state.epoch}
     if state.history:
         metrics["val"] = {k[4:]: v for k, v in state.history[state.best_epoch - 1].items() if k.startswith("val_")}
-    extra = {"world_size": dist.world, "train_samples": len(splits.train),
+    extra = {"world_size": dist.world, "train_samples": used(splits.train),
              "teacher": report.get("teacher", {"name": teacher.name}),
              "distillation": {"score": report.get("distillation_score"), "metric": report.get("score_metric"),
                               "kd": report["kd"], **source_info}}
