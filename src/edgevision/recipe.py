@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .config import load_yaml, validate
 from .errors import ConfigError, suggest
 from .runs import RunDir
-from .stages import STAGES, StageResult, StageSpec
+from .stages import STAGES, StageResult, StageSpec, execute
 from .utils.io import write_json, write_yaml
 from .utils.progress import console
 
@@ -162,7 +162,7 @@ def _execute(rc: RecipeConfig, root: Path, stages: list[_Stage], planned: list[d
             console.rule(f"[bold]{rc.name} · {st.name}[/] ({st.verb})")
             cfg = validate(st.spec.config, opts, prefix=where)
             t0 = time.perf_counter()
-            res = st.spec.fn(cfg, target)
+            res = execute(st.spec, cfg, target)
             row["seconds"] = round(time.perf_counter() - t0, 2)
         results[st.name] = res
         if res.artifact is not None:  # "@prev" = the latest stage that produced an artifact

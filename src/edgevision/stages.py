@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from .config import load_yaml, validate
 from .registry import Registry
+from .utils.threads import compute_threads
 
 STAGES: Registry = Registry("stage")
 
@@ -80,6 +81,13 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def execute(spec: StageSpec, cfg: BaseModel, out: Path) -> StageResult:
+    """Run a validated stage with its ``threads`` option applied (a list, as bench's, is the stage's own)."""
+    n = getattr(cfg, "threads", None)
+    with compute_threads(n if isinstance(n, int) else None):
+        return spec.fn(cfg, out)
+
+
 def run_stage(name: str, options: dict[str, Any], out: str | Path | None = None) -> StageResult:
     """Validate ``options`` for stage ``name`` and run it (the body of every public verb function)."""
     spec: StageSpec = STAGES.get(name)
@@ -88,4 +96,4 @@ def run_stage(name: str, options: dict[str, Any], out: str | Path | None = None)
         options = deep_merge(load_yaml(Path(out) / "config.yaml") or {}, options)  # resume with the saved options
     cfg = validate(spec.config, options, prefix=name)
     hint = getattr(cfg, spec.input_field, "") if spec.input_field else ""
-    return spec.fn(cfg, Path(out) if out else default_out(name, hint))
+    return execute(spec, cfg, Path(out) if out else default_out(name, hint))

@@ -44,7 +44,8 @@ class DemoConfig(BaseModel):
     source: str = Field(..., description="camera index (0), video file, folder of images, or rtsp:// URL")
     engine: Literal["auto", "torch", "onnxruntime", "cv2"] = Field(
         "auto", description="auto: torch for .pt/.evz, onnxruntime for .onnx")
-    threads: int = Field(1, ge=1, le=256, description="inference threads")
+    threads: int = Field(1, ge=1, le=256, description="torch/onnxruntime/OpenCV inference threads (default 1: a "
+                         "steady frame rate beside the capture thread)")
     headless: bool = Field(False, description="no window; write files instead")
     out: str | None = Field(None, description="annotated video (.mp4/.avi/.mkv) or output folder")
     jsonl: str | None = Field(None, description="one JSON line per frame (default <out folder>/results.jsonl)")

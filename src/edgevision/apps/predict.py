@@ -23,6 +23,7 @@ from ..tasks import build_task
 from ..utils.io import write_text
 from ..utils.progress import console
 from ..utils.text import printable
+from ..utils.threads import THREADS_HELP
 
 
 class PredictConfig(BaseModel):
@@ -33,6 +34,7 @@ class PredictConfig(BaseModel):
     inputs: list[str] = Field(..., min_length=1, description="image files and/or folders of images")
     batch_size: int = Field(32, ge=1)
     draw: bool = True
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
 def list_inputs(inputs: list[str]) -> list[Path]:

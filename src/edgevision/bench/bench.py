@@ -13,10 +13,9 @@ same model on the same engine.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -39,6 +38,7 @@ from ..train.evaluate import data_for
 from ..train.trainer import evaluate_model
 from ..utils.io import write_json
 from ..utils.progress import console
+from ..utils.threads import compute_threads
 from ..utils.timing import measure
 from .peak import peak_gmacs
 
@@ -54,7 +54,9 @@ class BenchConfig(BaseModel):
     data: DataConfig | None = Field(None, description="default: the data each artifact was trained on")
     split: Literal["train", "val", "test"] = "test"
     limit: int | None = Field(None, ge=1, description="samples of the split used for accuracy")
-    threads: list[Annotated[int, Field(ge=1, le=256)]] = Field(default_factory=lambda: [1], min_length=1)
+    threads: list[Annotated[int, Field(ge=1, le=256)]] = Field(
+        default_factory=lambda: [1], min_length=1, description="thread counts to measure at (torch, onnxruntime and "
+        "OpenCV threads), one row per count")
     engines: list[Literal["torch", "onnxruntime", "cv2"]] = Field(default_factory=lambda: list(ENGINES))
     torch_bf16: bool = Field(False, description="also run torch in bf16 (channels-last, AMX/AVX-512 BF16)")
     batch: int = Field(32, ge=1, le=1024, description="batch size of the throughput measurement")
@@ -199,18 +201,7 @@ def _accuracy(t: Target, cfg: BenchConfig, cache: dict[str, Any]) -> tuple[str, 
     return task.primary, float(v) if isinstance(v, int | float) else None, m
 
 
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    import cv2
-
-    prev_t, prev_c = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(n)
-    cv2.setNumThreads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev_t)
-        cv2.setNumThreads(prev_c)
+_threads = compute_threads
 
 
 def time_targets(ts: list[Target], threads: int, cfg: BenchConfig) -> list[dict[str, Any]]:

@@ -37,7 +37,8 @@ class ProfileConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     target: str = Field(..., description="model name (see `edgevision models`) or artifact / run folder")
     input: str | None = Field(None, description="C×H×W, e.g. 3x224x224 (default: the model's)")
-    threads: int | None = Field(None, ge=1, le=256)
+    threads: int | None = Field(None, ge=1, le=256, description="torch intra-op (and onnxruntime) threads of the "
+                                "measurements; default: torch's, one per core")
     batch: int = Field(8, ge=1, le=1024, description="batch size for the throughput measurement")
     engines: list[Literal["torch", "onnxruntime"]] = Field(default_factory=lambda: list(ENGINES))
     budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per measurement")

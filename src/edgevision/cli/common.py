@@ -40,7 +40,12 @@ def add_finetune(p: argparse.ArgumentParser, epochs_help: str = "fine-tuning epo
     p.add_argument("--batch-size", type=int)
     if seed:
         p.add_argument("--seed", type=int)
+    add_threads(p)
     add_run_flags(p)
+
+
+def add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, help="torch and OpenCV threads while it computes (default: one per core)")
 
 
 def add_run_flags(p: argparse.ArgumentParser, resume_help: str = "continue an interrupted run in --out") -> None:
@@ -54,7 +59,7 @@ def finetune_opts(args: argparse.Namespace) -> dict[str, Any]:
     """The options of :func:`add_finetune`'s flags; unset flags are ``None`` and leave the defaults alone."""
     return {"data.source": args.data, "epochs": args.epochs, "lr": args.lr, "optimizer": args.optimizer,
             "batch_size": args.batch_size, "seed": getattr(args, "seed", None), "resume": args.resume,
-            "overwrite": args.overwrite}
+            "overwrite": args.overwrite, "threads": args.threads}
 
 
 def csv(text: str | None, cast: type = str) -> list | None:

@@ -6,7 +6,16 @@ import argparse
 import os
 
 from ..utils.progress import console
-from .common import add_common, add_run_flags, emit_json, input_size, kv_list, options, parser_kwargs
+from .common import (
+    add_common,
+    add_run_flags,
+    add_threads,
+    emit_json,
+    input_size,
+    kv_list,
+    options,
+    parser_kwargs,
+)
 
 
 def add_models(sub: argparse._SubParsersAction) -> None:
@@ -75,6 +84,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="loader processes for file-backed datasets")
     p.add_argument("--init", help="artifact whose matching weights initialize the model")
     p.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
+    add_threads(p)
     add_run_flags(p)
     add_common(p)
     p.set_defaults(func=cmd_train)
@@ -89,7 +99,7 @@ def cmd_train(args: argparse.Namespace) -> None:
              "data.channels": args.channels, "data.num_workers": args.workers, "epochs": args.epochs,
              "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer, "schedule": args.schedule,
              "weight_decay": args.weight_decay, "seed": args.seed, "init": args.init, "bf16": args.bf16,
-             "resume": args.resume, "overwrite": args.overwrite}
+             "resume": args.resume, "overwrite": args.overwrite, "threads": args.threads}
     res = train(out=args.out, **options(args, flags))
     _report_result(res, args.json)
 
@@ -112,6 +122,7 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="data source (default: the one the model was trained on)")
     p.add_argument("--split", help="train, val or test (default test)")
     p.add_argument("--batch-size", type=int)
+    add_threads(p)
     add_common(p)
     p.set_defaults(func=cmd_eval)
 
@@ -120,7 +131,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from ..train.evaluate import evaluate
 
     res = evaluate(args.artifact, out=args.out, **options(args, {"data.source": args.data, "split": args.split,
-                                                                  "batch_size": args.batch_size}))
+                                                                  "batch_size": args.batch_size,
+                                                                  "threads": args.threads}))
     if args.json:
         emit_json(res.card)
 
@@ -131,6 +143,7 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("artifact")
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--no-draw", dest="draw", action="store_false", default=None, help="skip annotated images")
+    add_threads(p)
     add_common(p)
     p.set_defaults(func=cmd_predict)
 
@@ -138,7 +151,8 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
 def cmd_predict(args: argparse.Namespace) -> None:
     from ..apps.predict import predict
 
-    res = predict(args.artifact, args.inputs, out=args.out, **options(args, {"draw": args.draw}))
+    res = predict(args.artifact, args.inputs, out=args.out, **options(args, {"draw": args.draw,
+                                                                             "threads": args.threads}))
     if args.json:
         emit_json([__import__("json").loads(line) for line in (res.run_dir / "predictions.jsonl").read_text()
                    .splitlines()])

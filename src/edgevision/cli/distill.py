@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_common, add_run_flags, emit_json, input_size, kv_list, options, parser_kwargs
+from .common import (
+    add_common,
+    add_run_flags,
+    add_threads,
+    emit_json,
+    input_size,
+    kv_list,
+    options,
+    parser_kwargs,
+)
 
 
 def add_distill(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +52,7 @@ def add_distill(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--workers", type=int, help="loader processes for file-backed datasets")
     p.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
+    add_threads(p)
     add_run_flags(p)
     add_common(p)
     p.set_defaults(func=cmd_distill)
@@ -59,7 +69,8 @@ def cmd_distill(args: argparse.Namespace) -> None:
              "beta": args.beta, "objective": args.objective, "zero_mean": args.zero_mean,
              "soft_epochs": args.soft_epochs, "mode": args.mode, "hints": args.hint, "cache_dir": args.cache_dir,
              "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
-             "seed": args.seed, "bf16": args.bf16, "resume": args.resume, "overwrite": args.overwrite}
+             "seed": args.seed, "bf16": args.bf16, "resume": args.resume, "overwrite": args.overwrite,
+             "threads": args.threads}
     res = distill(out=args.out, **options(args, flags))
     if args.json:
         emit_json(res.card)

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..utils.text import printable
-from .common import add_common, emit_json, options, parser_kwargs
+from .common import add_common, add_threads, emit_json, options, parser_kwargs
 
 EXAMPLES = """example:
   edgevision faces eval runs/faces/train --impostors orl --set impostors.options.subjects=31-40 --db faces.db
@@ -21,6 +21,7 @@ def _detect_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-detect", dest="detect", action="store_false",
                    help="images are already face crops: skip the Haar detector")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON to stdout")
+    add_threads(p)
 
 
 def add_faces(sub: argparse._SubParsersAction) -> None:
@@ -66,6 +67,7 @@ def add_faces(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("artifact")
     ev.add_argument("--impostors", help="data source of identities never enrolled")
     ev.add_argument("--db", help="also write a gallery of the known identities with the chosen threshold")
+    add_threads(ev)
     add_common(ev)
     ev.set_defaults(func=cmd_eval)
 
@@ -80,7 +82,7 @@ def _print(res: Any, args: argparse.Namespace, line: str) -> None:
 def cmd_enroll(args: argparse.Namespace) -> None:
     from ..faces import enroll
 
-    r = enroll(args.db, args.name, args.images, args.artifact, args.detect, args.threshold)
+    r = enroll(args.db, args.name, args.images, args.artifact, args.detect, args.threshold, threads=args.threads)
     skipped = "".join(f"\n  skipped {printable(s['file'])}: {s['reason']}" for s in r["skipped"])
     _print(r, args, f"enrolled {r['added']} image(s) of {r['name']!r} ({r['total']} in total){skipped}")
 
@@ -88,7 +90,7 @@ def cmd_enroll(args: argparse.Namespace) -> None:
 def cmd_identify(args: argparse.Namespace) -> None:
     from ..faces import identify
 
-    rows = identify(args.db, args.images, args.artifact, args.k, args.threshold, args.detect)
+    rows = identify(args.db, args.images, args.artifact, args.k, args.threshold, args.detect, threads=args.threads)
     lines = [f"{printable(r['file'])}: {r['error']}" if "error" in r else
              f"{printable(r['file'])}: {printable(r['name'])} {r['score']:.3f}  (" +
              ", ".join(f"{printable(x['name'])} {x['score']:.3f}" for x in r["ranked"]) + ")" for r in rows]
@@ -98,7 +100,7 @@ def cmd_identify(args: argparse.Namespace) -> None:
 def cmd_verify(args: argparse.Namespace) -> None:
     from ..faces import verify
 
-    r = verify(args.image_a, args.image_b, args.artifact, args.threshold, args.detect)
+    r = verify(args.image_a, args.image_b, args.artifact, args.threshold, args.detect, threads=args.threads)
     _print(r, args, f"{'same person' if r['same'] else 'different people'}: cosine {r['score']:.3f} "
                     f"(threshold {r['threshold']:.3f})")
 
@@ -123,7 +125,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from ..faces import faces_eval
 
     res = faces_eval(args.artifact, out=args.out, **options(args, {"impostors.source": args.impostors,
-                                                                   "db": args.db}))
+                                                                   "db": args.db, "threads": args.threads}))
     _print(res.metrics, args, f"faces eval in {res.run_dir}: " + ", ".join(
         f"{k} {v:.4f}" for k, v in res.metrics.items()))
 

@@ -65,8 +65,7 @@ def add_quantize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tolerance", type=float, help="allowed accuracy drop in points (default 1)")
     p.add_argument("--no-auto-exclude", dest="auto_exclude", action="store_false", default=None)
     p.add_argument("--qat", help="auto (default: when PTQ is over tolerance), on or off")
-    p.add_argument("--threads", type=int, help="threads of the fp32 vs int8 latency comparison (default 1)")
-    add_finetune(p, "QAT epochs (default 2)")
+    add_finetune(p, "QAT epochs (default 2)")  # its --threads also sets the latency comparison's (default 1)
     add_common(p)
     p.set_defaults(func=cmd_quantize)
 
@@ -76,7 +75,7 @@ def cmd_quantize(args: argparse.Namespace) -> None:
 
     flags = {"precision": args.precision, "calibration": args.calibration, "calib_samples": args.calib_samples,
              "per_channel": args.per_channel, "exclude": csv(args.exclude), "tolerance": args.tolerance,
-             "auto_exclude": args.auto_exclude, "qat": args.qat, "threads": args.threads, "stem": args.stem,
+             "auto_exclude": args.auto_exclude, "qat": args.qat, "stem": args.stem,
              **finetune_opts(args)}
     res = quantize(args.artifact, out=args.out, **options(args, flags))
     if args.json:

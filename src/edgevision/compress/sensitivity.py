@@ -31,6 +31,7 @@ from ..train.evaluate import data_for
 from ..train.trainer import evaluate_model
 from ..utils.io import write_json
 from ..utils.progress import console, make_progress
+from ..utils.threads import THREADS_HELP
 from . import criteria
 from .targets import select, weight
 
@@ -51,6 +52,7 @@ class SensitivityConfig(BaseModel):
     limit: int | None = Field(None, ge=1, description="evaluate on at most this many samples")
     batch_size: int = Field(256, ge=1)
     tolerance: float | None = Field(0.01, ge=0, description="tolerated drop of the primary metric for the proposal")
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
 def _subset(ds, limit: int | None):

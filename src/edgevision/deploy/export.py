@@ -46,6 +46,7 @@ from ..stages import StageResult, run_stage, stage
 from ..utils.io import write_json
 from ..utils.progress import console
 from ..utils.text import one_line
+from ..utils.threads import THREADS_HELP
 from .cv2fix import cv2_compatible
 from .onnx import OPSET, OnnxModule, export_onnx, write_metadata
 
@@ -87,6 +88,7 @@ class ExportConfig(BaseModel):
     min_agreement: float = Field(0.99, ge=0, le=1, description="int8 top-1 agreement required")
     cv2: Literal["check", "require", "off"] = Field("check", description="run the files in cv2.dnn too")
     data: DataConfig | None = None
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import DataError, EdgevisionError
 from ..runs import RunDir, make_card
 from ..stages import StageResult, stage
+from ..utils.threads import THREADS_HELP, compute_threads
 from .detect import DetectorConfig
 from .gallery import match
 from .recognize import DEFAULT_THRESHOLD, UNKNOWN, embed_files, recognizer
@@ -53,15 +54,17 @@ class _peek:
 
 
 def enroll(db: str | Path, name: str, images: list[str | Path], artifact: str | Path | None = None,
-           detect: bool = True, threshold: float | None = None, detector: DetectorConfig | None = None
-           ) -> dict[str, Any]:
-    """Add ``name``'s faces from ``images`` to the gallery ``db`` (created with ``artifact`` if new).
+           detect: bool = True, threshold: float | None = None, detector: DetectorConfig | None = None,
+           threads: int | None = None) -> dict[str, Any]:
+    """Add ``name``'s faces from ``images`` to the gallery ``db`` (created with ``artifact`` if new);
+    ``threads``: torch and OpenCV threads while embedding (default: as they are).
 
     Example:
         >>> enroll("faces.db", "Ada Lovelace", ["ada1.jpg", "ada2.jpg"], artifact="runs/faces/train")
     """
     rec = recognizer(_gallery_artifact(db, artifact), detector)
-    emb, used, problems = embed_files(rec, images, detect)
+    with compute_threads(threads):
+        emb, used, problems = embed_files(rec, images, detect)
     if not len(emb):
         raise DataError(f"faces enroll {name!r}: no face found in any of {len(images)} image(s): "
                         + "; ".join(f"{p['file']}: {p['reason']}" for p in problems[:5]))
@@ -74,8 +77,8 @@ def enroll(db: str | Path, name: str, images: list[str | Path], artifact: str | 
 
 
 def identify(db: str | Path, images: list[str | Path], artifact: str | Path | None = None, k: int = 5,
-             threshold: float | None = None, detect: bool = True, detector: DetectorConfig | None = None
-             ) -> list[dict[str, Any]]:
+             threshold: float | None = None, detect: bool = True, detector: DetectorConfig | None = None,
+             threads: int | None = None) -> list[dict[str, Any]]:
     """Rank-``k`` identities with cosine scores for the largest face in each image; below threshold → unknown."""
     rec = recognizer(_gallery_artifact(db, artifact), detector)
     with rec.open_gallery(db, create=False) as g:
@@ -83,7 +86,8 @@ def identify(db: str | Path, images: list[str | Path], artifact: str | Path | No
         tau = float(g.meta().get("threshold", DEFAULT_THRESHOLD)) if threshold is None else threshold
     out = []
     for f in images:
-        emb, _, problems = embed_files(rec, [f], detect)
+        with compute_threads(threads):
+            emb, _, problems = embed_files(rec, [f], detect)
         if problems:
             out.append({"file": str(f), "error": problems[0]["reason"]})
             continue
@@ -95,10 +99,12 @@ def identify(db: str | Path, images: list[str | Path], artifact: str | Path | No
 
 
 def verify(image_a: str | Path, image_b: str | Path, artifact: str | Path, threshold: float = DEFAULT_THRESHOLD,
-           detect: bool = True, detector: DetectorConfig | None = None) -> dict[str, Any]:
+           detect: bool = True, detector: DetectorConfig | None = None, threads: int | None = None
+           ) -> dict[str, Any]:
     """Cosine similarity of the largest faces in two images, and whether it reaches ``threshold``."""
     rec = recognizer(artifact, detector)
-    emb, _, problems = embed_files(rec, [image_a, image_b], detect)
+    with compute_threads(threads):
+        emb, _, problems = embed_files(rec, [image_a, image_b], detect)
     if problems:
         raise DataError("faces verify: " + "; ".join(f"{p['file']}: {p['reason']}" for p in problems))
     score = float(emb[0] @ emb[1])
@@ -142,11 +148,12 @@ class EnrollConfig(BaseModel):
     images: list[str] = Field(..., min_length=1)
     detect: bool = True
     threshold: float | None = None
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
 @stage("faces_enroll", EnrollConfig, input_field="artifact", summary="enroll a person's face images into a gallery")
 def run_faces_enroll(cfg: EnrollConfig, out: Path) -> StageResult:
-    res = enroll(cfg.db, cfg.name, cfg.images, cfg.artifact, cfg.detect, cfg.threshold)
+    res = enroll(cfg.db, cfg.name, cfg.images, cfg.artifact, cfg.detect, cfg.threshold, threads=cfg.threads)
     run = RunDir(out).mkdir()
     card = make_card("faces_enroll", parent=cfg.artifact, metrics={"added": res["added"], "total": res["total"],
                                                                     "skipped": len(res["skipped"])}, gallery=cfg.db)

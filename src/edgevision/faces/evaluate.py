@@ -28,6 +28,7 @@ from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
 from ..utils.io import write_json
 from ..utils.progress import console
+from ..utils.threads import THREADS_HELP
 from .gallery import match
 from .openset import evaluate_openset
 from .recognize import FaceRecognizer
@@ -43,6 +44,7 @@ class FacesEvalConfig(BaseModel):
     impostors: DataConfig | None = Field(None, description="identities never enrolled (split by identity)")
     targets: list[float] = Field(default_factory=lambda: [0.01, 0.001], min_length=1)
     db: str | None = Field(None, description="also write this SQLite gallery (threshold = first target's)")
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
 def dataset_images(ds: SampleDataset) -> tuple[np.ndarray, np.ndarray]:

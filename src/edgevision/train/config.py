@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..utils.threads import THREADS_HELP
+
 
 class TrainConfig(BaseModel):
     """Optimizer, schedule and loop options shared by every training stage (train, distill, fine-tune)."""
@@ -35,3 +37,4 @@ class TrainConfig(BaseModel):
     label_smoothing: float = Field(0, ge=0, lt=1)
     max_steps_per_epoch: int | None = Field(None, ge=1)
     seed: int = 0
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)

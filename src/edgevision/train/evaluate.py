@@ -17,6 +17,7 @@ from ..stages import StageResult, run_stage, stage
 from ..tasks import build_task
 from ..utils.io import write_json
 from ..utils.progress import console
+from ..utils.threads import THREADS_HELP
 from .gallery import GalleryCollector
 from .trainer import evaluate_model, scalars
 
@@ -30,6 +31,7 @@ class EvalConfig(BaseModel):
     split: Literal["train", "val", "test"] = "test"
     batch_size: int = Field(128, ge=1)
     gallery: int = Field(8, ge=0, le=64, description="first and worst samples drawn into gallery/ (0: none)")
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
 def data_for(art: Artifact, data: DataConfig | None, task: str) -> tuple[DataConfig, DataSplits]:

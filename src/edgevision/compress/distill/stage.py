@@ -54,7 +54,8 @@ class DistillStageConfig(TrainConfig, KDConfig):
     cache_dir: str | None = Field(None, description="offline cache folder (default ~/.cache/edgevision/...)")
     init: str | None = Field(None, description="artifact whose matching weights initialize the student")
     latency_budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per latency measurement")
-    latency_threads: int = Field(1, ge=1, le=256, description="torch and OpenCV threads for the latency comparison")
+    latency_threads: int | None = Field(None, ge=1, le=256, description="torch and OpenCV threads for the latency "
+                                        "comparison (default: threads, else 1)")
     resume: bool = False
     overwrite: bool = Field(False, description=OVERWRITE_HELP)
 
@@ -132,7 +133,7 @@ def held_out_report(cfg: DistillStageConfig, student: torch.nn.Module, teacher: 
     teacher_m = evaluate_teacher(teacher, base, test_l, splits.mean, splits.std)
     sample = next(iter(test_l))["image"][:1]
     x01 = (sample * torch.tensor(splits.std).view(1, -1, 1, 1) + torch.tensor(splits.mean).view(1, -1, 1, 1))
-    budget, threads = cfg.latency_budget_s, cfg.latency_threads
+    budget, threads = cfg.latency_budget_s, cfg.latency_threads or cfg.threads or 1
     rows = {"teacher": {**teacher.info(), **ms_per_image(teacher.logits, x01.clamp(0, 1), budget, threads),
                         "test": scalars(teacher_m, "")},
             "student": {"name": cfg.student, "size_bytes": count_params(student) * 4, "params": count_params(student),
