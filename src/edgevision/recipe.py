@@ -126,6 +126,15 @@ def plan(rc: RecipeConfig, root: Path) -> tuple[list[_Stage], list[dict[str, Any
     return stages, planned
 
 
+def recipe_root(recipe: str | Path | dict[str, Any], out: str | Path | None = None) -> Path:
+    """The folder a recipe runs in: ``out``, else the recipe's ``out``, else ``runs/<name>``."""
+    return _root(load_recipe(recipe), out)
+
+
+def _root(rc: RecipeConfig, out: str | Path | None) -> Path:
+    return Path(out or rc.out or Path("runs") / rc.name)
+
+
 def run(recipe: str | Path | dict[str, Any], out: str | Path | None = None, force: bool = False) -> list[StageResult]:
     """Run a recipe file (or mapping); returns one :class:`StageResult` per stage.
 
@@ -133,7 +142,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path | None = None, forc
         >>> edgevision.run("recipes/mnist-deep-compression.yaml", out="runs/mnist")
     """
     rc = load_recipe(recipe)
-    root = Path(out or rc.out or Path("runs") / rc.name)
+    root = _root(rc, out)
     stages, planned = plan(rc, root)
     root.mkdir(parents=True, exist_ok=True)
     write_yaml(root / "recipe.yaml", rc.model_dump(mode="json"))

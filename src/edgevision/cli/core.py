@@ -171,11 +171,11 @@ def add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from ..recipe import run
+    from ..recipe import recipe_root, run
+    from ..report.terminal import print_summary
 
-    results = run(args.recipe, out=args.out, force=args.force)
-    for r in results:
-        print(f"{r.card.get('stage', ''):>10}  {r.artifact or r.run_dir}")
+    run(args.recipe, out=args.out, force=args.force)
+    print_summary(recipe_root(args.recipe, args.out))  # the table of what came out, then the next commands
 
 
 def add_quickstart(sub: argparse._SubParsersAction) -> None:
@@ -188,9 +188,10 @@ def add_quickstart(sub: argparse._SubParsersAction) -> None:
 
 def cmd_quickstart(args: argparse.Namespace) -> None:
     from ..recipe import quickstart
+    from ..report.terminal import print_summary
 
-    path = quickstart(args.out)
-    print(f"report: {path.resolve()}")
+    quickstart(args.out)
+    print_summary(args.out)
 
 
 def add_report(sub: argparse._SubParsersAction) -> None:
