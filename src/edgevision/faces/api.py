@@ -7,17 +7,18 @@ embeddings are appended to the SQLite gallery. Images where no face is found are
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import DataError, EdgevisionError
+from ..errors import ArtifactError, DataError, EdgevisionError
 from ..runs import RunDir, make_card
 from ..stages import StageResult, stage
 from ..utils.threads import THREADS_HELP, compute_threads
 from .detect import DetectorConfig
-from .gallery import match
+from .gallery import damaged_as_error, match, rows_query, signed, verified_meta, verified_rows
 from .recognize import DEFAULT_THRESHOLD, UNKNOWN, embed_files, recognizer
 
 
@@ -40,11 +41,14 @@ class _peek:
     def __init__(self, path: Path) -> None:
         import sqlite3
 
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            self.meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as e:
-            raise EdgevisionError(f"gallery {path}: not a readable SQLite gallery ({e})") from None
+            with damaged_as_error(path):
+                self.meta = verified_meta(path, self.db.execute("SELECT key, value FROM meta").fetchall(),
+                                          signed(path, self.db))
+        except BaseException:
+            self.db.close()
+            raise
 
     def __enter__(self) -> dict[str, str]:
         return self.meta
@@ -132,7 +136,13 @@ def list_gallery(db: str | Path) -> dict[str, Any]:
         pass
     con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
     try:
-        names = dict(con.execute("SELECT name, COUNT(*) FROM faces GROUP BY name ORDER BY name").fetchall())
+        with damaged_as_error(p):
+            rows, required = con.execute(rows_query(con)).fetchall(), signed(p, con)
+        try:
+            dim = int(meta.get("dim", ""))
+        except ValueError:
+            raise ArtifactError(f"gallery {p}: damaged meta table (dim {meta.get('dim')!r})") from None
+        names = dict(sorted(Counter(verified_rows(p, rows, dim, required)[0]).items()))
     finally:
         con.close()
     return {"meta": meta, "names": names}
