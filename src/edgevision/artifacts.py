@@ -1,13 +1,19 @@
 """Saving and loading models.
 
 ``model.pt`` is a ``torch.save`` of plain data only — the architecture spec, the ``state_dict``, the task and
-the preprocessing — so it loads with ``torch.load(weights_only=True)`` and never unpickles code. Loaders for
+the preprocessing — so it loads with ``torch.load(weights_only=True)`` and never unpickles code. torch stores
+tensors uncompressed and does not check the zip's CRCs, so a damaged byte would silently change a weight: the
+file also holds ``checksum``, a SHA-256 of everything else (:func:`payload_digest`), verified on load (files
+written before it existed have none and load as before). Loaders for
 other artifact kinds (``.evz``, ``.onnx``) register in :data:`LOADERS` by suffix. A run folder resolves to the
 artifact its card names.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,14 +22,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ArtifactError, EdgevisionError
+from .errors import ArtifactError, EdgevisionError, cause_of
 from .models.base import ArchSpec, build_from_spec, get_arch
 from .registry import Registry
 from .runs import RunDir
-from .utils.io import atomic_open
+from .utils.io import atomic_open, to_jsonable
 
 FORMAT = "edgevision.model"
-VERSION = 1
+VERSION = 2  # 2: with a checksum (required); 1: written before checksums, still loadable
 LOADERS: Registry = Registry("artifact kind", builtins=("edgevision.compress.evz", "edgevision.deploy"),
                              plural="loaders")
 
@@ -46,12 +52,36 @@ class Artifact:
         return (int(self.preprocess["channels"]), int(h), int(w))
 
 
+HEAD_KEYS = ("format", "version", "arch", "task", "preprocess", "meta")
+
+
+def _tensor_bytes(t: Any) -> bytes:
+    if not isinstance(t, torch.Tensor):
+        return repr(t).encode()
+    t = t.detach().cpu()
+    t = t.int_repr() if t.is_quantized else t
+    return t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def payload_digest(payload: dict[str, Any]) -> str:
+    """SHA-256 of a model file's contents: the canonical JSON of its head (format … meta), then every state-dict
+    entry in name order as name, dtype, shape and raw bytes."""
+    h = hashlib.sha256(json.dumps(to_jsonable({k: payload.get(k) for k in HEAD_KEYS}), sort_keys=True,
+                                  default=str).encode())
+    for name in sorted(payload["state_dict"]):
+        t = payload["state_dict"][name]
+        h.update(f"\0{name}\0{getattr(t, 'dtype', '')}\0{tuple(getattr(t, 'shape', ()))}\0".encode())
+        h.update(_tensor_bytes(t))
+    return h.hexdigest()
+
+
 def save_model(path: str | Path, model: nn.Module, *, task: dict[str, Any], preprocess: dict[str, Any],
                meta: dict[str, Any] | None = None) -> Path:
-    """Write spec + state_dict + task + preprocessing atomically to ``path``."""
+    """Write spec + state_dict + task + preprocessing (and their checksum) atomically to ``path``."""
     payload = {"format": FORMAT, "version": VERSION, "arch": get_arch(model).to_dict(),
                "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
                "task": task, "preprocess": preprocess, "meta": meta or {}}
+    payload["checksum"] = payload_digest(payload)
     with atomic_open(path, "wb") as f:
         torch.save(payload, f)
     return Path(path)
@@ -59,17 +89,30 @@ def save_model(path: str | Path, model: nn.Module, *, task: dict[str, Any], prep
 
 def _torch_load(path: Path) -> dict[str, Any]:
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a damaged file makes torch warn (odd pickle protocols): one error line
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ArtifactError(f"{path}: no such file") from None
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ArtifactError(f"{path}: corrupt or not a PyTorch file ({first[:160]})") from None
+        raise ArtifactError(f"{path}: corrupt or not a PyTorch file ({cause_of(e)})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ArtifactError(f"{path}: not an edgevision model file (expected format {FORMAT!r})")
-    if data.get("version") != VERSION:
+    if data.get("version") not in (1, VERSION):
         raise ArtifactError(f"{path}: model file version {data.get('version')} is not supported (expected {VERSION})")
+    if data.get("version") == VERSION or "checksum" in data:
+        _verify(path, data)
     return data
+
+
+def _verify(path: Path, data: dict[str, Any]) -> None:
+    try:
+        ok = isinstance(data["state_dict"], dict) and payload_digest(data) == data["checksum"]
+    except Exception:  # a damaged structure (a state dict that is not one, odd types): as damaged as a mismatch
+        ok = False
+    if not ok:
+        raise ArtifactError(f"{path}: damaged file: its contents do not match the checksum saved with it "
+                            f"(restore it from a copy, or re-create it)")
 
 
 @LOADERS.register(".pt", description="architecture spec + state_dict (torch.load with weights_only=True)")
@@ -82,8 +125,7 @@ def load_pt(path: Path) -> Artifact:
     except EdgevisionError:
         raise
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
-        first = str(e).strip().splitlines()[0]
-        raise ArtifactError(f"{path}: weights do not match the recorded architecture ({first[:200]})") from None
+        raise ArtifactError(f"{path}: weights do not match the recorded architecture ({cause_of(e)})") from None
     model.eval()
     return Artifact(model, arch, data["task"], data["preprocess"], path, data.get("meta") or {})
 

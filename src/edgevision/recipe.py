@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .config import load_yaml, validate
 from .errors import ConfigError, suggest
 from .runs import RunDir
-from .stages import STAGES, StageResult, StageSpec
+from .stages import STAGES, StageResult, StageSpec, execute
 from .utils.io import write_json, write_yaml
 from .utils.progress import console
 
@@ -145,6 +145,15 @@ def plan(rc: RecipeConfig, root: Path) -> tuple[list[_Stage], list[dict[str, Any
     return stages, planned
 
 
+def recipe_root(recipe: str | Path | dict[str, Any], out: str | Path | None = None) -> Path:
+    """The folder a recipe runs in: ``out``, else the recipe's ``out``, else ``runs/<name>``."""
+    return _root(load_recipe(recipe), out)
+
+
+def _root(rc: RecipeConfig, out: str | Path | None) -> Path:
+    return Path(out or rc.out or Path("runs") / rc.name)
+
+
 def run(recipe: str | Path | dict[str, Any], out: str | Path | None = None, force: bool = False) -> list[StageResult]:
     """Run a recipe file (or mapping); returns one :class:`StageResult` per stage.
 
@@ -152,7 +161,7 @@ def run(recipe: str | Path | dict[str, Any], out: str | Path | None = None, forc
         >>> edgevision.run("mnist-deep-compression", out="runs/mnist")
     """
     rc = load_recipe(recipe)
-    root = Path(out or rc.out or Path("runs") / rc.name)
+    root = _root(rc, out)
     stages, planned = plan(rc, root)
     root.mkdir(parents=True, exist_ok=True)
     write_yaml(root / "recipe.yaml", rc.model_dump(mode="json"))
@@ -173,12 +182,15 @@ def _execute(rc: RecipeConfig, root: Path, stages: list[_Stage], planned: list[d
             res = StageResult(run_dir.path, run_dir.path / a if (a := run_dir.card().get("artifact")) else None,
                               run_dir.card())
         else:
-            if "resume" in st.spec.config.model_fields and not force:
+            fields = st.spec.config.model_fields
+            if force and "overwrite" in fields:  # --force starts over: the old stage folder is moved aside
+                opts["overwrite"] = True
+            elif "resume" in fields and not force:
                 opts["resume"] = True
             console.rule(f"[bold]{rc.name} · {st.name}[/] ({st.verb})")
             cfg = validate(st.spec.config, opts, prefix=where)
             t0 = time.perf_counter()
-            res = st.spec.fn(cfg, target)
+            res = execute(st.spec, cfg, target)
             row["seconds"] = round(time.perf_counter() - t0, 2)
         results[st.name] = res
         if res.artifact is not None:  # "@prev" = the latest stage that produced an artifact
@@ -194,9 +206,3 @@ def quickstart(out: str | Path = "runs/quickstart") -> Path:
     report = next((r.artifact for r in results if r.card.get("stage") == "report"), Path(out) / "report.html")
     return Path(report)
 
-
-def describe(result: list[StageResult] | Path) -> str:
-    """``edgevision run``: one line per stage; ``edgevision quickstart``: where the report is."""
-    if isinstance(result, Path):
-        return f"report: {result.resolve()}"
-    return "\n".join(f"{r.card.get('stage', ''):>10}  {r.artifact or r.run_dir}" for r in result)

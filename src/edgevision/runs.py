@@ -8,7 +8,9 @@ Every stage writes one folder::
     card.json      task, model, params, MACs, file bytes, metrics, latency, parent artifact, git SHA, version
 
 ``card.json`` is written last, atomically, with ``"status": "complete"``; a folder without it is unfinished and
-a recipe re-runs (or resumes) that stage.
+a recipe re-runs (or resumes) that stage. :func:`claim` is the one place that decides whether a stage may write
+into a folder that already holds a run (finished or interrupted): ``resume`` continues or reuses it, ``overwrite``
+moves it aside to ``<out>.old-<time>``, and anything else is refused, so no run is lost by a plain re-run.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ._version import __version__
-from .errors import ArtifactError
+from .errors import ArtifactError, ConfigError, EdgevisionError
 from .utils.io import append_jsonl, read_jsonl, write_json, write_yaml
+from .utils.progress import console
 
 
 @functools.lru_cache(maxsize=1)
@@ -112,3 +115,49 @@ def make_card(stage: str, *, task: dict[str, Any] | None = None, model: dict[str
     }
     card.update(extra)
     return card
+
+
+RUN_MARKERS = ("card.json", "config.yaml", "metrics.jsonl", "checkpoints")  # any of them: a run was started here
+
+
+def holds_run(path: Path) -> bool:
+    """Whether ``path`` holds (part of) a run: a card, a config, a metrics log or checkpoints."""
+    return path.is_dir() and any((path / m).exists() for m in RUN_MARKERS)
+
+
+def move_aside(path: Path) -> Path:
+    """Rename ``path`` to ``<path>.old-<time>`` (``-2``, ``-3``, … if taken) and return the new name."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    dest, k = path.with_name(f"{path.name}.old-{stamp}"), 2
+    while dest.exists():
+        dest, k = path.with_name(f"{path.name}.old-{stamp}-{k}"), k + 1
+    path.rename(dest)
+    return dest
+
+
+def claim(run: RunDir, *, resume: bool, overwrite: bool, main: bool = True) -> Literal["new", "resume", "finished"]:
+    """Decide what a stage may do with its output folder before it writes anything.
+
+    Returns ``"new"`` (nothing there, or moved aside by ``overwrite``), ``"resume"`` (an interrupted run to continue)
+    or ``"finished"`` (a complete run that ``resume`` reuses). A folder holding a run, finished or interrupted, is
+    refused without ``resume`` or ``overwrite``. Only the ``main`` process (rank 0) moves folders.
+    """
+    if resume and overwrite:
+        raise ConfigError("resume and overwrite exclude each other: resume continues the run in --out, overwrite "
+                          "starts over")
+    if not holds_run(run.path):
+        return "new"
+    if overwrite:
+        if main:
+            console.print(f"overwrite: moved the old run to {move_aside(run.path)}", highlight=False)
+        return "new"
+    aside = f"{run.path}.old-<time>"
+    if run.is_complete():
+        if resume:
+            return "finished"
+        raise EdgevisionError(f"{run.path} already holds a finished run; pass --resume to reuse it, --overwrite to "
+                              f"start over (the old run moves to {aside}), or choose another --out")
+    if resume:
+        return "resume"
+    raise EdgevisionError(f"{run.path} holds an interrupted run; pass --resume to continue it, or --overwrite to "
+                          f"start over (the old run moves to {aside})")

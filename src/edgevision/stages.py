@@ -9,6 +9,7 @@ refer to an earlier stage by name (``"@train"``).
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 
 from .config import load_yaml, validate
 from .registry import Registry
+from .utils.threads import compute_threads
 
 STAGES: Registry = Registry("stage", builtins=(
     "edgevision.train", "edgevision.compress", "edgevision.deploy", "edgevision.bench", "edgevision.apps",
@@ -56,9 +58,20 @@ def stage(name: str, config: type[BaseModel], input_field: str | None = None, su
     return wrap
 
 
-def default_out(verb: str, hint: str = "") -> Path:
+def artifact_name(value: Any) -> str:
+    """A short, path-safe name for a stage's input: the file stem, or the run folder's name for a run-folder
+    artifact (``runs/qs/export/model.onnx`` → ``export``); the first of a list (bench takes several)."""
+    if isinstance(value, list | tuple):
+        value = value[0] if value else ""
+    p = Path(str(value or ""))
+    name = p.parent.name if p.stem in ("model", "report") and p.parent.name else p.stem or p.name
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", name).strip("-.")
+
+
+def default_out(verb: str, hint: Any = "") -> Path:
+    """``runs/<verb>-<input name>-<time>``."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    tag = f"-{Path(hint).stem or Path(hint).name}" if hint else ""
+    tag = f"-{name}" if (name := artifact_name(hint)) else ""
     return Path("runs") / f"{verb}{tag}-{stamp}"
 
 
@@ -70,6 +83,13 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def execute(spec: StageSpec, cfg: BaseModel, out: Path) -> StageResult:
+    """Run a validated stage with its ``threads`` option applied (a list, as bench's, is the stage's own)."""
+    n = getattr(cfg, "threads", None)
+    with compute_threads(n if isinstance(n, int) else None):
+        return spec.fn(cfg, out)
+
+
 def run_stage(name: str, options: dict[str, Any], out: str | Path | None = None) -> StageResult:
     """Validate ``options`` for stage ``name`` and run it (the body of every public verb function)."""
     spec: StageSpec = STAGES.get(name)
@@ -77,5 +97,5 @@ def run_stage(name: str, options: dict[str, Any], out: str | Path | None = None)
     if options.get("resume") and out and (Path(out) / "config.yaml").is_file():
         options = deep_merge(load_yaml(Path(out) / "config.yaml") or {}, options)  # resume with the saved options
     cfg = validate(spec.config, options, prefix=name)
-    hint = str(getattr(cfg, spec.input_field, "") or "") if spec.input_field else ""
-    return spec.fn(cfg, Path(out) if out else default_out(name, hint))
+    hint = getattr(cfg, spec.input_field, "") if spec.input_field else ""
+    return execute(spec, cfg, Path(out) if out else default_out(name, hint))

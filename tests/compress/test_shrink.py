@@ -163,3 +163,22 @@ def test_distill_option_is_validated(trained, tmp_path):
     with pytest.raises(ConfigError, match=r"distill\.alpha"):
         ev.shrink(trained, ratio=0.25, epochs=1, distill={"alpha": 2}, out=tmp_path / "kd")
     assert not (tmp_path / "kd").exists()
+
+
+def test_a_result_far_from_its_target_says_why():
+    """LeNet-5 at round_to=16 overshoots a 50 % MACs target (69 %): the note names round_to and what 1 would do."""
+    _, info = shrink_model(build_model("lenet5"), (1, 28, 28), macs=0.5, round_to=16)
+    assert info.to_dict()["macs_reduction"] > 0.6
+    assert "for a target of 50%" in info.note and "round_to=16" in info.note and "round_to=1 would remove" in info.note
+    _, close = shrink_model(build_model("lenet5"), (1, 28, 28), macs=0.5, round_to=1)
+    assert abs(close.to_dict()["macs_reduction"] - 0.5) < 0.03 and close.note == ""
+    assert info.to_dict()["note"] == info.note  # travels into shrink.json
+
+
+def test_an_unreachable_macs_target_names_the_knob_and_the_best_value():
+    with pytest.raises(EdgevisionError) as e:
+        shrink_model(build_model("resnet8"), (3, 32, 32), macs=0.5, round_to=16)
+    msg = str(e.value)
+    assert "round_to=16" in msg and "round_to=1 reaches it" in msg and "--macs 0.4" in msg
+    with pytest.raises(EdgevisionError, match=r"max_ratio=0\.99 reaches it"):
+        shrink_model(build_model("lenet300_100"), (1, 28, 28), macs=0.99, max_ratio=0.5)

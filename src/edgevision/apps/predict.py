@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +17,14 @@ from ..artifacts import Artifact, load_artifact
 from ..config import dump
 from ..configs.apps import PredictConfig
 from ..data.imageio import is_image_file, read_image, resize
+from ..data.unreadable import SKIPPED_FILE, describe
 from ..errors import DataError
 from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
 from ..tasks import build_task
 from ..utils.io import write_text
 from ..utils.progress import console
+from ..utils.text import printable
 
 
 def list_inputs(inputs: list[str]) -> list[Path]:
@@ -36,6 +40,18 @@ def list_inputs(inputs: list[str]) -> list[Path]:
     if not files:
         raise DataError(f"no images found in {', '.join(inputs)}")
     return files
+
+
+def drawing_names(files: list[Path]) -> list[Path]:
+    """Where each file's drawing goes: its path relative to the inputs' common folder, as ``.png``
+    (``a/x.jpg``, ``b/x.jpg`` → ``a/x.png``, ``b/x.png``); two files that would share a name (``x.jpg``, ``x.png``)
+    keep their own suffix (``x.jpg.png``, ``x.png.png``)."""
+    full = [f.resolve() for f in files]
+    root = Path(os.path.commonpath([str(f.parent) for f in full]))
+    rel = [f.relative_to(root) for f in full]
+    plain = [r.with_suffix(".png") for r in rel]
+    taken = Counter(plain)
+    return [p if taken[p] == 1 else r.with_name(f"{r.name}.png") for p, r in zip(plain, rel)]
 
 
 def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
@@ -92,6 +108,7 @@ def run_predict(cfg: PredictConfig, out: Path) -> StageResult:
     run = RunDir(out).mkdir()
     run.write_config(dump(cfg))
     lines, unreadable = [], []
+    drawn = dict(zip(files, drawing_names(files)))
     for i in range(0, len(files), cfg.batch_size):
         chunk = [(f, im) for f in files[i:i + cfg.batch_size] if (im := read_image(f, ch)) is not None]
         unreadable += [str(f) for f in files[i:i + cfg.batch_size] if f not in {c[0] for c in chunk}]
@@ -99,15 +116,18 @@ def run_predict(cfg: PredictConfig, out: Path) -> StageResult:
             continue
         preds = predict_images(art, [im for _, im in chunk], cfg.batch_size)
         for (f, im), p in zip(chunk, preds):
-            lines.append({"file": str(f), **p})
+            lines.append({"file": str(f), **p, **({"drawing": str(drawn[f])} if cfg.draw else {})})
             if cfg.draw:
                 rgb = im if im.shape[2] == 3 else np.repeat(im, 3, 2)
-                cv2.imwrite(str(run.path / f"{f.stem}.png"), cv2.cvtColor(task.draw(rgb, p), cv2.COLOR_RGB2BGR))
+                target = run.path / drawn[f]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(target), cv2.cvtColor(task.draw(rgb, p), cv2.COLOR_RGB2BGR))
     write_text(run.path / "predictions.jsonl", "".join(json.dumps(x) + "\n" for x in lines))
     for x in lines[:20]:
         console.print(f"{x['file']}: {task.describe(x)}", highlight=False)
     if unreadable:
-        console.print(f"[yellow]warning:[/] {len(unreadable)} unreadable files skipped: {', '.join(unreadable[:5])}")
+        write_text(run.path / SKIPPED_FILE, "".join(f"inputs\t{printable(f)}\n" for f in unreadable))
+        console.print(f"[yellow]warning:[/] {describe(unreadable, 'in the inputs')}", highlight=False, soft_wrap=True)
     card = make_card("predict", task=art.task, parent=str(art.path), metrics={"n": len(lines),
                      "unreadable": len(unreadable)})
     run.write_card(card)

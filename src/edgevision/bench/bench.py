@@ -13,11 +13,10 @@ same model on the same engine.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from ..train.evaluate import data_for
 from ..train.trainer import evaluate_model
 from ..utils.io import write_json
 from ..utils.progress import console
+from ..utils.threads import compute_threads
 from ..utils.timing import measure
 from .peak import peak_gmacs
 
@@ -167,18 +167,7 @@ def _accuracy(t: Target, cfg: BenchConfig, cache: dict[str, Any]) -> tuple[str, 
     return task.primary, float(v) if isinstance(v, int | float) else None, m
 
 
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    import cv2
-
-    prev_t, prev_c = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(n)
-    cv2.setNumThreads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev_t)
-        cv2.setNumThreads(prev_c)
+_threads = compute_threads
 
 
 def time_targets(ts: list[Target], threads: int, cfg: BenchConfig) -> list[dict[str, Any]]:

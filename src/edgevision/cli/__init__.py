@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import traceback
 from typing import Any
@@ -17,11 +16,10 @@ from typing import Any
 from .._version import __version__ as __version__
 from ..config import load_yaml, validate
 from ..errors import ConfigError, EdgevisionError
+from ..utils.text import one_line, strip_ansi
 from .flags import DEST, parse_value
 from .output import resolve, show
 from .verbs import build_parser
-
-ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
 def set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
@@ -75,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except EdgevisionError as e:
         if debug:
             traceback.print_exc()
-        print(f"error: {ANSI.sub('', str(e))}", file=sys.stderr)
+        print(f"error: {one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted: rerun with --resume (or the same `edgevision run`) to continue", file=sys.stderr)
@@ -83,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if debug:
             traceback.print_exc()
-        lines = [ln for ln in ANSI.sub("", str(e)).strip().splitlines() if ln.strip()]
-        print(f"internal error: {type(e).__name__}: {lines[-1][:300] if lines else ''} (rerun with --debug for the "
-              f"traceback)", file=sys.stderr)
+        lines = [ln for ln in strip_ansi(str(e)).strip().splitlines() if ln.strip()]
+        print(f"internal error: {type(e).__name__}: {one_line(lines[-1])[:300] if lines else ''} (rerun with --debug "
+              f"for the traceback)", file=sys.stderr)
         return 1
 
 

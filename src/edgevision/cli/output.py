@@ -15,6 +15,8 @@ from ..utils.io import to_jsonable
 def resolve(path: str) -> Any:
     """``"module:name"`` → the object (imported on demand, so ``--help`` never imports a stage)."""
     module, _, name = path.partition(":")
+    if module == "edgevision":  # the public API: look it up where it is defined (the package binds it lazily)
+        module = importlib.import_module("edgevision")._API.get(name, module)
     return getattr(importlib.import_module(module), name)
 
 

@@ -23,8 +23,8 @@ from ..artifacts import Artifact, load_artifact
 from ..configs.compress import FinetuneConfig
 from ..configs.distill import KDConfig
 from ..data import BatchLoader, DataConfig, DataSplits
-from ..errors import ConfigError, DataError, EdgevisionError
-from ..runs import RunDir
+from ..errors import ConfigError, DataError
+from ..runs import RunDir, claim
 from ..stages import StageResult
 from ..tasks import Task, build_task
 from ..train.callbacks import Callback
@@ -57,13 +57,11 @@ class FinetuneContext:
 
 
 def already_done(run: RunDir, cfg: FinetuneConfig) -> StageResult | None:
-    """A finished run is reused with ``resume``, and refused otherwise (nothing is overwritten)."""
-    if not run.is_complete():
-        return None
-    if cfg.resume:
+    """A finished run is reused with ``resume``; a folder holding a run is refused unless ``resume`` or
+    ``overwrite`` (see :func:`edgevision.runs.claim`)."""
+    if claim(run, resume=cfg.resume, overwrite=cfg.overwrite) == "finished":
         return StageResult(run.path, run.artifact(), run.card())
-    raise EdgevisionError(f"{run.path} already holds a finished run; choose another --out, or pass --resume to "
-                          "reuse it")
+    return None
 
 
 def open_context(cfg: FinetuneConfig, art: Artifact | None = None) -> FinetuneContext:

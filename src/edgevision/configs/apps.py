@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .train import THREADS_HELP
 from .verb import Verb
 
 
@@ -22,6 +23,7 @@ class PredictConfig(BaseModel):
     inputs: list[str] = Field(..., min_length=1, description="image files and/or folders of images")
     batch_size: int = Field(32, ge=1, description="images per forward pass")
     draw: bool = Field(True, description="also write each image with its predictions drawn (<name>.png)")
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
 class DemoConfig(BaseModel):
@@ -39,7 +41,8 @@ class DemoConfig(BaseModel):
     source: str = Field(..., description="camera index (0), video file, folder of images, or rtsp:// URL")
     engine: Literal["auto", "torch", "onnxruntime", "cv2"] = Field(
         "auto", description="inference engine (cv2 = cv2.dnn); auto = torch for .pt/.evz, onnxruntime for .onnx")
-    threads: int = Field(1, ge=1, le=256, description="inference threads")
+    threads: int = Field(1, ge=1, le=256, description="torch/onnxruntime/OpenCV inference threads (default 1: a "
+                         "steady frame rate beside the capture thread)")
     headless: bool = Field(False, description="no window; write files instead")
     out: str | None = Field(None, description="annotated video (.mp4/.avi/.mkv) or output folder")
     jsonl: str | None = Field(None, description="one JSON line per frame (default <out folder>/results.jsonl)")

@@ -9,7 +9,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from .data import AugmentConfig, DataConfig
 from .distill import KDConfig
-from .train import TrainConfig
+from .train import OVERWRITE_HELP, THREADS_HELP, TrainConfig
 from .verb import Verb
 
 Sparsity = float | dict[str, float]  # one fraction, or {glob | conv | linear: fraction}
@@ -31,6 +31,7 @@ class FinetuneConfig(TrainConfig):
         "defaults, or KD options such as {temperature: 4, alpha: 0.9}")
     resume: bool = Field(False, description="continue an interrupted run in the output folder with its saved "
                          "options (a finished run is reused)")
+    overwrite: bool = Field(False, description=OVERWRITE_HELP)
 
 
 class PruneConfig(FinetuneConfig):
@@ -116,6 +117,7 @@ class SensitivityConfig(BaseModel):
     batch_size: int = Field(256, ge=1, description="evaluation batch size")
     tolerance: float | None = Field(0.01, ge=0, description="tolerated drop of the primary metric, in its units "
                                     "(0.01 = 1 point of top-1), for the proposed sparsities (None: no proposal)")
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
 class ClusterConfig(FinetuneConfig):
@@ -173,7 +175,8 @@ class PackConfig(BaseModel):
     float_dtype: Literal["fp32", "fp16"] = Field("fp32", description="storage of the float32 values not in a "
                                                  "codebook; fp16 halves them and is lossy")
     verify: bool = Field(True, description="decode the file and check every tensor bit for bit before writing it")
-    resume: bool = Field(False, description="reuse a finished pack run in the output folder instead of refusing")
+    resume: bool = Field(False, description="reuse a finished pack run in --out")
+    overwrite: bool = Field(False, description=OVERWRITE_HELP)
 
 
 class UnpackConfig(BaseModel):

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .compress import FinetuneConfig
 from .data import DataConfig
+from .train import THREADS_HELP
 from .verb import Verb
 
 OPSET = 17  # the lowest ONNX opset every engine here runs (LayerNormalization, QDQ per channel)
@@ -49,6 +50,7 @@ class ExportConfig(BaseModel):
         "skip")
     data: DataConfig | None = Field(None, description="data for calibration and parity checks (default: the data "
                                     "the artifact was trained on)")
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
 class QuantizeConfig(FinetuneConfig):
@@ -84,9 +86,13 @@ class QuantizeConfig(FinetuneConfig):
         "always; auto = only if still over tolerance, kept if better; off = never")
     epochs: int = Field(2, ge=0, le=100_000, description="QAT epochs")
     lr: float = Field(1e-3, gt=0, le=10, description="QAT learning rate")
-    threads: int = Field(1, ge=1, le=256, description="onnxruntime threads of the latency measurements (stem "
-                         "choice, fp32-vs-int8 comparison)")
+    latency_threads: int | None = Field(None, ge=1, le=256, description="onnxruntime threads of the latency "
+                                        "measurements (stem choice, fp32-vs-int8 comparison; default: threads, else 1)")
     budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per latency measurement (stem "
                             "choice, fp32-vs-int8 comparison)")
     stem: Literal["auto", "int8", "float"] = Field(
         "auto", description="keep a narrow-input stem conv in float: auto = when measured faster")
+
+    def timing_threads(self) -> int:
+        """Threads of the latency comparison: ``latency_threads``, else ``threads``, else 1."""
+        return self.latency_threads or self.threads or 1

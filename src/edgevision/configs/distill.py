@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .data import AugmentConfig, DataConfig
-from .train import TrainConfig
+from .train import OVERWRITE_HELP, TrainConfig
 from .verb import Verb
 
 DEFAULT_WEIGHT = {"fitnet": 1.0, "at": 1000.0}  # hint loss weight per kind (FitNets MSE; attention transfer)
@@ -114,6 +114,8 @@ class DistillStageConfig(TrainConfig, KDConfig):
     init: str | None = Field(None, description="artifact whose same-named, same-shaped tensors initialize the "
                              "student")
     latency_budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per latency measurement")
-    latency_threads: int = Field(1, ge=1, le=256, description="torch and OpenCV threads for the latency comparison")
+    latency_threads: int | None = Field(None, ge=1, le=256, description="torch and OpenCV threads for the latency "
+                                        "comparison (default: threads, else 1)")
     resume: bool = Field(False, description="continue an interrupted run in the output folder with its saved "
                          "options (a finished run is reused)")
+    overwrite: bool = Field(False, description=OVERWRITE_HELP)

@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .data import DataConfig
+from .train import THREADS_HELP
 from .verb import Verb
 
 
@@ -47,6 +48,7 @@ class EnrollConfig(BaseModel):
                                     "the gallery")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Haar detector options (with "
                                      "detect)")
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
 class FacesEvalConfig(BaseModel):
@@ -68,6 +70,7 @@ class FacesEvalConfig(BaseModel):
                                  description="target false-accept rates: τ is chosen on val for each, TAR and FAR "
                                  "reported on test")
     db: str | None = Field(None, description="also write this SQLite gallery (threshold = first target's)")
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
 class IdentifyConfig(BaseModel):
@@ -88,6 +91,7 @@ class IdentifyConfig(BaseModel):
     detect: bool = Field(True, description="find and crop the face with the detector (off: images are face crops)")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Haar detector options (with "
                                      "detect)")
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
 class VerifyConfig(BaseModel):
@@ -106,6 +110,7 @@ class VerifyConfig(BaseModel):
     detect: bool = Field(True, description="find and crop the face with the detector (off: images are face crops)")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Haar detector options (with "
                                      "detect)")
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
 class DeleteConfig(BaseModel):

@@ -15,7 +15,7 @@ class RunConfig(BaseModel):
     cli: ClassVar[Verb] = Verb(
         "run", "edgevision:run", "run a recipe: a YAML list of stages (resumes finished stages)",
         examples=("edgevision run quickstart --out runs/qs",), args=("recipe",),
-        show="edgevision.recipe:describe")
+        show="edgevision.report.terminal:describe_run")
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     recipe: str = Field(..., description="recipe YAML file, or a packaged recipe's name (`edgevision list recipes`)")
@@ -28,7 +28,7 @@ class QuickstartConfig(BaseModel):
     cli: ClassVar[Verb] = Verb(
         "quickstart", "edgevision:quickstart",
         "the embedded recipe on synthetic shapes: train → distill → prune → cluster → pack → export → bench → report",
-        examples=("edgevision quickstart --out runs/quickstart",), show="edgevision.recipe:describe")
+        examples=("edgevision quickstart --out runs/quickstart",), show="edgevision.report.terminal:describe_run")
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .verb import Verb
+
+HEARTBEAT_S, GRACE_S = 20, 120  # a beat every 20 s; a trial silent for 2 minutes is failed and retried
 
 
 class ReportConfig(BaseModel):
@@ -46,3 +48,13 @@ class SearchConfig(BaseModel):
     threads: int | None = Field(None, ge=1, le=256, description="torch threads per worker (default cores/workers)")
     timeout: float | None = Field(None, gt=0, description="seconds after which this machine's workers stop")
     verbose: bool = Field(False, description="show each trial's training output")
+    heartbeat: int = Field(HEARTBEAT_S, ge=1, le=3600, description="seconds between a running trial's heartbeats "
+                           "in the storage")
+    grace: int = Field(GRACE_S, ge=2, le=86_400, description="a running trial without a heartbeat for this many "
+                       "seconds (its worker died) is marked failed and retried once with the same parameters")
+
+    @model_validator(mode="after")
+    def _grace_exceeds_heartbeat(self) -> SearchConfig:
+        if self.grace <= self.heartbeat:
+            raise ValueError(f"grace ({self.grace} s) must be longer than heartbeat ({self.heartbeat} s)")
+        return self

@@ -9,6 +9,10 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from .data import AugmentConfig, DataConfig
 from .verb import Verb
 
+THREADS_HELP = "torch intra-op (and OpenCV) threads while this stage computes; default: torch's, one per core"
+OVERWRITE_HELP = ("start over in an --out that already holds a run (finished or interrupted): the old folder is moved "
+                  "aside to <out>.old-<time> (nothing is deleted); excludes resume")
+
 
 class TrainConfig(BaseModel):
     """Optimizer, schedule and loop options shared by every training stage (train, distill, fine-tune)."""
@@ -57,6 +61,7 @@ class TrainConfig(BaseModel):
                                             "the whole train split; quick runs)")
     seed: int = Field(0, description="seed of the weight initialization, batch order, augmentation and dropout "
                       "(derived per epoch, so a resumed run replays exactly)")
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
 class TrainStageConfig(TrainConfig):
@@ -86,8 +91,9 @@ class TrainStageConfig(TrainConfig):
         "from scratch on a frozen conv trunk")
     transfer_head: list[str] = Field(default_factory=lambda: ["head.*"], description="parameter globs of the head "
                                      "(not copied from init by transfer)")
-    resume: bool = Field(False, description="continue the run in the output folder with its saved options, from "
-                         "its last checkpoint (a finished run is reused, or trained on when epochs grew)")
+    resume: bool = Field(False, description="continue the interrupted run in --out from its last checkpoint (or a "
+                         "finished one with more epochs)")
+    overwrite: bool = Field(False, description=OVERWRITE_HELP)
 
 
 class EvalConfig(BaseModel):
@@ -102,7 +108,7 @@ class EvalConfig(BaseModel):
     split: Literal["train", "val", "test"] = Field("test", description="split to evaluate")
     batch_size: int = Field(128, ge=1, description="evaluation batch size")
     gallery: int = Field(8, ge=0, le=64, description="first and worst samples drawn into gallery/ (0: none)")
-
+    threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 class AnchorsConfig(BaseModel):
     """``edgevision anchors DATA --k 9 --input 416x416``."""

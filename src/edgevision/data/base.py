@@ -33,6 +33,10 @@ class SampleDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict[str, Any] | None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def name_of(self, i: int) -> str:
+        """What sample ``i`` is called in warnings (file-backed datasets give the file)."""
+        return f"sample {i}"
+
 
 class TensorSampleDataset(SampleDataset):
     """All samples as stacked tensors: ``images`` uint8 (N, C, H, W) plus per-sample target tensors."""
@@ -81,6 +85,9 @@ class SubsetDataset(SampleDataset):
 
     def __getitem__(self, i: int) -> dict[str, Any] | None:
         return self.base[int(self.indices[i])]
+
+    def name_of(self, i: int) -> str:
+        return self.base.name_of(int(self.indices[i]))
 
 
 @dataclass

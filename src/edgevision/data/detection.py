@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,11 +21,13 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..utils.io import temp_dir_beside
 from ..utils.progress import make_progress
 from .base import DataSplits, SampleDataset, SubsetDataset, TensorSampleDataset
 from .imageio import read_image, resize
 from .paths import find_dataset, open_zip
 from .sources import DataConfig, fingerprint
+from .unreadable import record
 
 DEFAULT_SIZE = (320, 320)
 MEMORY_BUDGET = 2 * 1024**3  # bytes of uint8 pixels below which a split is decoded into memory
@@ -63,6 +64,9 @@ class DetectionDataset(SampleDataset):
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def name_of(self, i: int) -> str:
+        return str(self.records[i].path)
 
     def target(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         r = self.records[i]
@@ -104,9 +108,12 @@ def materialize(ds: DetectionDataset, workers: int = 4) -> TensorSampleDataset:
     h, w = ds.size
     stack = torch.from_numpy(np.stack(images)) if images else torch.zeros((0, ds.channels, h, w), dtype=torch.uint8)
     targets = [ds.target(i) for i in keep]
-    return TensorSampleDataset(stack, {"boxes": [t[0] for t in targets], "labels": [t[1] for t in targets]},
-                               ds.class_names, ds.fingerprint,
-                               torch.tensor([ds.records[i].id for i in keep], dtype=torch.long))
+    out = TensorSampleDataset(stack, {"boxes": [t[0] for t in targets], "labels": [t[1] for t in targets]},
+                              ds.class_names, ds.fingerprint,
+                              torch.tensor([ds.records[i].id for i in keep], dtype=torch.long))
+    kept = set(keep)
+    record(out, [ds.name_of(i) for i in range(len(ds)) if i not in kept], counted=False)  # dropped while decoding
+    return out
 
 
 def random_split(n: int, val: float, test: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -152,7 +159,7 @@ def extracted(zpath: Path) -> Path:
     if dest.is_dir():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    tmp = temp_dir_beside(dest)
     try:
         with open_zip(zpath) as z:
             for m in z.infolist():

@@ -39,6 +39,9 @@ class FolderDataset(SampleDataset):
         return {"image": torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), "id": i,
                 "label": int(self.labels[i])}
 
+    def name_of(self, i: int) -> str:
+        return str(self.files[i])
+
     def subset(self, idx: np.ndarray, tag: str) -> FolderDataset:
         return FolderDataset([self.files[i] for i in idx], self.labels[idx].tolist(), self.class_names, self.size,
                              self.channels, f"{self.fingerprint}:{tag}")

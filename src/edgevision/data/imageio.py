@@ -1,13 +1,20 @@
-"""Image file reading that never raises on a bad file (returns None) and handles non-ASCII paths."""
+"""Image file reading that never raises on a bad file (returns None) and handles non-ASCII paths.
+
+OpenCV decodes first (fast); when it cannot — a build without GIF support (OpenCV < 4.11), an unusual TIFF or
+WebP flavour — Pillow, a dependency anyway, tries the same bytes, so the common formats do not depend on how
+OpenCV was built.
+"""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, ImageOps
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".pbm", ".tif", ".tiff", ".webp"}
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".tif", ".tiff", ".webp"}
 
 
 def read_image(path: str | Path, channels: int = 3) -> np.ndarray | None:
@@ -16,12 +23,32 @@ def read_image(path: str | Path, channels: int = 3) -> np.ndarray | None:
         buf = np.fromfile(str(path), dtype=np.uint8)
     except OSError:
         return None
+    return decode_image(buf, channels)
+
+
+def decode_image(buf: bytes | np.ndarray, channels: int = 3) -> np.ndarray | None:
+    """Decode encoded image bytes as RGB (H, W, 3) or grey (H, W, 1) uint8 (OpenCV, else Pillow); None if neither
+    can (GIFs give their first frame)."""
+    buf = np.frombuffer(buf, np.uint8) if isinstance(buf, bytes | bytearray | memoryview) else buf
     if buf.size == 0:
         return None
-    img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR)
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR)
+    except cv2.error:
+        img = None
     if img is None:
-        return None
+        return _pillow_decode(buf, channels)
     return img[..., None] if channels == 1 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _pillow_decode(buf: np.ndarray, channels: int) -> np.ndarray | None:
+    try:
+        with Image.open(io.BytesIO(buf.tobytes())) as im:
+            im = ImageOps.exif_transpose(im)  # OpenCV's IMREAD_COLOR applies the EXIF orientation too
+            img = np.asarray(im.convert("L" if channels == 1 else "RGB"))
+    except Exception:  # Pillow's decoders raise many exception types on corrupt data; unreadable means None
+        return None
+    return img[..., None] if channels == 1 else img
 
 
 def resize(img: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:

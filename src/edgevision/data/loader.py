@@ -18,6 +18,7 @@ import torch
 from ..utils.seed import derive_seed
 from .augment import AugmentConfig, Augmenter
 from .base import SampleDataset, TensorSampleDataset, collate
+from .unreadable import name_of, record, warn_new
 
 
 class BatchTransform:
@@ -39,7 +40,7 @@ class BatchTransform:
 
 
 class _Indexed(torch.utils.data.Dataset):
-    """Wraps a dataset so workers receive ``(batch_index, sample_index)`` and tag samples with their batch."""
+    """Wraps a dataset so workers receive ``(batch_index, sample_index)`` and tag samples with both."""
 
     def __init__(self, ds: SampleDataset) -> None:
         self.ds = ds
@@ -47,16 +48,17 @@ class _Indexed(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.ds)
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[int, dict | None]:
-        return key[0], self.ds[key[1]]
+    def __getitem__(self, key: tuple[int, int]) -> tuple[int, int, dict | None]:
+        return key[0], key[1], self.ds[key[1]]
 
 
 class _Collate:
     def __init__(self, transform: BatchTransform, seeds: tuple[int, int], train: bool) -> None:
         self.transform, self.seeds, self.train = transform, seeds, train
 
-    def __call__(self, items: list[tuple[int, dict | None]]) -> dict[str, Any]:
-        batch = collate([s for _, s in items])
+    def __call__(self, items: list[tuple[int, int, dict | None]]) -> dict[str, Any]:
+        batch = collate([s for _, _, s in items])
+        batch["skipped_index"] = [i for _, i, s in items if s is None]  # named by the main process
         return self.transform(batch, _gen(*self.seeds, items[0][0]) if self.train else None)
 
 
@@ -112,15 +114,21 @@ class BatchLoader:
         train: whether to augment.
         num_workers: DataLoader workers for file-backed datasets.
         rank, world: DDP sharding; each rank sees a disjoint ``1/world`` of the (padded) order.
+        split: the split's name in warnings about unreadable files (``train``, ``val``, ``test``).
     """
 
     def __init__(self, dataset: SampleDataset, batch_size: int, *, shuffle: bool, transform: BatchTransform,
                  train: bool = False, seed: int = 0, num_workers: int = 0, drop_last: bool = False, rank: int = 0,
-                 world: int = 1) -> None:
+                 world: int = 1, split: str = "data") -> None:
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
         self.transform, self.train, self.seed = transform, train, seed
         self.num_workers, self.drop_last, self.rank, self.world = num_workers, drop_last, rank, world
+        self.split = split
         self.epoch = 0
+
+    def report_unreadable(self) -> None:
+        """One warning line naming the unreadable files met since the last report (called after each pass)."""
+        warn_new(self.dataset, self.split)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -163,4 +171,7 @@ class BatchLoader:
         dl = torch.utils.data.DataLoader(_Indexed(self.dataset), batch_sampler=sampler,
                                          collate_fn=_Collate(self.transform, (self.seed, self.epoch), self.train),
                                          num_workers=self.num_workers, persistent_workers=False)
-        yield from dl
+        for batch in dl:
+            if bad := batch.pop("skipped_index", None):
+                record(self.dataset, [name_of(self.dataset, i) for i in bad])
+            yield batch

@@ -28,10 +28,11 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import DataError
-from ..utils.progress import console, make_progress
+from ..utils.progress import make_progress
 from .base import DataSplits, TensorSampleDataset
 from .imageio import IMAGE_EXTS, is_image_file, read_image, resize
 from .sources import SOURCES, DataConfig, fingerprint, options_model
+from .unreadable import record
 
 DEFAULT_SIZE = (256, 256)
 MASK_EXTS = {".png", ".bmp", ".tif", ".tiff", ".pgm", ".gif", ".webp"}
@@ -211,20 +212,20 @@ def masks_source(arg: str, cfg: DataConfig, task: str) -> DataSplits:
     else:
         allp = match_pairs(root / opt.images, root / opt.masks, opt)
         files = {s: [allp[i] for i in idx] for s, idx in _random_split(len(allp), cfg).items()}
-    parts, skipped = {}, 0
+    parts, dropped = {}, {}
     for s in ("train", "val", "test"):
         jobs = [(i, m, size, n_cls, opt.ignore_index) for i, m in files.get(s, [])]
         loaded = decode_all(jobs, _load_pair, opt.threads, f"{s} image/mask pairs")
-        skipped += sum(x is None for x in loaded)
+        dropped[s] = [str(j[0]) for j, x in zip(jobs, loaded) if x is None]  # named in the stage's warnings
         parts[s] = [x for x in loaded if x is not None]
-    if skipped:
-        console.print(f"[yellow]warning:[/] {skipped} unreadable images skipped in {root}")
     names = names or _infer_names(parts, opt.ignore_index)
     fp = fingerprint("masks", str(root.resolve()), size, opt.model_dump(), cfg.seed, cfg.val_fraction,
                      cfg.test_fraction)
     offsets = {"train": 0, "val": len(parts["train"]), "test": len(parts["train"]) + len(parts["val"])}
     ds = {s: pair_dataset(parts[s], range(offsets[s], offsets[s] + len(parts[s])), names, f"{fp}:{s}")
           for s in parts}
+    for s, d in ds.items():
+        record(d, dropped[s], counted=False)
     return DataSplits(ds["train"], ds["val"], ds["test"], names, 3, size, f"masks:{root}",
                       info={"task_kwargs": {"ignore_index": opt.ignore_index},
                             "split": {s: len(v) for s, v in parts.items()}})

@@ -5,6 +5,8 @@ its bounding box is used). An image without a label file has no objects. ``yolo:
 folder, a ``data.yaml`` (``path``, ``train``, ``val``, ``test``, ``names``), a ``.zip`` or a shared dataset name
 (``yolo:coco128``). Class names come from ``options.classes``, the YAML, or a ``classes.txt`` / ``*.names``
 file. Split folders whose names contain train / val / test are used as splits; otherwise a seeded random split.
+Label files without an image, and images without a label file, are reported once per folder (one line with the
+counts and the first few names), since either usually means a copy went wrong.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import DataError
+from ..utils.progress import console
 from .base import DataSplits
 from .detection import DetectionRecord, build_splits, find_dir, keep_valid, resolve_root, split_records
 from .imageio import is_image_file
@@ -101,10 +104,42 @@ def _folder_layout(root: Path) -> dict[str, Path]:
     return subs or {"all": images}
 
 
+SHOWN_ORPHANS = 5
+_reported: set[str] = set()  # folders whose orphans were reported in this process
+
+
+def report_orphans(where: str, lonely_labels: list[str], lonely_images: list[str]) -> None:
+    """One warning line, once per ``where`` and process: label files with no image, images with no label file."""
+    if where in _reported or not (lonely_labels or lonely_images):
+        return
+    _reported.add(where)
+
+    def few(names: list[str]) -> str:
+        return ", ".join(names[:SHOWN_ORPHANS]) + (", …" if len(names) > SHOWN_ORPHANS else "")
+
+    parts = [f"{len(lonely_labels)} label file(s) without an image ({few(lonely_labels)})"] if lonely_labels else []
+    if lonely_images:
+        parts.append(f"{len(lonely_images)} image(s) without a label file ({few(lonely_images)}; read as images "
+                     f"with no objects)")
+    console.print(f"[yellow]warning:[/] {where}: {' and '.join(parts)}", highlight=False, soft_wrap=True)
+
+
+def _check_orphans(folder: Path, files: list[Path]) -> None:
+    labels_dir = label_path(folder / "x.jpg").parent
+    if labels_dir == folder or not labels_dir.is_dir():
+        return  # labels beside the images (no images/ folder): nothing to pair separately
+    have = {label_path(f) for f in files}
+    lonely_labels = sorted(p.relative_to(labels_dir).as_posix() for p in labels_dir.rglob("*.txt")
+                           if p not in have and p.name != "classes.txt")
+    lonely_images = sorted(f.relative_to(folder).as_posix() for f in files if not label_path(f).is_file())
+    report_orphans(f"yolo {folder}", lonely_labels, lonely_images)
+
+
 def _records(folder: Path, num_classes: int | None, first_id: int = 0) -> list[DetectionRecord]:
     files = sorted(p for p in folder.rglob("*") if is_image_file(p))
     if not files:
         raise DataError(f"yolo: {folder} holds no images")
+    _check_orphans(folder, files)
     out = []
     for i, f in enumerate(files):
         lab = label_path(f)

@@ -45,6 +45,7 @@ from ..tasks import build_task
 from ..train.evaluate import data_for
 from ..utils.io import write_json
 from ..utils.progress import console
+from ..utils.text import one_line
 from .cv2fix import cv2_compatible
 from .int8 import graph as q
 from .int8.stem import choose_stem
@@ -137,7 +138,7 @@ def cv2_outputs(path: str | Path, x: np.ndarray, timeout: float = 300) -> tuple[
             return None, f"cv2.dnn timed out after {timeout:.0f} s"
         if p.returncode != 0 or not (Path(tmp) / "y.npy").exists():
             lines = [s for s in (p.stderr or "").strip().splitlines() if s.strip()]
-            why = lines[-1][:200] if lines else f"exit status {p.returncode} (crashed)"
+            why = one_line(lines[-1])[:200] if lines else f"exit status {p.returncode} (crashed)"
             return None, f"cv2.dnn failed: {why}"
         return np.load(Path(tmp) / "y.npy"), None
 

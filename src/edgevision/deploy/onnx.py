@@ -8,6 +8,7 @@ onnxruntime and OpenCV's ``cv2.dnn``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import warnings
@@ -20,7 +21,7 @@ import torch
 from torch import nn
 
 from ..artifacts import LOADERS, Artifact
-from ..errors import ArtifactError, EdgevisionError
+from ..errors import ArtifactError, EdgevisionError, cause_of
 from ..models.base import ArchSpec
 from ..utils.io import atomic_open, to_jsonable
 
@@ -70,6 +71,19 @@ def parity(model: nn.Module, session: ort.InferenceSession, input_shape: tuple[i
 
 # ---------------------------------------------------------------------------------------------- metadata
 META_PREFIX = "edgevision."
+CHECKSUM_KEY = META_PREFIX + "sha256"  # of the whole file without this entry: a damaged byte never loads silently
+SUMMED_FORMAT = "edgevision.onnx+sha256"  # the format of files that carry a checksum (so a lost entry is noticed)
+FORMATS = ("edgevision.onnx", SUMMED_FORMAT)  # the first: exports from before checksums, loaded unchecked
+
+
+def model_digest(model: onnx.ModelProto) -> str:
+    """SHA-256 of ``model`` serialized without its checksum entry (graph, weights, opsets and every metadata)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    keep = [p for p in m.metadata_props if p.key != CHECKSUM_KEY]
+    del m.metadata_props[:]
+    m.metadata_props.extend(keep)
+    return hashlib.sha256(m.SerializeToString(deterministic=True)).hexdigest()
 
 
 def write_metadata(path: str | Path, meta: dict[str, object]) -> Path:
@@ -82,27 +96,43 @@ def write_metadata(path: str | Path, meta: dict[str, object]) -> Path:
     keep = [p for p in model.metadata_props if not p.key.startswith(META_PREFIX)]
     del model.metadata_props[:]
     model.metadata_props.extend(keep)
-    for k, v in meta.items():
+    for k, v in {**meta, "format": SUMMED_FORMAT}.items():
         model.metadata_props.add(key=META_PREFIX + k, value=json.dumps(to_jsonable(v)))
+    model.metadata_props.add(key=CHECKSUM_KEY, value=model_digest(model))
     with atomic_open(path, "wb") as f:
         f.write(model.SerializeToString())
     return Path(path)
 
 
-def read_metadata(path: str | Path) -> dict[str, object]:
-    """The edgevision ``metadata_props`` of an ONNX file, JSON-decoded."""
+def read_metadata(path: str | Path, verify: bool = False) -> dict[str, object]:
+    """The edgevision ``metadata_props`` of an ONNX file, JSON-decoded; with ``verify``, a file whose checksum
+    entry does not match its contents is an ArtifactError (files without the entry are not checked)."""
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:
-        raise ArtifactError(f"{path}: not a readable ONNX file ({str(e).splitlines()[0][:160]})") from None
+        raise ArtifactError(f"{path}: not a readable ONNX file ({cause_of(e)})") from None
+    if verify:
+        _verify(path, model)
     out = {}
     for p in model.metadata_props:
-        if p.key.startswith(META_PREFIX):
+        if p.key.startswith(META_PREFIX) and p.key != CHECKSUM_KEY:
             try:
                 out[p.key[len(META_PREFIX):]] = json.loads(p.value)
             except json.JSONDecodeError:
                 out[p.key[len(META_PREFIX):]] = p.value
     return out
+
+
+def _verify(path: str | Path, model: onnx.ModelProto) -> None:
+    """A file with a checksum must match it; one whose format says it has one must have it."""
+    props = {p.key: p.value for p in model.metadata_props}
+    fmt = props.get(META_PREFIX + "format")
+    if fmt is not None and fmt not in {json.dumps(f) for f in FORMATS}:
+        raise ArtifactError(f"{path}: damaged file or unknown export format ({fmt[:60]!r})")
+    summed = CHECKSUM_KEY in props or fmt == json.dumps(SUMMED_FORMAT)
+    if summed and props.get(CHECKSUM_KEY) != model_digest(model):
+        raise ArtifactError(f"{path}: damaged file: its contents do not match the checksum saved with it "
+                            f"(export it again)")
 
 
 # ---------------------------------------------------------------------------------------------- runtimes
@@ -160,7 +190,7 @@ def cv2_run(net, x: np.ndarray) -> np.ndarray:
 @LOADERS.register(".onnx")
 def load_onnx(path: Path) -> Artifact:
     """Load an exported ``.onnx`` file as an :class:`Artifact` whose ``model`` runs in onnxruntime."""
-    meta = read_metadata(path)
+    meta = read_metadata(path, verify=True)
     missing = [k for k in ("arch", "task", "preprocess") if k not in meta]
     if missing:
         raise ArtifactError(f"{path}: not an edgevision export (metadata {', '.join(missing)} missing); "
@@ -168,7 +198,7 @@ def load_onnx(path: Path) -> Artifact:
     try:
         ort_session(path, 1)
     except Exception as e:
-        raise ArtifactError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0][:200]})") from None
+        raise ArtifactError(f"{path}: onnxruntime cannot load it ({cause_of(e)})") from None
     art_meta = dict(meta.get("meta") or {})
     art_meta.update(precision=meta.get("precision", "fp32"), source=meta.get("source"))
     return Artifact(OnnxModule(path), ArchSpec.from_dict(meta["arch"]), meta["task"], meta["preprocess"], path,

@@ -148,7 +148,7 @@ def _int8(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: RunDir)
         exclude = q.nodes_matching(prepared, cfg.exclude)
         stem, r.report["stem"] = choose_stem(
             prepared, lambda dst, ex: r.quantize(prepared, "minmax", ex, tag=f"-{dst.stem}"), exclude, cfg.stem,
-            art.input_shape, cfg.threads, cfg.budget_s)
+            art.input_shape, cfg.timing_threads(), cfg.budget_s)
         if stem:
             say(f"quantize: stem {', '.join(q.module_path(n) or n for n in stem)} stays in float (faster int8)")
         exclude = exclude + stem
@@ -175,25 +175,26 @@ def _finish_int8(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: 
     write_metadata(final, onnx_metadata(art, r.model, "int8", calibration=method, per_channel=cfg.per_channel,
                                         excluded=exclude, qat=r.report["qat"] is not None))
     m32, m8 = _onnx_metrics(r.fp32, ctx, None), _onnx_metrics(final, ctx, None)
-    lat = latency_pair({"fp32": r.fp32, "int8": final}, art.input_shape, cfg.threads, cfg.budget_s)
+    threads = cfg.timing_threads()
+    lat = latency_pair({"fp32": r.fp32, "int8": final}, art.input_shape, threads, cfg.budget_s)
     speedup = lat["fp32"]["p50_ms"] / lat["int8"]["p50_ms"]
     drop = _drop(ctx, m32, m8)
-    verdict = (f"int8 is {speedup:.2f}× faster than fp32 in onnxruntime ({cfg.threads} thread(s), batch 1)"
-               if speedup > 1.02 else f"int8 is NOT faster than fp32 in onnxruntime on this model ({cfg.threads} "
+    verdict = (f"int8 is {speedup:.2f}× faster than fp32 in onnxruntime ({threads} thread(s), batch 1)"
+               if speedup > 1.02 else f"int8 is NOT faster than fp32 in onnxruntime on this model ({threads} "
                f"thread(s), batch 1: {lat['int8']['p50_ms']:.3f} ms vs {lat['fp32']['p50_ms']:.3f} ms)")
     verdict += f"; test {ctx.task.primary} {primary(ctx, m32):.4f} → {primary(ctx, m8):.4f} ({drop:+.2f} points drop)"
     say(f"quantize: {verdict}")
     res = {**r.report, "method": method, "excluded": exclude, "fp32": {"test": scalars(m32, ""), "latency":
            lat["fp32"], "bytes": r.fp32.stat().st_size}, "int8": {"test": scalars(m8, ""), "latency": lat["int8"],
            "bytes": final.stat().st_size}, "speedup": round(speedup, 3), "faster": speedup > 1.02,
-           "drop_points": round(drop, 3), "threads": cfg.threads, "verdict": verdict}
+           "drop_points": round(drop, 3), "threads": threads, "verdict": verdict}
     write_json(run.path / "quantize.json", res)
     metrics = {"test": scalars(m8, ""), "fp32_test": scalars(m32, ""), "drop_points": round(drop, 3)}
     card = make_card("quantize", task=art.task, model=get_arch(r.model).to_dict(), artifact=final,
                      metrics=metrics, parent=str(art.path), precision="int8", params=count_params(r.model),
                      macs=count_macs(r.model, art.input_shape), input_shape=list(art.input_shape),
                      preprocess=art.preprocess, data=art.meta.get("data"),
-                     latency={"engine": "onnxruntime", "threads": cfg.threads, **lat["int8"]},
+                     latency={"engine": "onnxruntime", "threads": threads, **lat["int8"]},
                      speedup_vs_fp32=round(speedup, 3), verdict=verdict)
     run.write_card(card)
     return StageResult(run.path, final, card)

@@ -8,14 +8,17 @@ embeddings are appended to the SQLite gallery. Images where no face is found are
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from ..configs.faces import DetectorConfig, EnrollConfig
-from ..errors import DataError, EdgevisionError
+from ..errors import ArtifactError, DataError, EdgevisionError
 from ..runs import RunDir, make_card
 from ..stages import StageResult, stage
-from .gallery import match
+from ..utils.text import printable
+from ..utils.threads import compute_threads
+from .gallery import damaged_as_error, match, rows_query, signed, verified_meta, verified_rows
 from .recognize import DEFAULT_THRESHOLD, UNKNOWN, embed_files, recognizer
 
 
@@ -37,11 +40,14 @@ class _peek:
 
     def __init__(self, path: Path) -> None:
 
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            self.meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as e:
-            raise EdgevisionError(f"gallery {path}: not a readable SQLite gallery ({e})") from None
+            with damaged_as_error(path):
+                self.meta = verified_meta(path, self.db.execute("SELECT key, value FROM meta").fetchall(),
+                                          signed(path, self.db))
+        except BaseException:
+            self.db.close()
+            raise
 
     def __enter__(self) -> dict[str, str]:
         return self.meta
@@ -51,15 +57,17 @@ class _peek:
 
 
 def enroll(db: str | Path, name: str, images: list[str | Path], artifact: str | Path | None = None,
-           detect: bool = True, threshold: float | None = None, detector: DetectorConfig | None = None
-           ) -> dict[str, Any]:
-    """Add ``name``'s faces from ``images`` to the gallery ``db`` (created with ``artifact`` if new).
+           detect: bool = True, threshold: float | None = None, detector: DetectorConfig | None = None,
+           threads: int | None = None) -> dict[str, Any]:
+    """Add ``name``'s faces from ``images`` to the gallery ``db`` (created with ``artifact`` if new);
+    ``threads``: torch and OpenCV threads while embedding (default: as they are).
 
     Example:
         >>> enroll("faces.db", "Ada Lovelace", ["ada1.jpg", "ada2.jpg"], artifact="runs/faces/train")
     """
     rec = recognizer(_gallery_artifact(db, artifact), detector)
-    emb, used, problems = embed_files(rec, images, detect)
+    with compute_threads(threads):
+        emb, used, problems = embed_files(rec, images, detect)
     if not len(emb):
         raise DataError(f"faces enroll {name!r}: no face found in any of {len(images)} image(s): "
                         + "; ".join(f"{p['file']}: {p['reason']}" for p in problems[:5]))
@@ -72,8 +80,8 @@ def enroll(db: str | Path, name: str, images: list[str | Path], artifact: str | 
 
 
 def identify(db: str | Path, images: list[str | Path], artifact: str | Path | None = None, k: int = 5,
-             threshold: float | None = None, detect: bool = True, detector: DetectorConfig | None = None
-             ) -> list[dict[str, Any]]:
+             threshold: float | None = None, detect: bool = True, detector: DetectorConfig | None = None,
+             threads: int | None = None) -> list[dict[str, Any]]:
     """Rank-``k`` identities with cosine scores for the largest face in each image; below threshold → unknown."""
     rec = recognizer(_gallery_artifact(db, artifact), detector)
     with rec.open_gallery(db, create=False) as g:
@@ -81,7 +89,8 @@ def identify(db: str | Path, images: list[str | Path], artifact: str | Path | No
         tau = float(g.meta().get("threshold", DEFAULT_THRESHOLD)) if threshold is None else threshold
     out = []
     for f in images:
-        emb, _, problems = embed_files(rec, [f], detect)
+        with compute_threads(threads):
+            emb, _, problems = embed_files(rec, [f], detect)
         if problems:
             out.append({"file": str(f), "error": problems[0]["reason"]})
             continue
@@ -93,10 +102,12 @@ def identify(db: str | Path, images: list[str | Path], artifact: str | Path | No
 
 
 def verify(image_a: str | Path, image_b: str | Path, artifact: str | Path, threshold: float = DEFAULT_THRESHOLD,
-           detect: bool = True, detector: DetectorConfig | None = None) -> dict[str, Any]:
+           detect: bool = True, detector: DetectorConfig | None = None, threads: int | None = None
+           ) -> dict[str, Any]:
     """Cosine similarity of the largest faces in two images, and whether it reaches ``threshold``."""
     rec = recognizer(artifact, detector)
-    emb, _, problems = embed_files(rec, [image_a, image_b], detect)
+    with compute_threads(threads):
+        emb, _, problems = embed_files(rec, [image_a, image_b], detect)
     if problems:
         raise DataError("faces verify: " + "; ".join(f"{p['file']}: {p['reason']}" for p in problems))
     score = float(emb[0] @ emb[1])
@@ -123,7 +134,13 @@ def list_gallery(db: str | Path) -> dict[str, Any]:
         pass
     con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
     try:
-        names = dict(con.execute("SELECT name, COUNT(*) FROM faces GROUP BY name ORDER BY name").fetchall())
+        with damaged_as_error(p):
+            rows, required = con.execute(rows_query(con)).fetchall(), signed(p, con)
+        try:
+            dim = int(meta.get("dim", ""))
+        except ValueError:
+            raise ArtifactError(f"gallery {p}: damaged meta table (dim {meta.get('dim')!r})") from None
+        names = dict(sorted(Counter(verified_rows(p, rows, dim, required)[0]).items()))
     finally:
         con.close()
     return {"meta": meta, "names": names}
@@ -133,7 +150,8 @@ def list_gallery(db: str | Path) -> dict[str, Any]:
 
 @stage("faces_enroll", EnrollConfig, input_field="artifact", summary="enroll a person's face images into a gallery")
 def run_faces_enroll(cfg: EnrollConfig, out: Path) -> StageResult:
-    res = enroll(cfg.db, cfg.name, cfg.images, cfg.artifact, cfg.detect, cfg.threshold, cfg.detector)
+    res = enroll(cfg.db, cfg.name, cfg.images, cfg.artifact, cfg.detect, cfg.threshold, cfg.detector,
+                 threads=cfg.threads)
     run = RunDir(out).mkdir()
     card = make_card("faces_enroll", parent=cfg.artifact, metrics={"added": res["added"], "total": res["total"],
                                                                     "skipped": len(res["skipped"])}, gallery=cfg.db)
@@ -142,14 +160,15 @@ def run_faces_enroll(cfg: EnrollConfig, out: Path) -> StageResult:
 
 
 def describe_enroll(r: dict[str, Any]) -> str:
-    skipped = "".join(f"\n  skipped {s['file']}: {s['reason']}" for s in r["skipped"])
+    skipped = "".join(f"\n  skipped {printable(s['file'])}: {s['reason']}" for s in r["skipped"])
     return f"enrolled {r['added']} image(s) of {r['name']!r} ({r['total']} in total){skipped}"
 
 
 def describe_identify(rows: list[dict[str, Any]]) -> str:
-    return "\n".join(f"{r['file']}: {r['error']}" if "error" in r else
-                     f"{r['file']}: {r['name']} {r['score']:.3f}  (" + ", ".join(
-                         f"{x['name']} {x['score']:.3f}" for x in r["ranked"]) + ")" for r in rows)
+    """One line per image; names and file names come from the user and the gallery, so they are escaped."""
+    return "\n".join(f"{printable(r['file'])}: {r['error']}" if "error" in r else
+                     f"{printable(r['file'])}: {printable(r['name'])} {r['score']:.3f}  (" + ", ".join(
+                         f"{printable(x['name'])} {x['score']:.3f}" for x in r["ranked"]) + ")" for r in rows)
 
 
 def describe_verify(r: dict[str, Any]) -> str:
@@ -162,7 +181,6 @@ def describe_delete(r: dict[str, Any]) -> str:
 
 
 def describe_list(r: dict[str, Any]) -> str:
-    meta = r["meta"]
-    head = (f"model {meta.get('model_name')} ({meta.get('model_id')}), threshold "
-            f"{meta.get('threshold', 'default')}")
-    return "\n".join([head] + [f"  {n}: {c}" for n, c in r["names"].items()])
+    meta = {k: printable(str(v)) for k, v in r["meta"].items()}  # the gallery file is untrusted input too
+    head = f"model {meta.get('model_name')} ({meta.get('model_id')}), threshold {meta.get('threshold', 'default')}"
+    return "\n".join([head] + [f"  {printable(n)}: {c}" for n, c in r["names"].items()])

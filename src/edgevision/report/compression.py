@@ -14,6 +14,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..utils.text import size_vs
 from .html import SECTIONS, esc, fmt, section, table
 from .plots import to_data_uri
 from .runs import StageView
@@ -56,8 +57,9 @@ def compression_section(views: list[StageView]) -> str | None:
             continue
         t = comp["totals"]
         parts.append(
-            f"<h3>{esc(v.name)}</h3><p><b>{fmt(t['evz_bytes'])}</b> bytes on disk against {fmt(t['dense_bytes'])} "
-            f"bytes of dense fp32: <b>{t['compression_rate']:.1f}×</b> smaller. Tensor payloads "
+            f"<h3>{esc(v.name)}</h3><p><b>{fmt(t['evz_bytes'])}</b> bytes on disk, "
+            f"<b>{size_vs(t['evz_bytes'], t['dense_bytes'])}</b> {fmt(t['dense_bytes'])} bytes of dense fp32. "
+            f"Tensor payloads "
             f"{fmt(t['payload_bytes'])} bytes ({fmt(t['payload_fixed_bytes'])} before Huffman, "
             f"{t['huffman_saving']:.1%} saved); container (header, architecture, card, tensor table) "
             f"{fmt(t['container_bytes'])} bytes. {fmt(t['nonzeros'])} of {fmt(t['params'])} values are nonzero. "

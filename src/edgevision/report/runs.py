@@ -53,7 +53,8 @@ def collect(paths: list[str | Path]) -> list[StageView]:
             views.append(v)
             continue
         order = _recipe_order(p)
-        subs = sorted((d for d in p.iterdir() if d.is_dir()), key=lambda d: (order.get(d.name, 1 << 30), d.name))
+        subs = sorted((d for d in p.iterdir() if d.is_dir() and ".old-" not in d.name),  # runs moved aside
+                      key=lambda d: (order.get(d.name, 1 << 30), d.name))
         found = [v for d in subs if (v := _view(d)) is not None]
         if not found:
             raise EdgevisionError(f"{p}: no finished stages (no card.json here or in its subfolders)")

@@ -37,7 +37,7 @@ from .config import SearchSection
 from .export import export_trials
 from .objectives import Objective, TrialReporter, read_value, resolve_objectives
 from .space import corners, sample_recipe, set_path
-from .study import default_storage, make_pruner, make_sampler, open_study, redact
+from .study import GRACE_S, HEARTBEAT_S, default_storage, make_pruner, make_sampler, open_study, redact
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
@@ -59,10 +59,17 @@ class Plan:
     out: Path
     threads: int
     verbose: bool
+    heartbeat: int = HEARTBEAT_S
+    grace: int = GRACE_S
 
     @property
     def directions(self) -> list[str]:
         return [o.direction for o in self.objectives]
+
+    def open(self, worker: int) -> optuna.Study:
+        """Create or join the study as worker ``worker`` (its own sampler seed)."""
+        return open_study(self.study, self.storage, self.directions, make_sampler(self.sampler, self.seed, worker),
+                          make_pruner(self.section.pruner, len(self.objectives)), self.heartbeat, self.grace)
 
 
 def make_plan(cfg: SearchConfig, out: Path) -> Plan:
@@ -85,7 +92,7 @@ def make_plan(cfg: SearchConfig, out: Path) -> Plan:
     return Plan(recipe, section, objectives, cfg.study or section.study or rc.name,
                 cfg.storage or default_storage(out), cfg.sampler or section.sampler,
                 cfg.seed if cfg.seed is not None else section.seed, cfg.trials or section.trials, out, threads,
-                cfg.verbose)
+                cfg.verbose, cfg.heartbeat, cfg.grace)
 
 
 def _objective(p: Plan, trial: optuna.Trial) -> float | tuple[float, ...]:
@@ -133,17 +140,29 @@ def _log_trial(p: Plan):
     return log
 
 
+def counted(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """Finished trials that count towards ``--trials``: a trial failed by the heartbeat (its worker died) and
+    retried is replaced by its retry, so the study ends with as many results as were asked for."""
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    return sum(t.state in FINISHED and t.number not in retried for t in trials)
+
+
+def _stop_at(total: int):
+    def stop(study: optuna.Study, _: optuna.trial.FrozenTrial) -> None:
+        if counted(study.get_trials(deepcopy=False)) >= total:
+            study.stop()
+    return stop
+
+
 def run_worker(p: Plan, index: int = 0, timeout: float | None = None) -> None:
     """One worker: join (or create) the study and run trials until the study holds ``p.trials`` finished ones."""
     torch.set_num_threads(p.threads)
-    study = open_study(p.study, p.storage, p.directions, make_sampler(p.sampler, p.seed, index),
-                       make_pruner(p.section.pruner, len(p.objectives)))
-    done = len(study.get_trials(deepcopy=False, states=FINISHED))
+    study = p.open(index)
+    done = counted(study.get_trials(deepcopy=False))
     if done >= p.trials:
         return
-    stop = optuna.study.MaxTrialsCallback(p.trials, states=FINISHED)
     study.optimize(lambda t: _objective(p, t), n_trials=p.trials - done, timeout=timeout,
-                   catch=(EdgevisionError,), callbacks=[stop, _log_trial(p)])
+                   catch=(EdgevisionError,), callbacks=[_stop_at(p.trials), _log_trial(p)])
 
 
 def _worker_main(cfg: dict[str, Any], out: str, index: int) -> None:
@@ -166,8 +185,7 @@ def run_search(cfg: SearchConfig, out: Path) -> StageResult:
     out.mkdir(parents=True, exist_ok=True)
     p = make_plan(cfg, out)
     t0 = time.perf_counter()
-    open_study(p.study, p.storage, p.directions, make_sampler(p.sampler, p.seed, 0),
-               make_pruner(p.section.pruner, len(p.objectives)))  # create it once, before workers race to
+    p.open(0)  # create it once, before workers race to
     console.print(f"search {p.study}: {len(p.section.params)} parameters, objectives: "
                   f"{'; '.join(f'{o.name} ({o.direction})' for o in p.objectives)}; storage {redact(p.storage)}; "
                   f"{cfg.workers} worker(s) × {p.threads} thread(s)", highlight=False)
@@ -178,9 +196,7 @@ def run_search(cfg: SearchConfig, out: Path) -> StageResult:
         for proc in procs:
             proc.join()
     failed = [i + 1 for i, proc in enumerate(procs) if proc.exitcode != 0]
-    study = open_study(p.study, p.storage, p.directions, make_sampler(p.sampler, p.seed, 0),
-                       make_pruner(p.section.pruner, len(p.objectives)))
-    summary = export_trials(study, p)
+    summary = export_trials(p.open(0), p)
     card = make_card("search", metrics=summary["counts"] | {"best": summary["best"]}, parent=str(cfg.recipe),
                      study=p.study, storage=redact(p.storage), directions=p.directions,
                      objectives=[o.name for o in p.objectives], workers=cfg.workers, threads=p.threads,

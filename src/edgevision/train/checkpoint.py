@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from ..errors import ArtifactError
+from ..errors import ArtifactError, cause_of
 from ..utils.io import atomic_open
 
 
@@ -24,4 +24,4 @@ def load(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ArtifactError(f"{path}: no checkpoint to resume from") from None
     except Exception as e:
-        raise ArtifactError(f"{path}: corrupt checkpoint ({str(e).splitlines()[0][:160]})") from None
+        raise ArtifactError(f"{path}: corrupt checkpoint ({cause_of(e)})") from None

@@ -9,6 +9,7 @@ from ..artifacts import Artifact, load_artifact
 from ..config import dump
 from ..configs.train import EvalConfig
 from ..data import BatchLoader, BatchTransform, DataConfig, DataSplits, load_data
+from ..data.unreadable import SKIPPED_FILE, summarize, used
 from ..errors import DataError
 from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
@@ -40,7 +41,7 @@ def run_eval(cfg: EvalConfig, out: Path) -> StageResult:
     if len(ds) == 0:
         raise DataError(f"{splits.source}: the {cfg.split} split is empty")
     loader = BatchLoader(ds, cfg.batch_size, shuffle=False, transform=BatchTransform(splits.mean, splits.std),
-                         num_workers=data_cfg.num_workers)
+                         num_workers=data_cfg.num_workers, split=cfg.split)
     gallery = GalleryCollector(task, splits.mean, splits.std, cfg.gallery) if cfg.gallery else None
     metrics = evaluate_model(art.model, task, loader, on_batch=gallery.update if gallery else None)
     run = RunDir(out).mkdir()
@@ -49,12 +50,16 @@ def run_eval(cfg: EvalConfig, out: Path) -> StageResult:
     run.write_config(dump(cfg))
     write_json(run.path / "eval.json", metrics)
     write_activations(run.path / "activations.json", art.model, splits)
+    skips = summarize({cfg.split: ds}, run.path)
     card = make_card("eval", task=art.task, model=art.arch.to_dict(), metrics={cfg.split: scalars(metrics, "")},
-                     parent=str(art.path), data=data_cfg.model_dump(mode="json"), split=cfg.split)
+                     parent=str(art.path), data=data_cfg.model_dump(mode="json"), split=cfg.split, **skips)
     run.write_card(card)
     if table := task.format_metrics(metrics):
         console.print(table, highlight=False)
-    console.print(f"{cfg.split}: {task.summary(metrics)}  (n={metrics.get('n', len(ds))})", highlight=False)
+    bad = skips["unreadable"][cfg.split]
+    note = f"; {bad} unreadable file(s) skipped, listed in {run.path / SKIPPED_FILE}" if bad else ""
+    console.print(f"{cfg.split}: {task.summary(metrics)}  (n={metrics.get('n', used(ds))}{note})", highlight=False,
+                  soft_wrap=True)
     return StageResult(run.path, None, card)
 
 

@@ -13,10 +13,11 @@ from ..artifacts import load_artifact, save_model
 from ..config import dump
 from ..configs.train import TrainConfig, TrainStageConfig
 from ..data import AugmentConfig, BatchLoader, BatchTransform, DataConfig, DataSplits, load_data
+from ..data.unreadable import summarize, used
 from ..errors import ConfigError, EdgevisionError
 from ..models import MODELS, build_model, count_params, get_arch
 from ..models.complexity import count_macs
-from ..runs import RunDir, make_card
+from ..runs import RunDir, claim, make_card
 from ..stages import StageResult, run_stage, stage
 from ..tasks import TASKS, Task
 from ..utils.io import write_json
@@ -81,9 +82,9 @@ def make_loaders(splits: DataSplits, cfg: TrainConfig, augment: AugmentConfig | 
     ebs = cfg.eval_batch_size or max(cfg.batch_size, 128)
     train = BatchLoader(splits.train, cfg.batch_size, shuffle=True, transform=BatchTransform(splits.mean, splits.std,
                         augment), train=True, seed=seed, num_workers=num_workers, drop_last=True, rank=dist.rank,
-                        world=dist.world)
-    val = BatchLoader(splits.val, ebs, shuffle=False, transform=plain, num_workers=num_workers)
-    test = BatchLoader(splits.test, ebs, shuffle=False, transform=plain, num_workers=num_workers)
+                        world=dist.world, split="train")
+    val = BatchLoader(splits.val, ebs, shuffle=False, transform=plain, num_workers=num_workers, split="val")
+    test = BatchLoader(splits.test, ebs, shuffle=False, transform=plain, num_workers=num_workers, split="test")
     return train, val, test
 
 
@@ -132,10 +133,11 @@ def finish_model_stage(run: RunDir, stage_name: str, model: torch.nn.Module, tas
     path = save_model(run.path / "model.pt", model, task=task.to_dict(), preprocess=pre,
                       meta={**(meta or {}), "data": data_cfg.model_dump(mode="json"), "stage": stage_name})
     arch = get_arch(model)
+    skips = summarize({"train": splits.train, "val": splits.val, "test": splits.test}, run.path)
     card = make_card(stage_name, task=task.to_dict(), model=arch.to_dict(), artifact=path, metrics=metrics,
                      parent=parent, params=count_params(model), macs=count_macs(model, shape),
                      input_shape=list(shape), preprocess=pre, data=data_cfg.model_dump(mode="json"),
-                     latency=quick_latency(model, shape), **(extra or {}))
+                     latency=quick_latency(model, shape), **skips, **(extra or {}))
     write_activations(run.path / "activations.json", model, splits)
     run.write_card(card)
     return StageResult(run.path, path, card)
@@ -160,12 +162,9 @@ def apply_transfer(cfg: TrainStageConfig, model: torch.nn.Module) -> TrainStageC
 def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
     dist = init_distributed()
     run = RunDir(out)
-    if run.is_complete():
-        if not cfg.resume:
-            raise EdgevisionError(f"{out} already holds a finished run; choose another --out, or pass --resume to "
-                                  f"reuse it (or to continue it with more --epochs)")
-        if run.card().get("metrics", {}).get("epochs_run", 0) >= cfg.epochs:
-            return StageResult(run.path, run.artifact(), run.card())
+    state = claim(run, resume=cfg.resume, overwrite=cfg.overwrite, main=dist.is_main)
+    if state == "finished" and run.card().get("metrics", {}).get("epochs_run", 0) >= cfg.epochs:
+        return StageResult(run.path, run.artifact(), run.card())  # a finished run continues only with more epochs
     task_name = resolve_task(cfg.task, cfg.model)
     splits = load_data(cfg.data, task_name)
     seed_everything(cfg.seed)
@@ -196,7 +195,7 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
         if state.history:
             metrics["val"] = {k[4:]: v for k, v in state.history[state.best_epoch - 1].items() if k.startswith("val_")}
         result = finish_model_stage(run, "train", model, task, splits, cfg.data, metrics, parent=cfg.init,
-                                    extra={"world_size": dist.world, "train_samples": len(splits.train)})
+                                    extra={"world_size": dist.world, "train_samples": used(splits.train)})
         write_eval(run, test_m)
         if test_m and (table := task.format_metrics(test_m)):
             console.print(table, highlight=False)

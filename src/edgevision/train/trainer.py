@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..configs.train import TrainConfig
 from ..data.loader import BatchLoader
-from ..errors import ArtifactError, EdgevisionError
+from ..errors import ArtifactError, EdgevisionError, cause_of
 from ..runs import RunDir
 from ..tasks.base import Task
 from ..utils.io import write_text
@@ -74,7 +74,6 @@ class Trainer:
         self.net = DistributedDataParallel(model) if dist.enabled else model
         self.state = LoopState()
         self.step_in_epoch = 0
-        self.skipped = 0
         self.stall_warned = False
 
     # ------------------------------------------------------------------ paths
@@ -157,7 +156,6 @@ class Trainer:
         n_steps = len(self.train_loader)
         if self.cfg.max_steps_per_epoch:
             n_steps = min(n_steps, self.cfg.max_steps_per_epoch)
-        self.skipped = 0
         loss_sum, metric_sum, n_seen = 0.0, 0.0, 0
         name = self.task.primary
         with make_progress("loss", name) as bar:
@@ -165,7 +163,6 @@ class Trainer:
             for step, batch in enumerate(self.train_loader):
                 if step >= n_steps:
                     break
-                self.skipped += int(batch.get("skipped", 0))
                 if "image" not in batch:
                     continue
                 set_lr(self.opt, self.cfg.lr, lr_factor(self.cfg, epoch + step / n_steps, self.state.plateau_drops))
@@ -180,8 +177,8 @@ class Trainer:
                     metric_sum += m * n
                     shown[name] = f"{metric_sum / n_seen:.4f}"
                 bar.update(job, advance=1, **shown)
-        if self.skipped and self.verbose:
-            console.print(f"[yellow]warning:[/] skipped {self.skipped} unreadable samples in epoch {epoch + 1}")
+        if self.verbose:
+            self.train_loader.report_unreadable()  # one line naming the files first met in this epoch
         return meter.compute()
 
     def train_step(self, batch: dict[str, Any], epoch: int = 0, step: int = 0) -> dict[str, Any]:
@@ -232,8 +229,7 @@ class Trainer:
             if self.aux is not None and "aux" in data:
                 self.aux.load_state_dict(data["aux"])
         except (RuntimeError, ValueError, KeyError) as e:
-            why = str(e).splitlines()[0][:120]
-            raise ArtifactError(f"{self.ckpt_dir / 'last.pt'} does not match this model/optimizer ({why}); "
+            raise ArtifactError(f"{self.ckpt_dir / 'last.pt'} does not match this model/optimizer ({cause_of(e)}); "
                                 f"resume with the options of the original run") from None
         self.state = LoopState(**data["state"])
         for cb, st in zip(self.callbacks, data.get("callbacks", [])):
@@ -295,4 +291,5 @@ def evaluate_model(model: nn.Module, task: Task, loader: BatchLoader, bf16: bool
                 if on_batch is not None:
                     on_batch(out, batch)
     model.train(was)
+    loader.report_unreadable()
     return meter.compute()

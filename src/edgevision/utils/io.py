@@ -1,4 +1,9 @@
-"""Atomic writes: write to a temporary file in the same folder, fsync, then rename over the target."""
+"""Atomic writes: write to a temporary file in the same folder, fsync, then rename over the target.
+
+The temporary file (or folder) gets the mode a plain ``open`` (``mkdir``) would give, ``0o666 & ~umask``
+(``0o777 & ~umask``), not ``tempfile``'s owner-only ``0o600``: a deploy user, container or web server must be
+able to read ``model.pt``, ``.evz``, ``.onnx`` and ``report.html`` whenever the umask allows it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,26 @@ from typing import IO, Any
 import yaml
 
 
+def current_umask() -> int:
+    """The process umask, read from ``/proc`` where it is there (Linux ≥ 4.7), else set and restored at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def temp_dir_beside(path: Path) -> Path:
+    """A new hidden folder next to ``path`` with the mode ``mkdir`` would give it, to fill and rename onto ``path``."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())
+    return tmp
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary sibling of ``path``; on success rename it over ``path``, on error delete it."""
@@ -20,6 +45,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # as a plain open() would create it
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()

@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import torch
 from ...data.base import SampleDataset
 from ...data.loader import BatchLoader, BatchTransform
 from ...errors import DataError
-from ...utils.io import atomic_open, write_json
+from ...utils.io import atomic_open, temp_dir_beside, write_json
 from ...utils.progress import console, make_progress
 from .teachers import Teacher
 
@@ -113,7 +112,7 @@ class TeacherCache:
 
     def _write(self, ids: np.ndarray, logits: np.ndarray, meta: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        tmp = temp_dir_beside(self.path)
         try:
             _save_npy(tmp / "ids.npy", ids)
             _save_npy(tmp / "logits.npy", logits)

@@ -17,9 +17,10 @@ import torch
 from ...config import dump
 from ...configs.distill import DistillStageConfig, KDConfig
 from ...data import DataConfig, DataSplits, load_data
-from ...errors import ConfigError, EdgevisionError
+from ...data.unreadable import used
+from ...errors import ConfigError
 from ...models import count_params
-from ...runs import RunDir
+from ...runs import RunDir, claim
 from ...stages import StageResult, run_stage, stage
 from ...tasks.base import Task
 from ...train.distributed import Dist, barrier, init_distributed
@@ -108,7 +109,7 @@ def held_out_report(cfg: DistillStageConfig, student: torch.nn.Module, teacher: 
     teacher_m = evaluate_teacher(teacher, base, test_l, splits.mean, splits.std)
     sample = next(iter(test_l))["image"][:1]
     x01 = (sample * torch.tensor(splits.std).view(1, -1, 1, 1) + torch.tensor(splits.mean).view(1, -1, 1, 1))
-    budget, threads = cfg.latency_budget_s, cfg.latency_threads
+    budget, threads = cfg.latency_budget_s, cfg.latency_threads or cfg.threads or 1
     rows = {"teacher": {**teacher.info(), **ms_per_image(teacher.logits, x01.clamp(0, 1), budget, threads),
                         "test": scalars(teacher_m, "")},
             "student": {"name": cfg.student, "size_bytes": count_params(student) * 4, "params": count_params(student),
@@ -125,10 +126,8 @@ def held_out_report(cfg: DistillStageConfig, student: torch.nn.Module, teacher: 
 def run_distill(cfg: DistillStageConfig, out: Path) -> StageResult:
     dist = init_distributed()
     run = RunDir(out)
-    if run.is_complete():
-        if cfg.resume:
-            return StageResult(run.path, run.artifact(), run.card())
-        raise EdgevisionError(f"{out} already holds a finished run; choose another --out, or pass --resume to reuse it")
+    if claim(run, resume=cfg.resume, overwrite=cfg.overwrite, main=dist.is_main) == "finished":
+        return StageResult(run.path, run.artifact(), run.card())
     teacher, data_cfg, task_name, splits = open_teacher_and_data(cfg)
     seed_everything(cfg.seed)
     base = base_task(cfg, task_name, splits, teacher)
@@ -173,7 +172,7 @@ def _finish(cfg: DistillStageConfig, run: RunDir, student, teacher: Teacher, bas
                "epochs_run": state.epoch}
     if state.history:
         metrics["val"] = {k[4:]: v for k, v in state.history[state.best_epoch - 1].items() if k.startswith("val_")}
-    extra = {"world_size": dist.world, "train_samples": len(splits.train),
+    extra = {"world_size": dist.world, "train_samples": used(splits.train),
              "teacher": report.get("teacher", {"name": teacher.name}),
              "distillation": {"score": report.get("distillation_score"), "metric": report.get("score_metric"),
                               "kd": report["kd"], **source_info}}

@@ -28,7 +28,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ...artifacts import LOADERS, Artifact
-from ...errors import ArtifactError, EdgevisionError
+from ...errors import ArtifactError, EdgevisionError, cause_of
 from ...models.base import ArchSpec, build_from_spec
 from ...utils.io import atomic_open
 from .codec import decode_tensor
@@ -198,7 +198,6 @@ def load_evz(path: Path) -> Artifact:
     except EdgevisionError:
         raise
     except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ArtifactError(f"{path}: weights do not match the recorded architecture ({first[:200]})") from None
+        raise ArtifactError(f"{path}: weights do not match the recorded architecture ({cause_of(e)})") from None
     model.eval()
     return Artifact(model, arch, meta.task, meta.preprocess, Path(path), meta.meta, meta.card)

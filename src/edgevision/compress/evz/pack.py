@@ -21,10 +21,11 @@ from ...configs.compress import PackConfig, UnpackConfig
 from ...errors import ArtifactError, EdgevisionError
 from ...models import count_params
 from ...models.complexity import count_macs
-from ...runs import RunDir, make_card
+from ...runs import RunDir, claim, make_card
 from ...stages import StageResult, run_stage, stage
 from ...utils.io import write_json
 from ...utils.progress import console, make_progress
+from ...utils.text import size_vs
 from . import container as evz
 from .codec import CodecOptions, TensorInfo, closed_form_rate, encode_tensor
 
@@ -116,10 +117,8 @@ def codec_options(cfg: PackConfig) -> CodecOptions:
 @stage("pack", PackConfig, input_field="artifact", summary="write the .evz: CSR + codebook + Huffman")
 def run_pack(cfg: PackConfig, out: Path) -> StageResult:
     run = RunDir(out)
-    if run.is_complete():
-        if cfg.resume:
-            return StageResult(run.path, run.artifact(), run.card())
-        raise EdgevisionError(f"{out} already holds a finished run; choose another --out, or pass --resume to reuse it")
+    if claim(run, resume=cfg.resume, overwrite=cfg.overwrite) == "finished":
+        return StageResult(run.path, run.artifact(), run.card())
     opts = codec_options(cfg)
     art = load_artifact(cfg.artifact)
     run.mkdir().write_config(dump(cfg))
@@ -131,7 +130,8 @@ def run_pack(cfg: PackConfig, out: Path) -> StageResult:
     table = size_table(infos, len(data), dense_bytes(art.model.state_dict()))
     write_json(run.path / "compression.json", {**table, "options": dump(cfg), "verified": cfg.verify})
     tot = table["totals"]
-    console.print(f"packed {art.arch.name}: {tot['evz_bytes']:,} bytes, {tot['compression_rate']:.1f}× smaller than "
+    vs = size_vs(tot["evz_bytes"], tot["dense_bytes"])  # "larger" when it grew (a tiny model's container)
+    console.print(f"packed {art.arch.name}: {tot['evz_bytes']:,} bytes, {vs} "
                   f"{tot['dense_bytes']:,} bytes of fp32 (Huffman saved {tot['huffman_saving']:.1%} of the payload)",
                   highlight=False, soft_wrap=True)
     card = make_card("pack", task=art.task, model=art.arch.to_dict(), artifact=path, metrics=art.card.get("metrics"),

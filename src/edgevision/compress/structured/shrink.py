@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from .depgraph import DependencyGraph, build_graph
 from .importance import IMPORTANCE, score
 from .layers import resized
 
+MISS_POINTS = 0.03  # a result further than this from its target (3 points) is explained in one line
 
 @dataclass
 class ShrinkInfo:
@@ -57,6 +59,7 @@ class ShrinkInfo:
     groups: list[dict[str, Any]] = field(default_factory=list)
     pinned_channels: int = 0
     replaced: list[str] = field(default_factory=list)
+    note: str = ""  # why the result is far from the target, when it is
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -131,23 +134,31 @@ def _global(graph: DependencyGraph, norm: dict[str, torch.Tensor], q: float, rou
     return out
 
 
+def _policy(graph: DependencyGraph, scores: dict[str, torch.Tensor], scope: str, round_to: int,
+            max_ratio: float) -> Callable[[float], dict[str, int]]:
+    """Units to remove per group as a function of one knob t (a uniform ratio, or a global quantile)."""
+    if scope == "global":
+        norm = {k: v / v.mean().clamp_min(1e-12) for k, v in scores.items()}
+        return lambda t: _global(graph, norm, t, round_to, max_ratio)
+    return lambda t: _uniform(graph, min(t, max_ratio), round_to)
+
+
+def _removed(graph: DependencyGraph, total: int, counts: dict[str, int]) -> float:
+    """Estimated fraction of the MACs that ``counts`` removes."""
+    return 1 - estimate_macs(graph, total, counts) / max(total, 1)
+
+
 def choose_counts(graph: DependencyGraph, scores: dict[str, torch.Tensor], *, ratio: float | None,
                   macs: float | None, scope: str, round_to: int, max_ratio: float, total_macs: int) -> dict[str, int]:
     """Units to remove per group for a channel ``ratio`` or a MACs-reduction target ``macs``."""
-    if scope == "global":
-        norm = {k: v / v.mean().clamp_min(1e-12) for k, v in scores.items()}
-        policy = lambda t: _global(graph, norm, t, round_to, max_ratio)  # noqa: E731
-    else:
-        policy = lambda t: _uniform(graph, min(t, max_ratio), round_to)  # noqa: E731
+    policy = _policy(graph, scores, scope, round_to, max_ratio)
     if macs is None:
         return policy(float(ratio or 0.0))
     target = total_macs * (1 - macs)
     hi = max_ratio if scope == "uniform" else 1.0
     best = policy(hi)
     if estimate_macs(graph, total_macs, best) > target:
-        reach = 1 - estimate_macs(graph, total_macs, best) / total_macs
-        raise EdgevisionError(f"cannot remove {macs:.0%} of MACs: at most {reach:.1%} is removable with "
-                              f"max_ratio={max_ratio} (the rest is in layers whose channels are pinned)")
+        raise EdgevisionError(_unreachable(graph, scores, macs, scope, round_to, max_ratio, total_macs))
     lo = 0.0
     for _ in range(40):  # smallest t whose estimate meets the target
         mid = (lo + hi) / 2
@@ -157,6 +168,62 @@ def choose_counts(graph: DependencyGraph, scores: dict[str, torch.Tensor], *, ra
         else:
             lo = mid
     return best
+
+
+def _reach(graph: DependencyGraph, scores: dict[str, torch.Tensor], scope: str, round_to: int, max_ratio: float,
+           total: int) -> float:
+    """The largest fraction of MACs these settings can remove."""
+    return _removed(graph, total, _policy(graph, scores, scope, round_to, max_ratio)(
+        max_ratio if scope == "uniform" else 1.0))
+
+
+def _fixed_share(graph: DependencyGraph, total: int) -> float:
+    """Fraction of the MACs left even if every prunable group kept one channel (pinned layers hold them)."""
+    return 1 - _removed(graph, total, {g.name: len(g) - 1 for g in graph.groups})
+
+
+def _unreachable(graph: DependencyGraph, scores: dict[str, torch.Tensor], macs: float, scope: str, round_to: int,
+                 max_ratio: float, total: int) -> str:
+    """Why ``macs`` cannot be reached, naming the knob that would reach it and the best value reachable now."""
+    reach = _reach(graph, scores, scope, round_to, max_ratio, total)
+    head = (f"cannot remove {macs:.0%} of MACs: at most {reach:.1%} is removable with round_to={round_to} and "
+            f"max_ratio={max_ratio} (--macs {math.floor(reach * 100) / 100:.2f} is the most these settings reach)")
+    for knob, r, m in (("round_to=1", 1, max_ratio), ("max_ratio=0.99", round_to, 0.99),
+                       ("round_to=1 with max_ratio=0.99", 1, 0.99)):
+        if (r, m) != (round_to, max_ratio) and (alt := _reach(graph, scores, scope, r, m, total)) >= macs:
+            return f"{head}; {knob} reaches it (up to {alt:.1%})"
+    return (f"{head}; {_fixed_share(graph, total):.0%} of the MACs are in layers whose channels are pinned (model "
+            f"input/output, ignored layers, ops the dependency graph does not know)")
+
+
+def _sizes(graph: DependencyGraph) -> str:
+    sizes = sorted({len(g) for g in graph.groups})
+    return ", ".join(map(str, sizes[:6])) + (", …" if len(sizes) > 6 else "")
+
+
+def miss_note(graph: DependencyGraph, scores: dict[str, torch.Tensor], got: float, *, ratio: float | None,
+              macs: float | None, scope: str, round_to: int, max_ratio: float, total: int) -> str:
+    """One line saying why the result ``got`` (fraction of MACs, or of channels for ``ratio``) is more than
+    :data:`MISS_POINTS` from its target, or ``""`` when it is close."""
+    want = macs if macs is not None else float(ratio or 0.0)
+    if abs(got - want) <= MISS_POINTS:
+        return ""
+    head = f"removed {got:.1%} of the {'MACs' if macs is not None else 'channels'} for a target of {want:.0%}"
+    if round_to > 1:
+        alt_counts = choose_counts(graph, scores, ratio=ratio, macs=macs, scope=scope, round_to=1,
+                                   max_ratio=max_ratio, total_macs=total)
+        alt = _removed(graph, total, alt_counts) if macs is not None else _channel_share(graph, alt_counts)
+        if abs(alt - want) < abs(got - want):
+            return (f"{head}: kept widths are multiples of round_to={round_to} (groups of {_sizes(graph)} channels); "
+                    f"round_to=1 would remove {alt:.1%}")
+    if got < want:
+        return (f"{head}: no group loses more than max_ratio={max_ratio}, and {_fixed_share(graph, total):.0%} of "
+                f"the MACs are in layers whose channels are pinned")
+    return f"{head}: the groups ({_sizes(graph)} channels) allow no finer step"
+
+
+def _channel_share(graph: DependencyGraph, counts: dict[str, int]) -> float:
+    return sum(counts.values()) / max(1, sum(len(g) for g in graph.groups))
 
 
 def select(graph: DependencyGraph, scores: dict[str, torch.Tensor], counts: dict[str, int]) -> dict[str, list[int]]:
@@ -240,8 +307,10 @@ def shrink_model(model: nn.Module, input_shape: tuple[int, ...], *, ratio: float
     if "bind" in ctx:
         ctx = {**ctx, "loss_fn": ctx["bind"](model)}
     scores = score(importance, graph, **ctx)
-    counts = choose_counts(graph, scores, ratio=ratio, macs=macs, scope=scope, round_to=resolve_round_to(round_to),
-                           max_ratio=max_ratio, total_macs=total)
+    rt = resolve_round_to(round_to)
+    counts = choose_counts(graph, scores, ratio=ratio, macs=macs, scope=scope, round_to=rt, max_ratio=max_ratio,
+                           total_macs=total)
+    removed_channels = _channel_share(graph, counts)
     plan = select(graph, scores, counts)
     rows = [{"group": g.name, "layers": sorted({p for p, _ in g.signature}), "before": len(g),
              "after": len(g) - len(plan.get(g.name, []))} for g in graph.groups]
@@ -251,6 +320,9 @@ def shrink_model(model: nn.Module, input_shape: tuple[int, ...], *, ratio: float
         raise RuntimeError(f"structured pruning changed the output shapes {before_shapes} → {after_shapes}")
     info = ShrinkInfo(params, count_params(model), total, count_macs(model, input_shape), rows,
                       graph.pinned_units, replaced)
+    got = info.to_dict()["macs_reduction"] if macs is not None else removed_channels
+    info.note = miss_note(graph, scores, got, ratio=ratio, macs=macs, scope=scope, round_to=rt, max_ratio=max_ratio,
+                          total=total)
     return model, info
 
 
@@ -286,6 +358,8 @@ def run_shrink(cfg: ShrinkConfig, out: Path) -> StageResult:
         write_json(run.path / "shrink.json", info.to_dict())
     say(f"shrink: MACs {info.macs_before:,} → {info.macs_after:,} ({info.to_dict()['macs_reduction']:.1%} removed), "
         f"params {info.params_before:,} → {info.params_after:,}")
+    if info.note:
+        say(f"shrink: {info.note}")
     before = eval_metrics(art.model, ctx)
     pruned_only = eval_metrics(model, ctx)
     loop = finetune(model, ctx, cfg, run)
