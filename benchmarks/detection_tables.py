@@ -1,4 +1,5 @@
-"""Print the README's detection and localization tables (Markdown) from the JSON in ``benchmarks/results/``.
+"""Print the detection and localization tables of docs/results/pennfudan_detection.md (Markdown) from the JSON in
+``benchmarks/results/``.
 
 Usage: python benchmarks/detection_tables.py
 """
@@ -20,7 +21,7 @@ def detection(d: dict) -> list[str]:
     h, w = d["input"][1:]
     g = d["goal"]
     return [
-        "| SqueezeDet on Penn-Fudan (50 held-out images) | ours | goal (issue 6) | doc 001 |",
+        "| SqueezeDet on Penn-Fudan (50 held-out images) | ours | goal | OpenCV GSoC (2017) |",
         "|---|---|---|---|",
         f"| model, input | `{d['model']}`, {h}×{w}, from scratch, {d['epochs']} epochs on {d['train_images']} "
         f"images | 320² | SqueezeDet, PASCAL VOC, ImageNet-pretrained trunk |",
@@ -46,11 +47,12 @@ def localization(d: dict) -> list[str]:
         f"| constant box (training-set mean) | {d['constant_baseline_iou']:.3f} | {d['constant_baseline_acc50']:.3f} "
         f"| 0 (truth: {d['truth_box_std']:.3f}) |",
     ]
-    for key, name in (("none", "localizer, RGB"), ("harris", "localizer, RGB + Harris channel (doc 000)"),
+    for key, name in (("none", "localizer, RGB"), ("harris", "localizer, RGB + Harris channel (Asplund 2016)"),
                       ("canny", "localizer, RGB + Canny channel")):
         r = pf[key]
         rows.append(f"| {name} | **{r['iou']:.3f}** | {r['acc50']:.3f} | {r['box_std']:.3f} |")
-    rows.append("| doc 000's localizer (Harris + CNN, Euclidean loss on pixels) | — | — | 0: one box for every image |")
+    rows.append("| Asplund (2016)'s localizer (Harris + CNN, Euclidean loss on pixels) | — | — "
+                "| 0: one box for every image |")
     return rows
 
 

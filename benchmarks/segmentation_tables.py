@@ -1,5 +1,5 @@
-"""Print the README's segmentation tables (Markdown) from benchmarks/results/pennfudan_segmentation.json and
-segmentation_search.json, so the README quotes the JSON exactly.
+"""Print the segmentation tables (Markdown) of docs/results/pennfudan_segmentation.md from
+benchmarks/results/pennfudan_segmentation.json and segmentation_search.json, so the docs quote the JSON exactly.
 
 Usage: .venv/bin/python benchmarks/segmentation_tables.py
 """
@@ -15,7 +15,7 @@ ORDER = ("enet", "linknet", "mobileseg", "fastlinknet", "distilled")
 
 def seg_table(doc: dict) -> str:
     head = ("| net | epochs | mIoU | mDice | mPA | int8 mIoU | params | GMACs | fps fp32, 1 thread "
-            "| fps int8, 1 thread | doc 004: mIoU (synthetic / real), ms on a 2016 phone |")
+            "| fps int8, 1 thread | Demborg (2018): mIoU (synthetic / real), ms on a 2016 phone |")
     rows = [head, "|" + "---|" * 11]
     for name in ORDER:
         m = doc["models"].get(name)
