@@ -263,7 +263,7 @@ class Session:
     def check_inputs(self, argv: list[str]) -> None:
         for run in inputs(argv):
             if not (self.cwd / run).exists() and self.skipped:
-                pytest.skip(f"needs {run}, made by an example that was skipped ({self.skipped[-1]})")
+                pytest.skip(f"needs {run}, which a skipped example would have made ({', '.join(self.skipped)})")
 
     def run_line(self, line: str) -> None:
         line = shrink_text(line)
@@ -297,6 +297,7 @@ class Session:
         return True
 
     def run_python(self, code: str) -> None:
+        self.check_inputs(re.findall(r"(?<!out=)[\"'](runs/[^\"']+)[\"']", code))  # read, not written
         exec(compile(shrink_text(code), "<doc example>", "exec"), {"__name__": "__doc_example__"})
 
 
