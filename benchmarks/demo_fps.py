@@ -76,7 +76,7 @@ def measure(cases: list[tuple[str, Path, str]], video: Path, rounds: int, tmp: P
 
 
 def table(path: Path) -> str:
-    """The README table from the JSON."""
+    """The table of docs/results/demo_fps.md from the JSON."""
     import json
 
     doc = json.loads(path.read_text())
@@ -96,7 +96,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--prepare", action="store_true", help="only make the quickstart run (no timing)")
-    ap.add_argument("--table", action="store_true", help="print the README table from results/demo_fps.json")
+    ap.add_argument("--table", action="store_true",
+                    help="print the table of docs/results/demo_fps.md from results/demo_fps.json")
     args = ap.parse_args()
     if args.table:
         print(table(Path(__file__).resolve().parent / "results" / "demo_fps.json"))

@@ -1,4 +1,5 @@
-"""Print the README's detection and localization tables (Markdown) from the JSON in ``benchmarks/results/``.
+"""Print the detection and localization tables of docs/results/pennfudan_detection.md (Markdown) from the JSON in
+``benchmarks/results/``.
 
 Usage: python benchmarks/detection_tables.py
 """

@@ -15,7 +15,7 @@ Here, with the public API (the same code as ``edgevision train`` / ``edgevision 
 
 All three train on the 60,000 training images for a fixed number of epochs (no validation split, the last
 weights are kept: the test set is never used to choose anything) and are tested on the official 10,000.
-Hyper-parameters were chosen on a 54k/6k split of the training set (see README). Writes
+Hyper-parameters were chosen on a 54k/6k split of the training set (see docs/results/hinton_mnist.md). Writes
 ``benchmarks/results/hinton_mnist.json``. Run under the shared lock::
 
     flock /tmp/edgevision-bench.lock .venv/bin/python benchmarks/hinton_mnist.py

@@ -9,7 +9,8 @@ constant baseline predicts the training-set mean box for every test crop. The sa
 ``synthetic:shapes`` (one shape per image) as a second, cheap dataset.
 
 Reports mean IoU on the test crops, accuracy at IoU ≥ 0.5, and the spread of the predicted boxes (a collapsed
-localizer has ~0). Training uses ``--threads`` torch threads (default 1; see the README on a busy 2-core box).
+localizer has ~0). Training uses ``--threads`` torch threads (default 1; see docs/results/pennfudan_detection.md on a
+busy 2-core box).
 
 Usage: flock /tmp/edgevision-bench.lock python benchmarks/localization.py [--epochs 20] [--width 16] [--size 64]
        [--threads 1] [--skip-synthetic] [--work runs/bench/localization]

@@ -1,6 +1,6 @@
 """Time `make quickstart` from a fresh clone (venv creation + install + the whole recipe) and record its results.
 
-This is the README's "under 5 minutes on 2 cores" claim, measured: the repository at HEAD is cloned into a
+This is the quick start's "under 5 minutes on 2 cores" claim, measured: the repository at HEAD is cloned into a
 temporary folder beside ``../shared`` (so the layout matches CI), then ``make quickstart`` runs there.
 
 Usage: python benchmarks/quickstart.py [--keep]

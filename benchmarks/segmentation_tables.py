@@ -1,5 +1,5 @@
-"""Print the README's segmentation tables (Markdown) from benchmarks/results/pennfudan_segmentation.json and
-segmentation_search.json, so the README quotes the JSON exactly.
+"""Print the segmentation tables (Markdown) of docs/results/pennfudan_segmentation.md from
+benchmarks/results/pennfudan_segmentation.json and segmentation_search.json, so the docs quote the JSON exactly.
 
 Usage: .venv/bin/python benchmarks/segmentation_tables.py
 """

@@ -1,4 +1,4 @@
-"""Render the README's "How fast" tables from ``benchmarks/results/speed.json`` (so they are never hand-typed).
+"""Render the tables of docs/results/speed.md from ``benchmarks/results/speed.json`` (so they are never hand-typed).
 
     .venv/bin/python benchmarks/speed_tables.py [benchmarks/results/speed.json]
 """

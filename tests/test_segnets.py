@@ -26,7 +26,8 @@ def test_params_and_macs_at_256(name):
     # fp32 size: within 25 % of the doc for every net (ENet: 1.44 MB vs 1.8 MB).
     assert abs(params * 4 / 1e6 - mb) / mb < 0.25
     # FLOPs = 2 × MACs matches the doc within 20 % for ENet, MobileSeg and FastLinkNet; the doc's LinkNet figure
-    # (1.75) is below what its ResNet-18 encoder alone costs at 256² (2 × 2.37 G), see the README.
+    # (1.75) is below what its ResNet-18 encoder alone costs at 256² (2 × 2.37 G), see
+    # docs/results/pennfudan_segmentation.md.
     if name != "linknet":
         assert abs(2 * macs / 1e9 - gflops) / gflops < 0.20
 

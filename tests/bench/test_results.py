@@ -32,7 +32,8 @@ def test_people_presence_result_keys():
 
 
 def test_hinton_temperature_choice_was_made_on_validation():
-    """The README's T table: each file is a validation run at its T, all share one teacher and student."""
+    """The temperature table (benchmarks/LOG.md): each file is a validation run at its T, all share one teacher and
+    student."""
     runs = {t: _load(f"hinton_mnist_val_T{t}.json") for t in (20, 8, 3)}
     for t, d in runs.items():
         assert d["settings"]["temperature"] == t and d["settings"]["val_fraction"] == 0.1
@@ -41,7 +42,7 @@ def test_hinton_temperature_choice_was_made_on_validation():
     assert max(runs, key=lambda t: runs[t]["val"]["distilled"]) == 20  # the benchmark's default T is the best
     others = [_load(f"hinton_mnist_val_{k}.json") for k in ("alpha1", "epochs150")]
     assert others[0]["settings"]["alpha"] == 1.0 and others[1]["epochs"]["distilled"] == 150
-    assert all(d["val"]["distilled"] < runs[20]["val"]["distilled"] for d in others)  # README: "did not help"
+    assert all(d["val"]["distilled"] < runs[20]["val"]["distilled"] for d in others)  # LOG: "did not help"
 
 
 def _val_errors(d: dict, key: str) -> int:
@@ -49,7 +50,8 @@ def _val_errors(d: dict, key: str) -> int:
 
 
 def test_hinton_teacher_and_student_variants_did_not_pass_the_adoption_rule():
-    """README: teacher / student variants on validation; adopted only at <= 69 distilled errors, and none was."""
+    """benchmarks/LOG.md: teacher / student variants on validation; adopted only at <= 69 distilled errors, and none
+    was."""
     base = _load("hinton_mnist_val_T20.json")
     assert (_val_errors(base, "teacher"), _val_errors(base, "student"), _val_errors(base, "distilled")) == (66, 97, 74)
     expect = {"maxnorm2": ("teacher_max_norm", 2.0), "teacher30": ("teacher", 30), "teacher45": ("teacher", 45),
@@ -77,7 +79,7 @@ def test_hinton_seed_replications_match_the_headline_protocol():
 
 
 def test_squeezenet_init_results_back_the_readme():
-    """README "SqueezeNet from scratch": the default init fades the signal and never trains; He + leaky / bn train."""
+    """docs/results/squeezenet_init.md: the default init fades the signal and never trains; He + leaky / bn train."""
     d = _load("squeezenet_init.json")
     assert d["signal"]["default_init"]["trunk_std_over_input_std"] < 0.1 < d["signal"]["he"]["trunk_std_over_input_std"]
     runs = {r["name"]: r for r in d["runs"]}

@@ -109,7 +109,8 @@ def add_common(p: argparse.ArgumentParser, verb: Verb) -> None:
 
 def add_verb(sub: argparse._SubParsersAction, leaf: str, verb: Verb, config: type[BaseModel]) -> None:
     examples = "\n".join(f"  {e}" for e in verb.examples)
-    p = sub.add_parser(leaf, help=verb.help.replace("%", "%%"), description=verb.help.replace("%", "%%"),
+    text = verb.help.replace("%", "%%")
+    p = sub.add_parser(leaf, allow_abbrev=False, help=text, description=text,
                        epilog=f"example:\n{examples}" if examples else None,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     for name in verb.args:
@@ -122,7 +123,8 @@ def add_verb(sub: argparse._SubParsersAction, leaf: str, verb: Verb, config: typ
 
 
 def build_parser(version: str = __version__) -> argparse.ArgumentParser:
-    parser = Parser(prog="edgevision", description="Make vision models small and fast, and prove it.",
+    parser = Parser(prog="edgevision", allow_abbrev=False,
+                    description="Make vision models small and fast, and prove it.",
                     epilog="run `edgevision <verb> --help` for a verb's options and an example")
     parser.add_argument("--version", action="version", version=f"edgevision {version}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")

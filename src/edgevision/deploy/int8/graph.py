@@ -1,7 +1,7 @@
 """Reduced precision: fp16/bf16 weight storage, and int8 post-training static quantization in onnxruntime.
 
 **int8** follows torchvision's order (fuse → calibrate → convert), done on the exported ONNX graph with
-onnxruntime's tools, which measured faster on this CPU than torch's own int8 paths (see the README):
+onnxruntime's tools, which measured faster on this CPU than torch's own int8 paths (see docs/results/speed.md):
 
 1. *fuse*: ``quant_pre_process`` (shape inference, constant folding; BatchNorm is already folded into convs by
    the exporter);

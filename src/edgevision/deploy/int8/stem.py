@@ -1,6 +1,6 @@
 """Keep the input "stem" of a network in float when that makes int8 faster, and measure to decide.
 
-Why (measured on this CPU with onnxruntime, 1 thread, SqueezeNet-1.1 at 224², see the README):
+Why (measured on this CPU with onnxruntime, 1 thread, SqueezeNet-1.1 at 224², see docs/results/speed.md):
 
 - an int8 convolution on a 1–4 channel input is about 3× slower than its fp32 kernel: the reduction depth
   ``K = C_in·k_h·k_w`` (27 for RGB 3×3) is far too short for the VNNI dot-product kernels, while the fp32
