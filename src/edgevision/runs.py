@@ -161,3 +161,56 @@ def claim(run: RunDir, *, resume: bool, overwrite: bool, main: bool = True) -> L
         return "resume"
     raise EdgevisionError(f"{run.path} holds an interrupted run; pass --resume to continue it, or --overwrite to "
                           f"start over (the old run moves to {aside})")
+
+
+def headline(result: Any) -> str:
+    """``saved <artifact>  (<what the stage did, and its test metrics>)``: the one line the CLI prints for a stage's
+    result, read from its card (test metrics, a verdict, the .evz size, sparsity, new size, distillation)."""
+    card = getattr(result, "card", None)
+    if card is None:
+        return "" if result is None else str(result)
+    parts = [text for fn in (_verdict, _packed, _sparsity, _size, _distilled, _tested) if (text := fn(card))]
+    return f"saved {result.artifact or result.run_dir}" + (f"  ({'; '.join(parts)})" if parts else "")
+
+
+def _verdict(card: dict[str, Any]) -> str:
+    return card.get("verdict") or ""
+
+
+def _packed(card: dict[str, Any]) -> str:
+    c = card.get("compression")
+    if not c:
+        return ""
+    rate = c["compression_rate"]
+    ratio = f"{rate:.2f}× smaller than" if rate >= 1 else f"{1 / rate:.2f}× larger than"
+    return f"{c['evz_bytes']:,} bytes, {ratio} dense fp32 ({c['dense_bytes']:,} bytes)"
+
+
+def _sparsity(card: dict[str, Any]) -> str:
+    sp = card.get("sparsity")
+    return f"sparsity {sp['weights']:.2%}" if isinstance(sp, dict) and "weights" in sp else ""
+
+
+def _size(card: dict[str, Any]) -> str:
+    if not any(k in card for k in ("shrink", "lowrank")):
+        return ""
+    drop = (card.get("metrics") or {}).get("drop_points")
+    return f"params {card['params']:,}, MACs {card['macs']:,}" + (f", drop {drop} points" if drop is not None else "")
+
+
+def _distilled(card: dict[str, Any]) -> str:
+    dist, teacher = card.get("distillation") or {}, (card.get("teacher") or {}).get("test") or {}
+    key, ds = dist.get("metric") or "top1", dist.get("score")
+    student = ((card.get("metrics") or {}).get("test") or {}).get(key)
+    if ds is None or key not in teacher or student is None:
+        return ""
+    name = "top-1" if key == "top1" else key
+    return f"test {name}: student {student:.4f}, teacher {teacher[key]:.4f}; distillation score {ds:.3f}"
+
+
+def _tested(card: dict[str, Any]) -> str:
+    if card.get("verdict") or _distilled(card):
+        return ""
+    test = (card.get("metrics") or {}).get("test") or {}
+    text = ", ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, float) and k != "loss")
+    return f"test: {text}" if text else ""
