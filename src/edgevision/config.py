@@ -65,7 +65,9 @@ def _describe(model: type[BaseModel], err: dict, prefix: str) -> str:
     if "expected" in ctx:
         return f"{where}: got {got!r}; allowed: {ctx['expected']}"
     msg = err["msg"].replace("Input should be", "should be").replace("Value error, ", "")
-    return f"{where}: {msg}, got {got!r}" if err["type"] != "missing" else f"{where}: required key is missing"
+    if err["type"] == "missing":
+        return f"{where}: required key is missing"
+    return f"{where}: {msg}" if not err["loc"] else f"{where}: {msg}, got {got!r}"  # a whole-model check: no "got"
 
 
 def validate(model: type[M], data: Any, prefix: str = "") -> M:
