@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from conftest import tiny_data
-from edgevision.search.run import counted
+from edgevision.search.slots import SURPLUS, counted, is_surplus, next_step
 from edgevision.search.study import make_storage
 
 TRIALS = 5
@@ -102,3 +102,46 @@ def test_counted_replaces_a_retried_trial_by_its_retry():
     s.add_trial(optuna.trial.create_trial(value=1.0, system_attrs={"failed_trial": 0, "retry_history": [0]}))
     s.add_trial(optuna.trial.create_trial(value=2.0))
     assert counted(s.get_trials()) == 2
+
+
+def _study(*states):
+    s = optuna.create_study()
+    for st in states:
+        s.add_trial(optuna.trial.create_trial(state=st, value=1.0 if st == optuna.trial.TrialState.COMPLETE else None))
+    return s
+
+
+def test_running_trials_hold_their_slots_and_a_worker_waits_for_them():
+    S = optuna.trial.TrialState
+    assert next_step(_study(S.COMPLETE, S.COMPLETE).get_trials(), 3) == "run"
+    assert next_step(_study(S.COMPLETE, S.COMPLETE, S.RUNNING).get_trials(), 3) == "wait"  # not "stop", not "run"
+    assert next_step(_study(S.COMPLETE, S.FAIL, S.PRUNED).get_trials(), 3) == "stop"
+    s = _study(S.COMPLETE, S.COMPLETE, S.FAIL)  # trial 2 died; its retry waits: run it even though 3 slots are taken
+    s.add_trial(optuna.trial.create_trial(state=S.WAITING, system_attrs={"failed_trial": 2, "retry_history": [2]}))
+    assert next_step(s.get_trials(), 3) == "run" and counted(s.get_trials()) == 2
+
+
+def test_a_trial_created_after_the_last_slot_steps_aside():
+    S = optuna.trial.TrialState
+    s = _study(S.COMPLETE, S.RUNNING, S.RUNNING)  # two workers both saw one free slot and created trials 1 and 2
+    assert not is_surplus(s.get_trials(), 1, 2) and is_surplus(s.get_trials(), 2, 2)
+    s.add_trial(optuna.trial.create_trial(state=S.FAIL, user_attrs={SURPLUS: True}))
+    assert counted(s.get_trials()) == 1  # a surplus trial is not a result
+    r = _study(S.COMPLETE, S.FAIL)
+    r.add_trial(optuna.trial.create_trial(state=S.RUNNING, system_attrs={"failed_trial": 1, "retry_history": [1]}))
+    assert not is_surplus(r.get_trials(), 2, 2)  # a retry takes the slot of the trial it replaces
+
+
+@pytest.mark.slow
+def test_two_workers_racing_end_with_exactly_the_requested_trials(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    fast = {**RECIPE, "stages": [{"train": {**RECIPE["stages"][0]["train"], "epochs": 1}}]}
+    recipe.write_text(yaml.safe_dump(fast))
+    storage, name = f"sqlite:///{tmp_path / 'study.db'}", "race"
+    workers = [_worker(recipe, storage, name, tmp_path / f"w{i}", i) for i in range(3)]
+    for w in workers:
+        _, err = w.communicate(timeout=300)
+        assert w.returncode == 0, err[-800:]
+    trials = optuna.load_study(study_name=name, storage=make_storage(storage)).get_trials()
+    assert counted(trials) == TRIALS
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == TRIALS

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from ..utils.io import write_json
+from .slots import SURPLUS
 from .study import redact
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def _card_artifact(stage_dir: Path) -> str:
 
 def export_trials(study: optuna.Study, p: Plan) -> dict[str, Any]:
     """Write ``<out>/trials.json`` and return its summary (counts, best trial, best artifact)."""
-    trials = study.get_trials(deepcopy=False)
+    trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS)]
     rows = {t.number: trial_row(t) for t in trials}
     front = _front(study)
     counts = {s: sum(r["state"] == s for r in rows.values()) for s in ("complete", "pruned", "fail", "running")}

@@ -3,9 +3,9 @@
 Each trial is the recipe with sampled values, run in ``<out>/trials/<number>/`` (report stages skipped); its
 objectives are read from the cards it leaves (or measured, for latency). With one objective the study keeps the
 best trial and can prune trials from their per-epoch validation values; with two or more it keeps the Pareto
-front. ``--trials N`` is the total of finished trials in the study, so rerunning the same command resumes, and
-workers started on other machines with the same ``--storage`` add to the same count. Every finished trial
-rewrites ``trials.json`` (the report's source) from the storage.
+front. ``--trials N`` is the total of finished trials in the study (exactly: see :mod:`.slots`), so rerunning the
+same command resumes, and workers started on other machines with the same ``--storage`` add to the same count.
+Every finished trial rewrites ``trials.json`` (the report's source) from the storage.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,9 @@ from ..utils.progress import console
 from .config import SearchSection
 from .export import export_trials
 from .objectives import Objective, TrialReporter, read_value, resolve_objectives
+from .slots import SURPLUS, State, StudyFull, is_surplus, next_step
 from .space import corners, sample_recipe, set_path
 from .study import GRACE_S, HEARTBEAT_S, default_storage, make_pruner, make_sampler, open_study, redact
-
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
-
-
 
 
 @dataclass(frozen=True)
@@ -98,6 +96,9 @@ def make_plan(cfg: SearchConfig, out: Path) -> Plan:
 def _objective(p: Plan, trial: optuna.Trial) -> float | tuple[float, ...]:
     """Run one trial's recipe and return its objective values."""
 
+    if is_surplus(trial.study.get_trials(deepcopy=False), trial.number, p.trials):
+        trial.set_user_attr(SURPLUS, True)
+        raise StudyFull(f"trial {trial.number}: the study already holds {p.trials} trials")
     trial_dir = p.out / "trials" / f"{trial.number:04d}"
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     trial.set_user_attr("run_dir", str(trial_dir.resolve()))
@@ -129,6 +130,8 @@ def _objective(p: Plan, trial: optuna.Trial) -> float | tuple[float, ...]:
 
 def _log_trial(p: Plan):
     def log(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
+        if t.user_attrs.get(SURPLUS):
+            return
         vals = ", ".join(f"{o.name} {v:.4g}" for o, v in zip(p.objectives, t.values or []))
         why = t.user_attrs.get("error") or (f"after epoch {t.user_attrs['pruned_after_epoch']}"
                                             if "pruned_after_epoch" in t.user_attrs else "")
@@ -140,29 +143,38 @@ def _log_trial(p: Plan):
     return log
 
 
-def counted(trials: list[optuna.trial.FrozenTrial]) -> int:
-    """Finished trials that count towards ``--trials``: a trial failed by the heartbeat (its worker died) and
-    retried is replaced by its retry, so the study ends with as many results as were asked for."""
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
-    return sum(t.state in FINISHED and t.number not in retried for t in trials)
-
-
-def _stop_at(total: int):
-    def stop(study: optuna.Study, _: optuna.trial.FrozenTrial) -> None:
-        if counted(study.get_trials(deepcopy=False)) >= total:
-            study.stop()
-    return stop
+def _wait_line(p: Plan, trials: list[optuna.trial.FrozenTrial]) -> str:
+    running = [t for t in trials if t.state == State.RUNNING]
+    who = ", ".join(f"{t.number} ({t.user_attrs.get('worker', '?')})" for t in running)
+    return (f"waiting for running trial(s) {who} to finish, or to be failed and retried if silent for {p.grace} s")
 
 
 def run_worker(p: Plan, index: int = 0, timeout: float | None = None) -> None:
-    """One worker: join (or create) the study and run trials until the study holds ``p.trials`` finished ones."""
+    """One worker: join (or create) the study and run trials until it holds exactly ``p.trials`` finished ones
+    (the rule in :mod:`.slots`): a worker whose remaining slots are held by running trials waits for them, fails
+    the stale ones and runs their retries."""
     torch.set_num_threads(p.threads)
     study = p.open(index)
-    done = counted(study.get_trials(deepcopy=False))
-    if done >= p.trials:
-        return
-    study.optimize(lambda t: _objective(p, t), n_trials=p.trials - done, timeout=timeout,
-                   catch=(EdgevisionError,), callbacks=[_stop_at(p.trials), _log_trial(p)])
+    end = None if timeout is None else time.monotonic() + timeout
+    said = False
+    while end is None or time.monotonic() < end:
+        with warnings.catch_warnings():  # a dead worker's trial: failed, and its retry enqueued
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        trials = study.get_trials(deepcopy=False)
+        step = next_step(trials, p.trials)
+        if step == "stop":
+            return
+        if step == "wait":
+            if not said:
+                console.print(_wait_line(p, trials), highlight=False)
+            said = True
+            time.sleep(min(p.heartbeat, p.grace))
+            continue
+        said = False
+        left = None if end is None else max(end - time.monotonic(), 0.0)
+        study.optimize(lambda t: _objective(p, t), n_trials=1, timeout=left, catch=(EdgevisionError,),
+                       callbacks=[_log_trial(p)])
 
 
 def _worker_main(cfg: dict[str, Any], out: str, index: int) -> None:
