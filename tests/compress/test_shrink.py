@@ -140,7 +140,7 @@ def test_shrink_stage_prunes_finetunes_and_reloads(trained, tmp_path):
     assert (res.run_dir / "shrink.json").exists() and "drop_points" in card["metrics"]
 
 
-@pytest.mark.parametrize("verb", ["shrink", "lowrank", "prune"])
+@pytest.mark.parametrize("verb", ["shrink", "lowrank", "prune", "quantize"])
 def test_distill_option_trains_on_the_teacher(verb, trained, tmp_path):
     """``distill`` in a compression stage: one epoch of fine-tuning against the unchanged model, and the soft loss
     (T²·KL to the teacher) is logged per epoch in metrics.jsonl."""
@@ -149,12 +149,13 @@ def test_distill_option_trains_on_the_teacher(verb, trained, tmp_path):
     import edgevision as ev
 
     opts = {"shrink": {"ratio": 0.25}, "lowrank": {"method": "dwsep", "min_saving": 0.01},
-            "prune": {"sparsity": 0.5}}[verb]
+            "prune": {"sparsity": 0.5}, "quantize": {"qat": "on"}}[verb]
     res = getattr(ev, verb)(trained, epochs=1, distill={"temperature": 4, "alpha": 0.7}, out=tmp_path / verb, **opts)
     rows = [json.loads(line) for line in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
     soft = [r[k] for r in rows for k in r if k.endswith("loss_soft")]
     assert soft and all(v > 0 for v in soft)
-    assert res.card["metrics"]["distill"]["alpha"] == 0.7
+    m = json.loads((res.run_dir / "quantize.json").read_text())["qat"] if verb == "quantize" else res.card["metrics"]
+    assert m["distill"]["alpha"] == 0.7
 
 
 def test_distill_option_is_validated(trained, tmp_path):
