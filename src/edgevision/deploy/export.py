@@ -330,12 +330,12 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
     for f in passed:
         console.print(f"exported {run.path / f['file']}  ({f['precision']}, {f['bytes']:,} bytes; checked in "
                       f"{', '.join(f['engines'])})", highlight=False)
-    console.print(phases.line("export"), highlight=False)
     if passed:
         _write_card(cfg, art, run, passed, rejected)
     if failed:
         raise EdgevisionError(failed[0] + (f" (+{len(failed) - 1} more; see {run.path / 'export.json'})"
                                            if len(failed) > 1 else ""))
+    console.print(phases.line("export"), highlight=False)
     main = passed[-1]["file"]
     return StageResult(run.path, run.path / main, json.loads(run.card_path.read_text()))
 
