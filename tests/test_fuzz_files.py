@@ -78,7 +78,7 @@ def test_fuzz_model_pt(model_file, tmp_path, n):
 def onnx_file(model_file, tmp_path_factory):
     import edgevision
 
-    res = edgevision.export(model_file[0], out=tmp_path_factory.mktemp("onnx") / "export", cv2="off")
+    res = edgevision.export(model_file[0], out=tmp_path_factory.mktemp("onnx") / "export", engines=["onnxruntime"])
     path = res.artifact
     proto = onnx.load(str(path))
     weights = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}

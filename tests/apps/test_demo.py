@@ -77,7 +77,7 @@ def kinds(artifacts, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("kinds")
     pt = artifacts["classification"]
     evz = pack(pt, out=root / "pack").artifact
-    onnx = export(pt, out=root / "export", cv2="off").artifact
+    onnx = export(pt, out=root / "export", engines=["onnxruntime"]).artifact
     return {"pt": pt, "evz": evz, "onnx": onnx}
 
 

@@ -44,3 +44,13 @@ def test_bench_rejects_missing_files(tmp_path):
 
     with pytest.raises(ev.EdgevisionError, match="no such file"):
         ev.bench([tmp_path / "nope.onnx"], out=tmp_path / "b")
+
+
+def test_bench_ratios_carry_their_round_to_round_spread(trained, exported, tmp_path):
+    import edgevision as ev
+
+    res = ev.bench([exported.artifact], threads=[1], budget_s=0.1, rounds=4, batch=2, engines=["onnxruntime"],
+                   peak=False, out=tmp_path / "b").card["bench"]
+    int8 = next(r for r in res["rows"] if r["precision"] == "int8")
+    assert len(int8["round_p50_ms"]) == 4 and int8["vs_fp32_spread"]["min"] <= int8["vs_fp32_spread"]["max"]
+    assert any("4 interleaved rounds (per-round" in v for v in res["verdicts"]) and len(res["loadavg"]) == 3

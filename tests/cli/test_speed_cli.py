@@ -15,7 +15,7 @@ def test_speed_verbs_end_to_end(trained, tmp_path, capsys):
                  "--out", str(tmp_path / "l")]) == 0
     assert main(["quantize", str(tmp_path / "s"), "--precision", "bf16", "--out", str(tmp_path / "q")]) == 0
     assert "bf16 weight storage" in capsys.readouterr().out
-    assert main(["export", str(tmp_path / "l"), "--cv2", "require", "--out", str(tmp_path / "e")]) == 0
+    assert main(["export", str(tmp_path / "l"), "--engines", "onnxruntime,cv2", "--out", str(tmp_path / "e")]) == 0
     capsys.readouterr()
     assert main(["bench", str(tmp_path / "s"), str(tmp_path / "e"), "--engines", "onnxruntime", "--budget", "0.05",
                  "--batch", "2", "--json", "--out", str(tmp_path / "b")]) == 0

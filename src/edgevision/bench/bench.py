@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from ..train.trainer import evaluate_model
 from ..utils.io import write_json
 from ..utils.progress import console
 from ..utils.threads import compute_threads
-from ..utils.timing import measure
+from ..utils.timing import measure, ratio_stats
 from .peak import peak_gmacs
 
 
@@ -173,7 +174,7 @@ _threads = compute_threads
 def time_targets(ts: list[Target], threads: int, cfg: BenchConfig) -> list[dict[str, Any]]:
     """Interleaved rounds over the runnable targets; pooled p50/p90 at batch 1 and throughput at ``cfg.batch``."""
     live = [t for t in ts if t.error is None]
-    pooled: dict[int, dict[str, list[float]]] = {id(t): {"b1": [], "bn": []} for t in live}
+    pooled: dict[int, dict[str, list[float]]] = {id(t): {"b1": [], "bn": [], "rounds": []} for t in live}
     with _threads(threads):
         runners = {id(t): t.make(threads) for t in live}
         xs = {id(t): (np.random.default_rng(0).standard_normal((1, *t.artifact.input_shape), np.float32),
@@ -183,8 +184,9 @@ def time_targets(ts: list[Target], threads: int, cfg: BenchConfig) -> list[dict[
         for _ in range(cfg.rounds):
             for t in live:
                 f, (x1, xb) = runners[id(t)], xs[id(t)]
-                pooled[id(t)]["b1"] += measure(lambda f=f, x=x1: f(x), budget_s=slice_s, min_runs=5,
-                                               times=True)["times_ms"]
+                b1 = measure(lambda f=f, x=x1: f(x), budget_s=slice_s, min_runs=5, times=True)["times_ms"]
+                pooled[id(t)]["b1"] += b1
+                pooled[id(t)]["rounds"].append(float(np.median(b1)))
                 pooled[id(t)]["bn"] += measure(lambda f=f, x=xb: f(x), warmup=1, min_runs=2, budget_s=slice_s,
                                                times=True)["times_ms"]
     out = []
@@ -194,7 +196,7 @@ def time_targets(ts: list[Target], threads: int, cfg: BenchConfig) -> list[dict[
             continue
         b1, bn = np.asarray(pooled[id(t)]["b1"]), np.asarray(pooled[id(t)]["bn"])
         out.append({"p50_ms": float(np.median(b1)), "p90_ms": float(np.percentile(b1, 90)), "runs": len(b1),
-                    "img_s": float(cfg.batch * 1000 / np.median(bn))})
+                    "img_s": float(cfg.batch * 1000 / np.median(bn)), "round_p50_ms": pooled[id(t)]["rounds"]})
     return out
 
 
@@ -211,7 +213,8 @@ def _row(t: Target, threads: int, timing: dict[str, Any], facts: dict[str, Any],
            "file_bytes": t.file.stat().st_size, **facts, "batch": cfg.batch}
     if "error" in timing:
         return {**row, "error": timing["error"]}
-    row.update(p50_ms=round(timing["p50_ms"], 4), p90_ms=round(timing["p90_ms"], 4), img_s=round(timing["img_s"], 2))
+    row.update(p50_ms=round(timing["p50_ms"], 4), p90_ms=round(timing["p90_ms"], 4), img_s=round(timing["img_s"], 2),
+               round_p50_ms=[round(v, 4) for v in timing["round_p50_ms"]])
     row["gmacs_b1"] = round(facts["macs"] / (timing["p50_ms"] * 1e6), 3)
     row["gmacs_batch"] = round(facts["macs"] * timing["img_s"] / 1e9, 3)
     if peaks:
@@ -237,6 +240,8 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
                      and "p50_ms" in b), None)
         if fp32 and r["precision"] != "fp32":
             r["vs_fp32"] = round(fp32["p50_ms"] / r["p50_ms"], 3)
+            if len(r["round_p50_ms"]) > 1:  # how much the ratio moved from round to round
+                r["vs_fp32_spread"] = ratio_stats(fp32["round_p50_ms"], r["round_p50_ms"])
 
 
 def bench_artifacts(cfg: BenchConfig) -> dict[str, Any]:
@@ -261,7 +266,8 @@ def bench_artifacts(cfg: BenchConfig) -> dict[str, Any]:
                 rows.append(_row(t, n, timing, facts[id(t)], accs[id(t)], cfg, peaks[n]))
     add_ratios(rows)
     return {"rows": rows, "verdicts": verdicts(rows), "peak_gmacs": {str(k): v for k, v in peaks.items()},
-            "machine": machine(), "split": cfg.split, "batch": cfg.batch, "rounds": cfg.rounds}
+            "machine": machine(), "split": cfg.split, "batch": cfg.batch, "rounds": cfg.rounds,
+            "loadavg": [round(v, 2) for v in os.getloadavg()]}
 
 
 def verdicts(rows: list[dict[str, Any]]) -> list[str]:
@@ -277,8 +283,11 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
         acc = ""
         if r.get("accuracy") is not None and fp32.get("accuracy") is not None:
             acc = f"; {r['metric']} {fp32['accuracy']:.4f} → {r['accuracy']:.4f}"
+        sp = r.get("vs_fp32_spread")
+        rounds = f", {len(r['round_p50_ms'])} interleaved rounds" + (
+            f" (per-round {sp['min']:.2f}–{sp['max']:.2f}×)" if sp else "")
         out.append(f"{r['label']} ({r['precision']}) is {speed} fp32 on {r['engine']}, {r['threads']} thread(s), "
-                   f"batch 1{acc}")
+                   f"batch 1{rounds}{acc}")
     return out
 
 

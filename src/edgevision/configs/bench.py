@@ -63,8 +63,8 @@ class BenchConfig(BaseModel):
     batch: int = Field(32, ge=1, le=1024, description="batch size of the throughput measurement")
     budget_s: float = Field(1.0, gt=0, le=120, description="seconds of timing per row, for batch 1 and again for "
                             "the batch, split over the rounds")
-    rounds: int = Field(3, ge=1, le=20, description="interleaved timing rounds (every row gets budget_s / rounds "
-                        "per round)")
+    rounds: int = Field(7, ge=1, le=50, description="interleaved timing rounds (every row gets budget_s / rounds "
+                        "per round); the verdicts give the spread of the per-round ratios")
     peak: bool = Field(True, description="measure the GEMM peak (fp32 and int8) per thread count")
     expand_exports: bool = Field(True, description="an export's main file brings its sibling files (fp32, ...)")
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .compress import FinetuneConfig
 from .data import DataConfig
@@ -12,6 +12,16 @@ from .train import THREADS_HELP
 from .verb import Verb
 
 OPSET = 17  # the lowest ONNX opset every engine here runs (LayerNormalization, QDQ per channel)
+# The one agreement bar of every reduced-precision file (export and quantize alike): top-1 agreement with the
+# torch model on the hold-out. |accuracy(int8) − accuracy(fp32)| ≤ 1 − agreement, so 0.99 bounds the accuracy
+# change by 1 point, quantize's default tolerance.
+MIN_AGREEMENT = 0.99
+HOLDOUT = 512  # first val (else test) samples of the parity checks
+RTOL = 1e-4  # max |file − torch| / max |torch| of a float file
+AGREEMENT_HELP = ("top-1 agreement with the torch model on the hold-out required of every fp16/bf16/int8 file (per "
+                  "position for maps); one bar for export and quantize: 0.99 bounds the accuracy change by 1 point")
+HOLDOUT_HELP = "first val (else test) samples of the parity checks (8 random inputs when the data is unknown)"
+ONNX_ENGINES = ("onnxruntime", "cv2")
 
 class ExportConfig(BaseModel):
     """``edgevision export``: an artifact, a format, and precision variants."""
@@ -35,22 +45,38 @@ class ExportConfig(BaseModel):
     calibration: Literal["minmax", "entropy", "percentile"] = Field(
         "minmax", description="int8 activation-range calibration in onnxruntime (percentile: at the 99.999th)")
     calib_samples: int = Field(256, ge=1, le=100_000, description="first train samples used for int8 calibration")
-    holdout: int = Field(512, ge=8, le=100_000, description="first val (else test) samples for the parity checks "
-                         "(8 random inputs when the data is unknown)")
+    holdout: int = Field(HOLDOUT, ge=8, le=100_000, description=HOLDOUT_HELP)
     per_channel: bool = Field(True, description="int8 weight scales per output channel (off: per tensor)")
     exclude: list[str] = Field(default_factory=list, description="layers (globs) kept in float in the int8 file")
     stem: Literal["auto", "int8", "float"] = Field(
         "auto", description="int8: keep a narrow-input stem conv in float (auto = when measured faster)")
-    tolerance: float = Field(1e-4, gt=0, description="max |file − torch| allowed for fp32 files (and for pt files "
-                             "against their rounded weights)")
-    min_agreement: float = Field(0.99, ge=0, le=1, description="top-1 agreement with torch required of the "
-                                 "fp16/bf16/int8 .onnx files (per position for maps)")
-    cv2: Literal["check", "require", "off"] = Field(
-        "check", description="run every .onnx in cv2.dnn too: check = failures are warnings, require = errors, off = "
-        "skip")
+    rtol: float = Field(RTOL, gt=0, le=1, description="max |file − torch| / max |torch| allowed of fp32 files (and of "
+                        "pt files against their rounded weights); both the absolute and the relative error are "
+                        "reported")
+    min_agreement: float = Field(MIN_AGREEMENT, ge=0, le=1, description=AGREEMENT_HELP)
+    engines: list[Literal["onnxruntime", "cv2"]] | None = Field(
+        None, description="engines every .onnx file must pass its check in; a file failing in one is deleted "
+        "(default: onnxruntime for every file, and cv2.dnn for fp32 and fp16; cv2.dnn reads no bf16 weights and "
+        "re-quantizes int8 graphs with its own kernels, so those files are for onnxruntime unless you list cv2)")
     data: DataConfig | None = Field(None, description="data for calibration and parity checks (default: the data "
                                     "the artifact was trained on)")
     threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_cv2_option(cls, v: Any) -> Any:
+        """The former ``cv2: check|require|off`` option: require → both engines, off → onnxruntime only."""
+        if isinstance(v, dict) and "cv2" in v and "engines" not in v:
+            v = dict(v)
+            mode = v.pop("cv2")
+            v["engines"] = {"require": list(ONNX_ENGINES), "off": ["onnxruntime"]}.get(mode)
+        return v
+
+    def engines_for(self, precision: str) -> tuple[str, ...]:
+        """The engines a file of ``precision`` is checked in."""
+        if self.engines is not None:
+            return tuple(self.engines)
+        return ONNX_ENGINES if precision in ("fp32", "fp16") else ("onnxruntime",)
 
 
 class QuantizeConfig(FinetuneConfig):
@@ -77,6 +103,9 @@ class QuantizeConfig(FinetuneConfig):
     exclude: list[str] = Field(default_factory=list, description="layer paths (globs) kept in float")
     tolerance: float = Field(1.0, ge=0, description="allowed val drop of the primary metric, in points (metric × "
                              "100)")
+    min_agreement: float = Field(MIN_AGREEMENT, ge=0, le=1, description=AGREEMENT_HELP + "; the int8 search goes "
+                                 "on (exclusion, QAT) while it is missed, and a final file under it is deleted")
+    holdout: int = Field(HOLDOUT, ge=8, le=100_000, description=HOLDOUT_HELP)
     auto_exclude: bool = Field(True, description="when over tolerance, keep the most sensitive layers in float "
                                "(leave-one-out sensitivity)")
     max_exclude: int = Field(3, ge=0, le=64, description="at most this many layers kept in float by auto_exclude "
@@ -88,8 +117,9 @@ class QuantizeConfig(FinetuneConfig):
     lr: float = Field(1e-3, gt=0, le=10, description="QAT learning rate")
     latency_threads: int | None = Field(None, ge=1, le=256, description="onnxruntime threads of the latency "
                                         "measurements (stem choice, fp32-vs-int8 comparison; default: threads, else 1)")
-    budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per latency measurement (stem "
-                            "choice, fp32-vs-int8 comparison)")
+    budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per file in the first 7 "
+                            "interleaved rounds of a latency comparison (stem choice, fp32 vs int8); rounds are "
+                            "added (up to 30) until the speed-up's standard error is ≤ 1 %")
     stem: Literal["auto", "int8", "float"] = Field(
         "auto", description="keep a narrow-input stem conv in float: auto = when measured faster")
 

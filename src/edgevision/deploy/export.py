@@ -5,19 +5,24 @@ writes it (``onnx`` and ``pt`` here; a new format adds its row). Every written f
 torch model on the same inputs (real hold-out samples when the artifact records its data, random ones
 otherwise):
 
-- fp32: max |onnx − torch| ≤ ``tolerance`` (1e-4);
-- fp16 / bf16 weight storage: top-1 agreement with the fp32 model ≥ ``min_agreement`` (the max relative
-  error is reported: about 2⁻¹¹ per weight for fp16, 2⁻⁸ for bf16);
-- int8: top-1 agreement with fp32 ≥ ``min_agreement`` (99 %) on the calibration hold-out (the val split; the
-  calibration samples come from the train split).
+- fp32: ``max |file − torch| / max |torch| ≤ rtol`` (1e-4), relative to the output's scale (the absolute error is
+  reported too);
+- fp16 / bf16 weight storage and int8: top-1 agreement with the torch model ≥ ``min_agreement``
+  (:data:`~edgevision.configs.deploy.MIN_AGREEMENT`, 0.99, the same bar as ``quantize``; the calibration samples
+  come from the train split, the hold-out from val).
 
-ONNX files run in onnxruntime and in OpenCV's ``cv2.dnn``; the cv2 check runs in a child process because
-OpenCV can abort the process on graphs it misreads. Each ``.onnx`` carries the preprocessing, task, class
-names and architecture spec in its ``metadata_props``, so the file alone is enough to run it.
+Export is all-or-nothing *per file*: a file that fails its check in any of its engines is deleted and named
+(one line, exit 2), the card lists the files that passed and the rejected ones, and a re-export into the same
+folder first removes every file of the previous one. ONNX files run in onnxruntime and, for fp32 and fp16, in
+OpenCV's ``cv2.dnn`` (``engines`` chooses); the cv2 check runs in a child process because OpenCV can abort the
+process on graphs it misreads. Each ``.onnx`` carries the preprocessing, task, class names and architecture spec
+in its ``metadata_props``, so the file alone is enough to run it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import subprocess
 import sys
 import tempfile
@@ -46,6 +51,7 @@ from ..train.evaluate import data_for
 from ..utils.io import write_json
 from ..utils.progress import console
 from ..utils.text import one_line
+from ..utils.timing import Phases
 from .cv2fix import cv2_compatible
 from .int8 import graph as q
 from .int8.stem import choose_stem
@@ -146,26 +152,58 @@ def cv2_outputs(path: str | Path, x: np.ndarray, timeout: float = 300) -> tuple[
 # ---------------------------------------------------------------------------------------------- checks
 def check(path: Path, precision: str, x: np.ndarray, ref: np.ndarray, cfg: ExportConfig, mode: str
           ) -> dict[str, Any]:
-    """Parity of ``path`` against ``ref`` in onnxruntime (and cv2.dnn): ``mode`` is "abs" or "agreement"."""
+    """Parity of ``path`` against ``ref`` in each engine of ``cfg.engines_for(precision)``: ``mode`` "float"
+    (relative error) or "agreement" (top-1); ``pass`` is True only when every engine passes."""
+    engines = cfg.engines_for(precision)
     res: dict[str, Any] = {"file": path.name, "precision": precision, "bytes": path.stat().st_size,
-                           "samples": len(x)}
-    res["onnxruntime"] = _score(q.run_onnx(path, x), ref, cfg, mode)
-    if cfg.cv2 != "off":
+                           "samples": len(x), "engines": list(engines)}
+    res["onnxruntime"] = score(q.run_onnx(path, x), ref, cfg, mode)
+    if "cv2" in engines:
         n = min(len(x), 64)
         out, err = cv2_outputs(path, x[:n])
-        res["cv2"] = {"pass": False, "error": err} if out is None else _score(out, ref[:n], cfg, mode)
+        res["cv2"] = {"pass": False, "error": err} if out is None else score(out, ref[:n], cfg, mode)
+    res["pass"] = all(res[e]["pass"] for e in engines)
     return res
 
 
-def _score(out: np.ndarray, ref: np.ndarray, cfg: ExportConfig, mode: str) -> dict[str, Any]:
+def errors(out: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    """Max absolute error and max relative error ``max |out − ref| / max |ref|`` (relative to the output's scale,
+    so logits of ~500 and probabilities of ~1 are held to the same standard)."""
+    if not out.size:
+        return {"max_abs_err": 0.0, "max_rel_err": 0.0}
+    err = float(np.abs(out - ref).max())
+    return {"max_abs_err": err, "max_rel_err": err / max(float(np.abs(ref).max()), 1e-12)}
+
+
+def score(out: np.ndarray, ref: np.ndarray, cfg: ExportConfig, mode: str) -> dict[str, Any]:
+    """One engine's verdict: float files pass on ``max_rel_err ≤ rtol``, the others on ``agreement ≥
+    min_agreement``; ``metric`` and ``threshold`` name the rule."""
     if out.shape != ref.shape:
         return {"pass": False, "error": f"output shape {out.shape} != torch {ref.shape}"}
-    if mode == "abs":
-        err = float(np.abs(out - ref).max()) if out.size else 0.0
-        return {"max_abs_err": err, "pass": err <= cfg.tolerance}
-    agr = q.agreement(out, ref)
-    rel = float(np.abs(out - ref).max() / max(float(np.abs(ref).max()), 1e-12)) if out.size else 0.0
-    return {"agreement": agr, "max_rel_err": rel, "pass": agr >= cfg.min_agreement}
+    err = errors(out, ref)
+    if mode == "float":
+        return {**err, "metric": "max_rel_err", "threshold": cfg.rtol, "pass": err["max_rel_err"] <= cfg.rtol}
+    return agreement_check(None, q.agreement(out, ref), len(out), cfg.min_agreement, **err)
+
+
+def agreement_check(path: Path | None, agreement: float, samples: int, threshold: float, **extra: Any
+                    ) -> dict[str, Any]:
+    """The one agreement rule of reduced-precision files (``export`` and ``quantize``): pass iff
+    ``agreement ≥ threshold`` (:data:`~edgevision.configs.deploy.MIN_AGREEMENT` by default)."""
+    out = {"agreement": agreement, **extra, "metric": "agreement", "threshold": threshold, "samples": samples,
+           "pass": agreement >= threshold}
+    return out if path is None else {"file": path.name, **out}
+
+
+def parity_failure(path: Path, res: dict[str, Any], engine: str = "onnxruntime") -> str:
+    """One line: the file, the engine, the metric against its threshold, and that the file was removed."""
+    if res.get("error"):
+        return f"{path}: parity check failed in {engine}: {res['error']}; the file was removed"
+    metric, value, thr = res["metric"], res[res["metric"]], res["threshold"]
+    rel = "<" if metric == "agreement" else ">"
+    extra = f" (max |Δ| {res['max_abs_err']:.3g})" if metric == "max_rel_err" else ""
+    return (f"{path}: parity check failed in {engine}: {metric} {value:.6g} {rel} threshold {thr:g}{extra}; the "
+            f"file was removed")
 
 
 # ---------------------------------------------------------------------------------------------- formats
@@ -177,7 +215,7 @@ def _onnx(job: ExportJob) -> list[dict[str, Any]]:
     export_onnx(model, fp32, job.shape, cfg.opset, cfg.dynamic_batch)
     rewritten = cv2_compatible(fp32)
     write_metadata(fp32, onnx_metadata(job.art, model, "fp32", cv2_rewrites=rewritten))
-    files = [check(fp32, "fp32", x, ref, cfg, "abs")]
+    files = [check(fp32, "fp32", x, ref, cfg, "float")]
     for p in ("fp16", "bf16"):
         if getattr(cfg, p):
             path = q.onnx_weight_storage(fp32, job.run.path / f"model.{p}.onnx", p)
@@ -221,9 +259,9 @@ def _pt(job: ExportJob) -> list[dict[str, Any]]:
     x, _ = job.probe()
     want = torch_outputs(q.rounded_copy(job.model, precision) if precision != "fp32" else job.model, x)
     got = torch_outputs(load_artifact(path).model, x)
-    err = float(np.abs(got - want).max())
+    res = score(got, want, cfg, "float")
     return [{"file": path.name, "precision": precision, "bytes": path.stat().st_size, "samples": len(x),
-             "torch": {"max_abs_err": err, "pass": err <= cfg.tolerance}}]
+             "engines": ["torch"], "torch": res, "pass": res["pass"]}]
 
 
 EXPORTERS.register("onnx", ExportFormat(".onnx", frozenset(PRECISION_FLAGS), _onnx,
@@ -233,17 +271,35 @@ EXPORTERS.register("pt", ExportFormat(".pt", frozenset({"fp16", "bf16"}), _pt,
 
 
 # ---------------------------------------------------------------------------------------------- the stage
-def _failures(files: list[dict[str, Any]], cv2_mode: str) -> tuple[list[str], list[str]]:
-    errors, warnings = [], []
+def _failure_lines(run: RunDir, files: list[dict[str, Any]]) -> list[str]:
+    """One line per failed file: its first failing engine, the metric, the threshold."""
+    out = []
     for f in files:
-        for eng in ("onnxruntime", "torch", "cv2"):
-            r = f.get(eng)
-            if r is None or r.get("pass"):
-                continue
-            what = r.get("error") or ", ".join(f"{k} {v:.6g}" for k, v in r.items() if isinstance(v, float))
-            line = f"{f['file']} in {eng}: {what}"
-            (warnings if eng == "cv2" and cv2_mode == "check" else errors).append(line)
-    return errors, warnings
+        if f["pass"]:
+            continue
+        eng = next(e for e in f["engines"] if not f[e]["pass"])
+        out.append(parity_failure(run.path / f["file"], f[eng], eng))
+    return out
+
+
+def clear_previous(run: RunDir, keep: Path) -> list[str]:
+    """Delete the files of an earlier export into this folder (named in its export.json, or any ``model.*`` of a
+    known suffix), so no stale or failed file outlives a re-export; never ``keep`` (the input artifact)."""
+    old = run.path / "export.json"
+    names: set[str] = set()
+    if old.is_file():
+        with contextlib.suppress(ValueError, OSError):
+            d = json.loads(old.read_text())
+            names |= {f["file"] for f in d.get("files", []) + d.get("rejected", []) if isinstance(f, dict)}
+    suffixes = {fmt.suffix for fmt in (EXPORTERS.get(n) for n in EXPORTERS.names())}
+    names |= {p.name for p in run.path.glob("model*") if p.suffix in suffixes}
+    gone = []
+    for name in sorted(names):
+        p = run.path / Path(name).name
+        if p.is_file() and p.resolve() != keep.resolve():
+            p.unlink()
+            gone.append(p.name)
+    return gone
 
 
 @stage("export", ExportConfig, input_field="artifact", summary="export to ONNX (fp32/fp16/bf16/int8) + parity check")
@@ -258,24 +314,45 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
     if isinstance(art.model, OnnxModule):
         raise ConfigError(f"{art.path}: export needs a torch artifact (.pt, .evz); this file is already ONNX")
     run = RunDir(out).mkdir()
+    run.card_path.unlink(missing_ok=True)
+    clear_previous(run, art.path)
     run.write_config(dump(cfg))
-    files = fmt.fn(ExportJob(cfg, art, run))
-    write_json(run.path / "export.json", {"format": cfg.format, "files": files})
-    errors, warnings = _failures(files, cfg.cv2)
-    for w in warnings:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
-    if errors:
-        raise EdgevisionError(f"export parity check failed: {errors[0]}" + (f" (+{len(errors) - 1} more; see "
-                              f"{run.path / 'export.json'})" if len(errors) > 1 else ""))
+    phases = Phases()
+    with phases("export and parity checks"):
+        files = fmt.fn(ExportJob(cfg, art, run))
+    failed = _failure_lines(run, files)
     for f in files:
-        console.print(f"exported {run.path / f['file']}  ({f['precision']}, {f['bytes']:,} bytes)", highlight=False)
-    main = files[-1]["file"]
-    card = make_card("export", task=art.task, model=get_arch(art.model).to_dict(), artifact=run.path / main,
-                     parent=str(art.path), format=cfg.format, files=files, params=count_params(art.model),
-                     macs=count_macs(art.model, art.input_shape), input_shape=list(art.input_shape),
-                     preprocess=art.preprocess, data=art.meta.get("data"), precision=files[-1]["precision"])
+        if not f["pass"]:
+            (run.path / f["file"]).unlink(missing_ok=True)  # all-or-nothing per file
+    passed, rejected = [f for f in files if f["pass"]], [f for f in files if not f["pass"]]
+    write_json(run.path / "export.json", {"format": cfg.format, "files": passed, "rejected": rejected,
+                                          "phases_s": phases.as_dict()})
+    for f in passed:
+        console.print(f"exported {run.path / f['file']}  ({f['precision']}, {f['bytes']:,} bytes; checked in "
+                      f"{', '.join(f['engines'])})", highlight=False)
+    if passed:
+        _write_card(cfg, art, run, passed, rejected)
+    if failed:
+        raise EdgevisionError(failed[0] + (f" (+{len(failed) - 1} more; see {run.path / 'export.json'})"
+                                           if len(failed) > 1 else ""))
+    console.print(phases.line("export"), highlight=False)
+    main = passed[-1]["file"]
+    return StageResult(run.path, run.path / main, json.loads(run.card_path.read_text()))
+
+
+def _write_card(cfg: ExportConfig, art: Artifact, run: RunDir, passed: list[dict[str, Any]],
+                rejected: list[dict[str, Any]]) -> None:
+    """The card lists the files that passed (the last is the main artifact) and those rejected (removed)."""
+    main = passed[-1]
+    card = make_card("export", task=art.task, model=get_arch(art.model).to_dict(), artifact=run.path / main["file"],
+                     parent=str(art.path), format=cfg.format, files=passed,
+                     rejected=[{"file": f["file"], "precision": f["precision"]} for f in rejected],
+                     params=count_params(art.model), macs=count_macs(art.model, art.input_shape),
+                     input_shape=list(art.input_shape), preprocess=art.preprocess, data=art.meta.get("data"),
+                     precision=main["precision"])
+    if rejected:
+        card["status"] = "partial"  # a recipe re-runs a partial export; the passed files are usable meanwhile
     run.write_card(card)
-    return StageResult(run.path, run.path / main, card)
 
 
 def export(artifact: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:

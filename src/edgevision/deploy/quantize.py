@@ -28,14 +28,15 @@ from ..artifacts import Artifact, load_artifact, save_model
 from ..compress.finetune import FinetuneContext, already_done, eval_metrics, finetune, open_context, primary, say
 from ..config import dump
 from ..configs.deploy import QuantizeConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, EdgevisionError
 from ..models.base import count_params, get_arch
 from ..models.complexity import count_macs
 from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
 from ..train.trainer import scalars
 from ..utils.io import write_json
-from .export import cv2_compatible, onnx_metadata
+from ..utils.timing import Phases
+from .export import agreement_check, cv2_compatible, onnx_metadata, parity_failure, torch_outputs
 from .int8 import graph as q
 from .int8.qat import FakeQuantized, fold_batchnorm
 from .int8.stem import choose_stem, latency_pair
@@ -68,10 +69,20 @@ class _Int8Run:
         sp = ctx.splits
         self.calib = q.sample_array(sp.train, sp, cfg.calib_samples)
         self.val_x = q.sample_array(sp.val if len(sp.val) else sp.test, sp, 2000)
+        self.holdout_x = self.val_x[: cfg.holdout]
         self.model = art.model
         self.fp32 = _export(self.model, art, run.path / "model.onnx", "fp32")
+        self.holdout_ref = torch_outputs(self.model, self.holdout_x)
         self.report: dict[str, Any] = {"calibration": [], "sensitivity": [], "excluded": [], "qat": None}
         self.val_loader = ctx.val if len(sp.val) else ctx.test
+
+    def agreement(self, path: Path) -> float:
+        """Top-1 agreement of an int8 file with the torch model on the parity hold-out (as ``export`` checks)."""
+        return q.agreement(q.run_onnx(path, self.holdout_x), self.holdout_ref)
+
+    def short(self, path: Path, drop: float) -> bool:
+        """Whether an int8 file still misses the bar: val drop over ``tolerance`` or agreement under the threshold."""
+        return drop > self.cfg.tolerance or self.agreement(path) < self.cfg.min_agreement
 
     def prepare(self) -> Path:
         return q.prepare_for_int8(self.fp32, self.work / "prepared.onnx")
@@ -109,7 +120,7 @@ class _Int8Run:
             excl.append(str(r["node"]))
             path = self.quantize(prepared, method, excl, tag=f"-x{len(excl)}")
             drop = _drop(self.ctx, self.fp32_val, _onnx_metrics(path, self.ctx, self.val_loader))
-            if drop <= self.cfg.tolerance:
+            if not self.short(path, drop):
                 break
         return path, excl, drop
 
@@ -142,58 +153,74 @@ class _Int8Run:
 
 
 def _int8(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: RunDir) -> StageResult:
+    phases = Phases()
     with tempfile.TemporaryDirectory() as tmp:
-        r = _Int8Run(cfg, art, ctx, run, Path(tmp))
-        prepared = r.prepare()
+        with phases("export"):
+            r = _Int8Run(cfg, art, ctx, run, Path(tmp))
+            prepared = r.prepare()
         exclude = q.nodes_matching(prepared, cfg.exclude)
-        stem, r.report["stem"] = choose_stem(
-            prepared, lambda dst, ex: r.quantize(prepared, "minmax", ex, tag=f"-{dst.stem}"), exclude, cfg.stem,
-            art.input_shape, cfg.timing_threads(), cfg.budget_s)
+        with phases("stem choice"):
+            stem, r.report["stem"] = choose_stem(
+                prepared, lambda dst, ex: r.quantize(prepared, "minmax", ex, tag=f"-{dst.stem}"), exclude,
+                cfg.stem, art.input_shape, cfg.timing_threads(), cfg.budget_s)
         if stem:
             say(f"quantize: stem {', '.join(q.module_path(n) or n for n in stem)} stays in float (faster int8)")
         exclude = exclude + stem
-        method, path, drop = r.choose_method(prepared, exclude)
-        say(f"quantize: int8 ({method}) val drop {drop:.2f} points")
-        if drop > cfg.tolerance and cfg.auto_exclude and cfg.max_exclude:
-            p2, ex2, d2 = r.exclude_sensitive(prepared, method, exclude, drop)
-            if p2 is not None and d2 < drop:
+        with phases("calibration"):
+            method, path, drop = r.choose_method(prepared, exclude)
+        say(f"quantize: int8 ({method}) val drop {drop:.2f} points, agreement {r.agreement(path):.4f}")
+        if r.short(path, drop) and cfg.auto_exclude and cfg.max_exclude:
+            with phases("sensitivity"):
+                p2, ex2, d2 = r.exclude_sensitive(prepared, method, exclude, drop)
+            if p2 is not None and (d2, -r.agreement(p2)) < (drop, -r.agreement(path)):
                 path, exclude, drop = p2, ex2, d2
                 say(f"quantize: kept {len(exclude)} layer(s) in float → val drop {drop:.2f} points")
-        if cfg.qat == "on" or (cfg.qat == "auto" and drop > cfg.tolerance):
-            p3, d3 = r.qat(method, exclude)
+        if cfg.qat == "on" or (cfg.qat == "auto" and r.short(path, drop)):
+            with phases("qat"):
+                p3, d3 = r.qat(method, exclude)
             say(f"quantize: after QAT val drop {d3:.2f} points")
             if d3 < drop or cfg.qat == "on":
                 path, drop = p3, d3
         final = run.path / "model.int8.onnx"
         final.write_bytes(path.read_bytes())
-    return _finish_int8(cfg, art, ctx, run, r, final, method, exclude)
+    return _finish_int8(cfg, art, ctx, run, r, final, method, exclude, phases)
 
 
 def _finish_int8(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: RunDir, r: _Int8Run, final: Path,
-                 method: str, exclude: list[str]) -> StageResult:
-
+                 method: str, exclude: list[str], phases: Phases) -> StageResult:
     write_metadata(final, onnx_metadata(art, r.model, "int8", calibration=method, per_channel=cfg.per_channel,
                                         excluded=exclude, qat=r.report["qat"] is not None))
-    m32, m8 = _onnx_metrics(r.fp32, ctx, None), _onnx_metrics(final, ctx, None)
+    parity = agreement_check(final, r.agreement(final), len(r.holdout_x), cfg.min_agreement)
+    if not parity["pass"]:
+        final.unlink()
+        raise EdgevisionError(parity_failure(final, parity) + "; try --qat on, a larger --max-exclude, or --exclude")
+    with phases("test accuracy"):
+        m32, m8 = _onnx_metrics(r.fp32, ctx, None), _onnx_metrics(final, ctx, None)
     threads = cfg.timing_threads()
-    lat = latency_pair({"fp32": r.fp32, "int8": final}, art.input_shape, threads, cfg.budget_s)
-    speedup = lat["fp32"]["p50_ms"] / lat["int8"]["p50_ms"]
+    with phases("latency"):
+        timed = latency_pair({"fp32": r.fp32, "int8": final}, art.input_shape, threads, cfg.budget_s)
+    lat, speedup, spread = timed["latency"], timed["speedup"]["int8"], timed["spread"]["int8"]
     drop = _drop(ctx, m32, m8)
-    verdict = (f"int8 is {speedup:.2f}× faster than fp32 in onnxruntime ({threads} thread(s), batch 1)"
-               if speedup > 1.02 else f"int8 is NOT faster than fp32 in onnxruntime on this model ({threads} "
-               f"thread(s), batch 1: {lat['int8']['p50_ms']:.3f} ms vs {lat['fp32']['p50_ms']:.3f} ms)")
+    how = (f"{threads} thread(s), batch 1, {timed['rounds']} interleaved rounds, per-round {spread['min']:.2f}–"
+           f"{spread['max']:.2f}×")
+    verdict = (f"int8 is {speedup:.2f}× faster than fp32 in onnxruntime ({how})" if speedup > 1.02 else
+               f"int8 is NOT faster than fp32 in onnxruntime on this model ({how}: {lat['int8']['p50_ms']:.3f} ms vs "
+               f"{lat['fp32']['p50_ms']:.3f} ms)")
     verdict += f"; test {ctx.task.primary} {primary(ctx, m32):.4f} → {primary(ctx, m8):.4f} ({drop:+.2f} points drop)"
     say(f"quantize: {verdict}")
-    res = {**r.report, "method": method, "excluded": exclude, "fp32": {"test": scalars(m32, ""), "latency":
-           lat["fp32"], "bytes": r.fp32.stat().st_size}, "int8": {"test": scalars(m8, ""), "latency": lat["int8"],
-           "bytes": final.stat().st_size}, "speedup": round(speedup, 3), "faster": speedup > 1.02,
-           "drop_points": round(drop, 3), "threads": threads, "verdict": verdict}
+    say(phases.line("quantize"))
+    res = {**r.report, "method": method, "excluded": exclude, "parity": parity,
+           "fp32": {"test": scalars(m32, ""), "latency": lat["fp32"], "bytes": r.fp32.stat().st_size},
+           "int8": {"test": scalars(m8, ""), "latency": lat["int8"], "bytes": final.stat().st_size},
+           "speedup": round(speedup, 3), "speedup_rounds": timed["rounds"], "speedup_spread": spread,
+           "speedup_stable": timed["stable"], "faster": speedup > 1.02, "drop_points": round(drop, 3),
+           "threads": threads, "verdict": verdict, "phases_s": phases.as_dict()}
     write_json(run.path / "quantize.json", res)
     metrics = {"test": scalars(m8, ""), "fp32_test": scalars(m32, ""), "drop_points": round(drop, 3)}
     card = make_card("quantize", task=art.task, model=get_arch(r.model).to_dict(), artifact=final,
                      metrics=metrics, parent=str(art.path), precision="int8", params=count_params(r.model),
                      macs=count_macs(r.model, art.input_shape), input_shape=list(art.input_shape),
-                     preprocess=art.preprocess, data=art.meta.get("data"),
+                     preprocess=art.preprocess, data=art.meta.get("data"), parity=parity,
                      latency={"engine": "onnxruntime", "threads": threads, **lat["int8"]},
                      speedup_vs_fp32=round(speedup, 3), verdict=verdict)
     run.write_card(card)

@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ...utils.timing import measure
+from ...utils.timing import interleaved
 from ..onnx import ort_session
 
 STEM_MAX_CHANNELS = 4
@@ -85,19 +85,22 @@ def _skip(cons: dict[str, list[onnx.NodeProto]], node: onnx.NodeProto, ops: froz
 
 
 def latency_pair(paths: dict[str, Path], shape: tuple[int, ...], threads: int, budget_s: float,
-                 rounds: int = 3) -> dict[str, dict[str, float]]:
-    """Batch-1 onnxruntime latency of each file, interleaved over ``rounds`` (pooled median and p90, ms)."""
+                 min_rounds: int = 7, target: float = 0.01) -> dict[str, Any]:
+    """Batch-1 onnxruntime latency of each file in interleaved rounds (:func:`~edgevision.utils.timing.interleaved`,
+    ``budget_s / min_rounds`` seconds per file and round), until the ratios against the first file are stable.
 
+    Returns the ``interleaved`` result: ``rounds``, ``stable``, ``latency`` (pooled p50/p90 ms), ``speedup``
+    (against the first file) and ``spread`` (per-round ratios).
+    """
     sessions = {k: ort_session(p, threads) for k, p in paths.items()}
     x = np.random.default_rng(0).standard_normal((1, *shape), np.float32)
-    times: dict[str, list[float]] = {k: [] for k in paths}
-    for _ in range(rounds):
-        for k, s in sessions.items():
-            name = s.get_inputs()[0].name
-            times[k] += measure(lambda s=s, n=name: s.run(None, {n: x}), budget_s=budget_s / rounds,
-                                min_runs=5, times=True)["times_ms"]
-    return {k: {"p50_ms": round(float(np.median(v)), 4), "p90_ms": round(float(np.percentile(v, 90)), 4),
-                "runs": len(v)} for k, v in times.items()}
+    fns = {k: _runner(s, x) for k, s in sessions.items()}
+    return interleaved(fns, min_rounds=min_rounds, round_s=budget_s / min_rounds, target=target)
+
+
+def _runner(session: Any, x: np.ndarray) -> Callable[[], object]:
+    name = session.get_inputs()[0].name
+    return lambda: session.run(None, {name: x})
 
 
 def choose_stem(prepared: Path, quantize: Callable[[Path, list[str]], Path], exclude: list[str], mode: str,
@@ -117,7 +120,9 @@ def choose_stem(prepared: Path, quantize: Callable[[Path, list[str]], Path], exc
     with tempfile.TemporaryDirectory() as tmp:
         files = {"int8": quantize(Path(tmp) / "all.onnx", exclude),
                  "float stem": quantize(Path(tmp) / "stem.onnx", exclude + stem)}
-        lat = latency_pair(files, shape, threads, budget_s)
-    report.update(p50_ms={k: v["p50_ms"] for k, v in lat.items()}, threads=threads)
+        timed = latency_pair(files, shape, threads, budget_s, target=0.02)
+    lat = timed["latency"]
+    report.update(p50_ms={k: v["p50_ms"] for k, v in lat.items()}, threads=threads, rounds=timed["rounds"],
+                  speedup=timed["speedup"]["float stem"], spread=timed["spread"]["float stem"])
     report["float"] = lat["float stem"]["p50_ms"] < lat["int8"]["p50_ms"]
     return (stem if report["float"] else []), report
