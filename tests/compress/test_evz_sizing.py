@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgevision.compress.evz.codec import CodecOptions, encode_tensor
+from edgevision.compress.evz.codec import CodecOptions, candidates, encode_tensor
 
 DIGESTS = Path(__file__).with_name("evz_digests.json")
 
@@ -107,3 +107,15 @@ def test_bytes_identical_to_earlier_files() -> None:
     assert got.keys() == want.keys()
     changed = [k for k in want if got[k] != want[k]]
     assert not changed, f"encodings changed for: {changed}"
+
+
+@pytest.mark.parametrize("opt", list(OPTIONS))
+def test_every_candidate_size_is_exact(opt: str) -> None:
+    """Sizing from counts equals the built payload for every allowed encoding, so building each one and
+    keeping the smallest (what pack did before) picks the same bytes as building only the smallest."""
+    for case, t in _tensor_cases().items():
+        built = [(c.size, c.build()) for c in candidates(t, OPTIONS[opt])]
+        for size, (payload, info) in built:
+            assert size == len(payload) == info.bytes, f"{case}: {info.encoding} sized {size}, built {len(payload)}"
+        smallest = min(built, key=lambda b: len(b[1][0]))[1][0]
+        assert encode_tensor("w", t, OPTIONS[opt])[0] == smallest, case
