@@ -18,6 +18,7 @@ Distinct values are found on bit patterns, so −0.0, NaN payloads and every wei
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -27,11 +28,19 @@ import torch
 from ...errors import ArtifactError
 from . import csr
 from .bitio import Reader, varint, width_for
-from .streams import StreamInfo, best_size, decode_stream, encode_stream
-
-BOOK_DTYPES = {0: np.float32, 1: np.float16}
-BITS_OF = {np.dtype(np.float32): np.uint32, np.dtype(np.float16): np.uint16}
-MAX_GAP_BITS = 16
+from .sizing import (
+    BITS_OF,
+    BOOK_DTYPES,
+    MAX_GAP_BITS,
+    Layout,
+    Values,
+    book_dtype,
+    book_plan,
+    choose_gap_bits,
+    codebook_size,
+    csr_index_size,
+)
+from .streams import StreamInfo, decode_stream, encode_stream
 
 
 @dataclass(frozen=True)
@@ -84,25 +93,6 @@ def _books(vals: np.ndarray, rows: np.ndarray, n_rows: int, per_channel: bool) -
     return books, idx.ravel() - starts[rows]
 
 
-def _book_dtype(books: list[np.ndarray], dtype: np.dtype) -> int:
-    """0 = store centroids as fp32, 1 = fp16 (when every fp32 pattern survives the round trip exactly)."""
-    if dtype == np.float16:
-        return 1
-    allv = np.concatenate(books).astype(np.uint32).view(np.float32)
-    back = allv.astype(np.float16).astype(np.float32)
-    return 1 if np.array_equal(back.view(np.uint32), allv.view(np.uint32)) else 0
-
-
-def count_books(vals: np.ndarray, rows: np.ndarray, n_rows: int) -> tuple[int, int]:
-    """Largest number of distinct values per tensor, and per row."""
-    bits = vals.view(BITS_OF[vals.dtype]).astype(np.int64)
-    per_tensor = len(np.unique(bits))
-    if per_tensor == 0:
-        return 0, 0
-    per_row = np.unique(rows * (1 << 32) + bits) >> 32
-    return per_tensor, int(np.bincount(per_row, minlength=n_rows).max())
-
-
 def encode_codebook(vals: np.ndarray, rows: np.ndarray, n_rows: int, per_channel: bool,
                     real: np.ndarray | None, use_huffman: bool) -> tuple[bytes, list[StreamInfo], dict]:
     """``u8 book dtype · stream(book sizes) · centroids · stream(indices)``.
@@ -111,7 +101,7 @@ def encode_codebook(vals: np.ndarray, rows: np.ndarray, n_rows: int, per_channel
     """
     books, idx = _books(vals if real is None else vals[real], rows if real is None else rows[real], n_rows,
                         per_channel)
-    kind = _book_dtype(books, vals.dtype)
+    kind = book_dtype(np.concatenate(books), vals.dtype)
     sizes = np.array([len(b) for b in books], dtype=np.int64)
     k = int(sizes.max(initial=0))
     cent = np.concatenate(books).astype(BITS_OF[vals.dtype]).view(vals.dtype).astype(BOOK_DTYPES[kind])
@@ -181,7 +171,7 @@ def nonzero_mask(m: np.ndarray) -> np.ndarray:
 
 
 def encode_dense_codebook(m: np.ndarray, per_channel: bool, opts: CodecOptions) -> tuple[bytes, TensorInfo]:
-    rows = np.repeat(np.arange(m.shape[0]), m.shape[1])
+    rows = np.repeat(np.arange(m.shape[0]), m.shape[1]) if per_channel else np.zeros(0, np.int64)
     body, infos, book = encode_codebook(m.ravel(), rows, m.shape[0], per_channel, None, opts.huffman)
     info = TensorInfo("", [], "", "codebook", m.size, int(nonzero_mask(m).sum()), **book)
     return b"D" + body, _sized(info, 1 + len(body), infos)
@@ -193,44 +183,32 @@ def _sized(info: TensorInfo, size: int, streams: list[StreamInfo], extra_fixed: 
     return info
 
 
-def choose_gap_bits(mask: np.ndarray, opts: CodecOptions, values_cost: float) -> int:
-    """The gap width b minimizing (gap stream + filler entries), sizes computed exactly from frequencies."""
-    max_b = min(MAX_GAP_BITS, max(1, width_for(mask.shape[1])))
-    if opts.gap_bits != "auto":
-        return min(int(opts.gap_bits), max_b)
-    best, best_b = None, max_b
-    for b in range(1, max_b + 1):
-        _, gaps, real = csr.relative_gaps(mask, b)
-        cost = best_size(gaps, 1 << b, opts.huffman) + values_cost * int((~real).sum())
-        if best is None or cost < best:
-            best, best_b = cost, b
-    return best_b
-
-
-def encode_csr(m: np.ndarray, mode: str, per_channel: bool, opts: CodecOptions) -> tuple[bytes, TensorInfo]:
-    """``u8 compacted`` [· live-row bitmap · live-column bitmap] · CSR body; the smaller of the two layouts.
+def encode_csr(m: np.ndarray, mode: str, per_channel: bool, opts: CodecOptions, compacted: bool,
+               bits: int) -> tuple[bytes, TensorInfo]:
+    """``u8 compacted`` [· live-row bitmap · live-column bitmap] · CSR body with ``bits``-bit gaps.
 
     Pruning leaves whole rows (dead neurons) and columns (inputs nobody reads, e.g. MNIST's border pixels) empty;
     two bitmaps (rows + cols bits) remove them, so the gaps only span live columns and dead rows cost nothing.
     """
     mask = nonzero_mask(m)
-    live_r, live_c = mask.any(1), mask.any(0)
-    best = _csr_body(m, mask, mode, per_channel, opts, b"\x00")
-    if not (live_r.all() and live_c.all()) and live_r.any():
+    if compacted:
+        live_r, live_c = mask.any(1), mask.any(0)
         head = b"\x01" + np.packbits(live_r).tobytes() + np.packbits(live_c).tobytes()
-        alt = _csr_body(m[live_r][:, live_c], mask[live_r][:, live_c], mode, per_channel, opts, head)
-        if len(alt[0]) < len(best[0]):
-            best = alt
-    payload, info = best
+        payload, info = _csr_body(m[live_r][:, live_c], mask[live_r][:, live_c], mode, per_channel, opts, head, bits)
+    else:
+        payload, info = _csr_body(m, mask, mode, per_channel, opts, b"\x00", bits)
     info.params = m.size
     return payload, info
 
 
+def _values_cost(mode: str, dtype: np.dtype, opts: CodecOptions) -> float:
+    """Bytes one filler entry costs in the value stream (about one for a Huffman-coded codebook index)."""
+    return 1.0 if mode == "codebook" else (2.0 if opts.float_dtype == "fp16" else dtype.itemsize)
+
+
 def _csr_body(m: np.ndarray, mask: np.ndarray, mode: str, per_channel: bool, opts: CodecOptions,
-              head: bytes) -> tuple[bytes, TensorInfo]:
+              head: bytes, b: int) -> tuple[bytes, TensorInfo]:
     """``u8 b · stream(row counts) · stream(gaps) · u8 value mode · values`` for the matrix ``m``."""
-    values_cost = 1.0 if mode == "codebook" else (2.0 if opts.float_dtype == "fp16" else m.dtype.itemsize)
-    b = choose_gap_bits(mask, opts, values_cost)
     counts, gaps, real = csr.relative_gaps(mask, b)
     rows = np.repeat(np.arange(m.shape[0]), counts)
     vals = np.zeros(len(gaps), dtype=m.dtype)
@@ -260,33 +238,72 @@ def encode_raw(t: torch.Tensor, opts: CodecOptions) -> tuple[bytes, TensorInfo]:
     return b"R" + body, info
 
 
-def _book_plan(counts: tuple[int, int], opts: CodecOptions) -> tuple[bool, bool]:
-    """(per channel?, codebook allowed?) from the distinct-value counts per tensor and per row."""
-    per_t, per_r = counts
-    pc = per_t > opts.max_codebook if opts.per_channel == "auto" else bool(opts.per_channel)
-    return pc, (per_r if pc else per_t) <= opts.max_codebook
+def raw_size(t: torch.Tensor, opts: CodecOptions) -> int:
+    item = 2 if opts.float_dtype == "fp16" and t.dtype == torch.float32 else t.element_size()
+    return 2 + t.numel() * item
+
+
+@dataclass
+class Candidate:
+    """One allowed encoding of a tensor: its exact size in bytes, and how to build it."""
+
+    encoding: str
+    size: int
+    build: Callable[[], tuple[bytes, TensorInfo]]
+
+
+def candidates(t: torch.Tensor, opts: CodecOptions) -> list[Candidate]:
+    """Every encoding ``opts`` allow for ``t``, in order of preference on a tie, each sized from symbol counts
+    (:mod:`.sizing`) without building it."""
+    t = t.detach().cpu()
+    out = [Candidate("raw", raw_size(t, opts), lambda: encode_raw(t, opts))]
+    if t.dtype not in (torch.float32, torch.float16) or t.numel() <= 1:
+        return out
+    m = as_matrix(t.contiguous().numpy())
+    mask = nonzero_mask(m)
+    if opts.sparse != "always":
+        dense = Values.of(m.ravel(), None, m.shape[0])
+        pc, ok = book_plan(dense, opts.max_codebook, opts.per_channel)
+        if ok:
+            size = 1 + codebook_size(dense, pc, opts.huffman)
+            out.append(Candidate("codebook", size, lambda: encode_dense_codebook(m, pc, opts)))
+    if opts.sparse != "never" and (opts.sparse == "always" or not mask.all()):
+        out += _csr_candidates(m, mask, opts)
+    return out[1:] if opts.sparse == "always" else out
+
+
+def _csr_candidates(m: np.ndarray, mask: np.ndarray, opts: CodecOptions) -> list[Candidate]:
+    r, c = np.nonzero(mask)
+    values = Values.of(m[mask], r, m.shape[0])
+    pc, ok = book_plan(values, opts.max_codebook, opts.per_channel)
+    layouts = [Layout.of(r, c, m.shape)]
+    live_r, live_c = mask.any(1), mask.any(0)
+    if not (live_r.all() and live_c.all()) and live_r.any():
+        layouts.append(Layout.of(r, c, m.shape, (live_r, live_c)))
+    modes = ([("codebook", pc)] if ok else []) + ([("raw", False)] if not ok or pc else [])
+    out = []
+    for mode, per_channel in modes:
+        sized = []
+        for layout in layouts:
+            b = choose_gap_bits(layout, opts.gap_bits, opts.huffman, _values_cost(mode, m.dtype, opts))
+            index, fillers = csr_index_size(layout, b, opts.huffman)
+            if mode == "codebook":
+                vals = codebook_size(values, per_channel, opts.huffman, fillers, layout.keep_rows)
+            else:
+                vals = 1 + (len(r) + fillers) * int(_values_cost("raw", m.dtype, opts))
+            sized.append((1 + layout.head + index + 1 + vals, layout.keep_rows is not None, b))
+        size, compacted, b = min(sized, key=lambda x: x[0])  # the compacted layout only when strictly smaller
+        out.append(Candidate("csr", size, lambda mode=mode, pc=per_channel, cp=compacted, b=b:
+                             encode_csr(m, mode, pc, opts, cp, b)))
+    return out
 
 
 def encode_tensor(name: str, t: torch.Tensor, opts: CodecOptions) -> tuple[bytes, TensorInfo]:
-    """The smallest allowed encoding of ``t`` (see module doc); returns (payload, size-table row)."""
-    t = t.detach().cpu()
-    candidates = [encode_raw(t, opts)]
-    if t.dtype in (torch.float32, torch.float16) and t.numel() > 1:
-        m = as_matrix(t.contiguous().numpy())
-        mask = nonzero_mask(m)
-        rows = np.repeat(np.arange(m.shape[0]), m.shape[1])
-        dense_pc, dense_ok = _book_plan(count_books(m.ravel(), rows, m.shape[0]), opts)
-        if opts.sparse != "always" and dense_ok:
-            candidates.append(encode_dense_codebook(m, dense_pc, opts))
-        if opts.sparse != "never" and (opts.sparse == "always" or not mask.all()):
-            sparse_pc, sparse_ok = _book_plan(count_books(m[mask], rows[mask.ravel()], m.shape[0]), opts)
-            if sparse_ok:
-                candidates.append(encode_csr(m, "codebook", sparse_pc, opts))
-            if not sparse_ok or sparse_pc:  # per-channel books of unshared values can lose to raw values
-                candidates.append(encode_csr(m, "raw", False, opts))
-        if opts.sparse == "always":
-            candidates = candidates[1:]
-    payload, info = min(candidates, key=lambda c: len(c[0]))
+    """The smallest allowed encoding of ``t`` (see module doc); returns (payload, size-table row).
+
+    Each candidate is sized exactly from symbol counts and only the smallest is built (the first on a tie)."""
+    best = min(candidates(t, opts), key=lambda c: c.size)
+    payload, info = best.build()
     info.name, info.shape, info.dtype = name, list(t.shape), str(t.dtype).removeprefix("torch.")
     return payload, info
 

@@ -9,7 +9,7 @@ prefix-free code of ``len_s`` bits with ``Σ 2^−len_s ≤ 1`` (Kraft) and mini
   alphabets, as the count of codes per length plus the used symbols in canonical order — whichever is smaller.
 - **Length limit** :data:`MAX_LEN` = 15 bits keeps the decode table at 2^15 entries. Over-long codes are
   clipped and the Kraft sum repaired by lengthening the rarest short codes (as zstd's ``HUF_setMaxHeight``).
-- **Encoding** is :func:`bitio.write_bits` on per-symbol (code, length) arrays: no Python loop per symbol.
+- **Encoding** is :func:`bitio.write_symbols` with the (code, length) tables: no Python loop per symbol.
 - **Decoding** without a per-symbol loop: a table lookup of the 15-bit window at *every* bit position gives
   ``next[p] = p + len(code at p)``; the code starts are the orbit 0 → next[0] → next[next[0]] … , which
   pointer doubling enumerates in ⌈log2 n⌉ vectorized passes (``S ← S ∪ jump[S]``, ``jump ← jump[jump]``).
@@ -23,7 +23,7 @@ import heapq
 import numpy as np
 
 from ...errors import ArtifactError
-from .bitio import Reader, read_fixed, varint, width_for, windows, write_bits
+from .bitio import Reader, read_fixed, varint, width_for, windows, write_bits, write_symbols
 
 MAX_LEN = 15
 MAX_ALPHABET = 1 << 16  # larger alphabets are stored fixed-width
@@ -154,11 +154,11 @@ def encoded_bits(symbols_or_freqs: np.ndarray, lengths: np.ndarray, is_freqs: bo
 
 def encode(symbols: np.ndarray, lengths: np.ndarray) -> tuple[bytes, int]:
     """Huffman-encode ``symbols`` with the canonical code of ``lengths``; returns (bytes, n_bits)."""
-    symbols = np.asarray(symbols, dtype=np.int64)
-    if symbols.size and lengths[symbols].min() == 0:
+    symbols = np.asarray(symbols)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if symbols.size and np.any(np.bincount(symbols.ravel(), minlength=len(lengths))[: len(lengths)][lengths == 0]):
         raise ValueError("a symbol to encode has no code (zero frequency in the table)")
-    codes = canonical_codes(lengths)
-    return write_bits(codes[symbols], lengths[symbols])
+    return write_symbols(symbols, canonical_codes(lengths), lengths)
 
 
 def _decode_table(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

@@ -46,31 +46,44 @@ def huffman_size(freqs: np.ndarray, n: int) -> tuple[int, np.ndarray]:
     return size, lengths
 
 
-def best_size(symbols: np.ndarray, alphabet: int, use_huffman: bool = True) -> int:
-    """Size of :func:`encode_stream` without building the bytes (used to pick the gap width)."""
-    fixed = fixed_size(len(symbols), alphabet)
-    if not use_huffman or len(symbols) == 0 or alphabet > huffman.MAX_ALPHABET:
+def stream_size(freqs: np.ndarray, alphabet: int, use_huffman: bool = True) -> int:
+    """Exact size of :func:`encode_stream` from the symbol counts alone (``freqs[s]`` = occurrences of s)."""
+    freqs = np.asarray(freqs, dtype=np.int64)
+    if len(freqs) < alphabet:
+        freqs = np.pad(freqs, (0, alphabet - len(freqs)))
+    n = int(freqs.sum())
+    fixed = fixed_size(n, alphabet)
+    if not use_huffman or n == 0 or alphabet > huffman.MAX_ALPHABET:
         return fixed
-    return min(fixed, huffman_size(np.bincount(symbols, minlength=alphabet), len(symbols))[0])
+    return min(fixed, huffman_size(freqs[:alphabet], n)[0])
+
+
+def best_size(symbols: np.ndarray, alphabet: int, use_huffman: bool = True) -> int:
+    """Size of :func:`encode_stream` without building the bytes."""
+    return stream_size(np.bincount(np.asarray(symbols, dtype=np.int64).ravel(), minlength=alphabet), alphabet,
+                       use_huffman)
 
 
 def encode_stream(symbols: np.ndarray, alphabet: int, use_huffman: bool = True) -> tuple[bytes, StreamInfo]:
-    """Encode ``symbols`` (ints in ``[0, alphabet)``) choosing the smaller of fixed-width and Huffman."""
-    symbols = np.asarray(symbols, dtype=np.int64).ravel()
+    """Encode ``symbols`` (ints in ``[0, alphabet)``) choosing the smaller of fixed-width and Huffman.
+
+    Both sizes come from the symbol counts (:func:`fixed_size`, :func:`huffman_size`); only the smaller
+    stream is built (fixed-width on a tie)."""
+    symbols = np.asarray(symbols).ravel()
     if not 1 <= alphabet <= MAX_ALPHABET:
         raise ValueError(f"alphabet size {alphabet} outside [1, {MAX_ALPHABET}]")
     if symbols.size and (symbols.min() < 0 or symbols.max() >= alphabet):
         raise ValueError(f"symbols outside [0, {alphabet})")
     n, width = len(symbols), width_for(alphabet)
-    fixed = _header(n, alphabet, 0) + write_bits(symbols, width)[0]
-    best, used_huffman = fixed, False
+    fixed = fixed_size(n, alphabet)
     if use_huffman and n and alphabet <= huffman.MAX_ALPHABET:
         size, lengths = huffman_size(np.bincount(symbols, minlength=alphabet), n)
-        if size < len(fixed):
+        if size < fixed:
             data, n_bits = huffman.encode(symbols, lengths)
             best = _header(n, alphabet, 1) + huffman.write_table(lengths) + varint(n_bits) + data
-            used_huffman = True
-    return best, StreamInfo(n, alphabet, width, len(fixed), len(best), used_huffman)
+            return best, StreamInfo(n, alphabet, width, fixed, len(best), True)
+    best = _header(n, alphabet, 0) + write_bits(symbols, width)[0]
+    return best, StreamInfo(n, alphabet, width, fixed, len(best), False)
 
 
 def decode_stream(r: Reader, max_n: int, max_alphabet: int = MAX_ALPHABET) -> tuple[np.ndarray, int]:
