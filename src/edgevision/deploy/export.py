@@ -53,6 +53,7 @@ from ..utils.progress import console
 from ..utils.text import one_line
 from ..utils.timing import Phases
 from .cv2fix import cv2_compatible
+from .int8 import cpu
 from .int8 import graph as q
 from .int8.stem import choose_stem
 from .onnx import OnnxModule, export_onnx, write_metadata
@@ -239,13 +240,14 @@ def _int8(job: ExportJob, fp32: Path, x: np.ndarray, ref: np.ndarray, real: bool
 
         def quantize(dst: Path, exclude: list[str]) -> Path:
             return q.quantize_int8(prepared, dst, calib, method=cfg.calibration, per_channel=cfg.per_channel,
-                                   exclude_nodes=exclude, cache=cache)
+                                   exclude_nodes=exclude, cache=cache, reduce_range=cfg.reduce_range)
 
         stem, stem_report = choose_stem(prepared, quantize, excluded, cfg.stem, job.shape)
         excluded += stem
         quantize(path, excluded)
     write_metadata(path, onnx_metadata(job.art, job.model, "int8", calibration=cfg.calibration,
-                                       calib_samples=len(calib), per_channel=cfg.per_channel, excluded=excluded))
+                                       calib_samples=len(calib), per_channel=cfg.per_channel, excluded=excluded,
+                                       weight_bits=7 if cpu.reduce_range(cfg.reduce_range) else 8))
     return {**check(path, "int8", x, ref, cfg, "agreement"), "calibration": cfg.calibration, "excluded": excluded,
             "stem": stem_report}
 
