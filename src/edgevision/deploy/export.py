@@ -69,11 +69,36 @@ class ExportFormat:
     options: frozenset[str]
     fn: Callable[[ExportJob], list[dict[str, Any]]]
     description: str = ""
+    extra: str | None = None  # the optional extra it needs (`pip install 'edgevision[EXTRA]'`)
+    available: Callable[[], bool] = lambda: True  # whether that extra is installed (without importing it)
+    companions: tuple[str, ...] = ()  # suffixes of the files written beside each main file (an IR's .bin)
 
 
 EXPORTERS: Registry = Registry("export format", builtins=("edgevision.deploy",), plural="exporters")
 
 
+def export_format(name: str) -> ExportFormat:
+    """The row of ``name``; an unknown name lists the installed formats and the missing ones (with their extra)."""
+    if name in EXPORTERS:
+        return EXPORTERS.get(name)
+    rows = {n: EXPORTERS.get(n) for n in EXPORTERS.names()}
+    have = [n for n, f in rows.items() if f.available()]
+    missing = [f"{n} (pip install 'edgevision[{f.extra}]')" for n, f in rows.items() if not f.available()]
+    raise ConfigError(f"unknown export format {name!r}; installed: {', '.join([*have, 'best'])}"
+                      + (f"; missing: {', '.join(missing)}" if missing else ""))
+
+
+def remove_file(run: RunDir, name: str) -> list[str]:
+    """Delete ``name`` in the run folder and its companion files (an IR's ``.bin``); the names deleted."""
+    p = run.path / Path(name).name
+    suffixes = {s for n in EXPORTERS.names() for f in [EXPORTERS.get(n)] if p.suffix == f.suffix
+                for s in f.companions}
+    gone = []
+    for f in [p, *(p.with_suffix(s) for s in sorted(suffixes))]:
+        if f.is_file():
+            f.unlink()
+            gone.append(f.name)
+    return gone
 
 
 @dataclass
@@ -299,14 +324,16 @@ def clear_previous(run: RunDir, keep: Path) -> list[str]:
     for name in sorted(names):
         p = run.path / Path(name).name
         if p.is_file() and p.resolve() != keep.resolve():
-            p.unlink()
-            gone.append(p.name)
+            gone += remove_file(run, p.name)
     return gone
 
 
 @stage("export", ExportConfig, input_field="artifact", summary="export to ONNX (fp32/fp16/bf16/int8) + parity check")
 def run_export(cfg: ExportConfig, out: Path) -> StageResult:
-    fmt: ExportFormat = EXPORTERS.get(cfg.format)
+    fmt = export_format(cfg.format)
+    if not fmt.available():
+        raise ConfigError(f"export --format {cfg.format} needs the {fmt.extra} extra; install it with: pip install "
+                          f"'edgevision[{fmt.extra}]'")
     asked = [f for f in PRECISION_FLAGS if getattr(cfg, f)]
     bad = [f for f in asked if f not in fmt.options]
     if bad:
@@ -325,7 +352,7 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
     failed = _failure_lines(run, files)
     for f in files:
         if not f["pass"]:
-            (run.path / f["file"]).unlink(missing_ok=True)  # all-or-nothing per file
+            remove_file(run, f["file"])  # all-or-nothing per file
     passed, rejected = [f for f in files if f["pass"]], [f for f in files if not f["pass"]]
     write_json(run.path / "export.json", {"format": cfg.format, "files": passed, "rejected": rejected,
                                           "phases_s": phases.as_dict()})
