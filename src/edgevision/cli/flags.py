@@ -38,6 +38,8 @@ def parse_value(text: str) -> Any:
 
 def parse_pairs(items: list[str] | str, flag: str) -> dict[str, Any]:
     """``["width=16", "depth=3"]`` or ``"fc1=0.97,conv*=0.8"`` → a mapping; ``"{a: 1}"`` is read as YAML."""
+    if isinstance(items, list) and len(items) == 1 and items[0].lstrip().startswith("{"):
+        items = items[0]  # one JSON/YAML mapping
     if isinstance(items, str):
         if items.lstrip().startswith("{"):
             return _mapping(parse_value(items), flag)

@@ -23,9 +23,12 @@ class ProfileConfig(BaseModel):
         show="edgevision.bench.profile:describe", aliases=(("--input", "input_size"),), json="profile")
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    target: str = Field(..., description="model name (see `edgevision models`) or artifact / run folder")
+    target: str = Field(..., description="model reference (a name from `edgevision models`, module:callable, "
+                        "file.py:callable) or artifact / run folder")
     input_size: str | None = Field(None, validation_alias=AliasChoices("input_size", "input"),
                                    description="C×H×W, e.g. 3x224x224 (default: the model's)")
+    model_kwargs: dict[str, Any] = Field(default_factory=dict, description="constructor options of a model "
+                                         "reference target")
     threads: int | None = Field(None, ge=1, le=256, description="threads of torch and onnxruntime (default: "
                                 "torch's current thread count)")
     batch: int = Field(8, ge=1, le=1024, description="batch size for the throughput measurement")

@@ -93,7 +93,8 @@ class DistillStageConfig(TrainConfig, KDConfig):
         aliases=(("--hint", "hints"),))
 
     teacher: str = Field(..., description="artifact / run folder, or hog, haar-fullbody, haar-upperbody")
-    student: str = Field("student_cnn", description="registered model name of the student")
+    student: str = Field("student_cnn", description="model reference of the student: a registered name, "
+                         "package.module:callable, path/file.py:callable, timm:NAME or torchvision:NAME")
     student_kwargs: dict[str, Any] = Field(default_factory=dict, description="constructor options of the student, "
                                            "e.g. width=8 (num_classes and in_channels come from the data)")
     task: str | None = Field(None, description="base task (default: the teacher artifact's, else classification)")

@@ -73,9 +73,14 @@ class TrainStageConfig(TrainConfig):
         examples=("edgevision train --model student_cnn --data synthetic:shapes --input-size 32 --epochs 15 "
                   "--out runs/t",),)
 
-    model: str = Field("student_cnn", description="registered architecture to train (`edgevision models`)")
-    model_kwargs: dict[str, Any] = Field(default_factory=dict, description="constructor options, e.g. width=16 "
-                                         "(num_classes and in_channels come from the data)")
+    model: str = Field("student_cnn", description="model reference: a registered name (`edgevision models`), "
+                       "package.module:callable, path/file.py:callable, timm:NAME or torchvision:NAME")
+    model_kwargs: dict[str, Any] = Field(default_factory=dict, description="constructor options, e.g. width=16 or "
+                                         "a JSON/YAML mapping (num_classes and in_channels come from the data when "
+                                         "the constructor takes them)")
+    feature_layer: str | None = Field(None, description="submodule whose output is the model's features (face "
+                                      "embeddings), for a model without forward_features (default: the input of "
+                                      "its last nn.Linear); recorded in the architecture spec")
     task: str | None = Field(None, description="default: the model's registered task (classification if none)")
     task_options: dict[str, Any] = Field(default_factory=dict, description="task-specific options, e.g. detection "
                                          "anchors and loss weights, segmentation {loss: iou} (validated by the task)")
