@@ -25,6 +25,7 @@ from ..models import MODELS, build_from_spec, build_model, count_params, default
 from ..models.base import resolve
 from ..models.complexity import count_macs
 from ..models.refs import is_reference
+from ..models.weights import load_weights
 from ..runs import RunDir, machine, make_card
 from ..stages import StageResult, run_stage, stage
 from ..train.objects import module_input
@@ -40,6 +41,8 @@ def _open(cfg: ProfileConfig) -> tuple[nn.Module, tuple[int, ...], dict[str, Any
     if target in MODELS or (is_reference(target) and not p.exists()):
         shape = parse_shape(input_text, 3) if input_text else default_input(target)
         model = build_model(target, **{**({"in_channels": shape[0]} if shape[0] != 3 else {}), **cfg.model_kwargs})
+        if cfg.weights:
+            load_weights(model, cfg.weights, cfg.weights_strict)
         source = resolve(target)
         kind = "registry" if source.registered else "reference"
         return model.eval(), shape, {"name": source.label, "kind": kind, "file_bytes": None}

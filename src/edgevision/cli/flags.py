@@ -97,6 +97,34 @@ def _kind(tp: Any) -> str:
     return "yaml"
 
 
+BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def spell_switches(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--weights-strict false`` → ``--no-weights-strict`` (and ``--x true`` → ``--x``) for the on/off flags of
+    ``parser`` and its sub-commands, so a switch also takes an explicit value; other tokens stay as they are."""
+    switches = _switches(parser)
+    out: list[str] = []
+    for i, tok in enumerate(argv):
+        prev = argv[i - 1] if i else ""
+        if prev in switches and tok.lower() in BOOL_WORDS and out and out[-1] == prev:
+            out[-1] = prev if BOOL_WORDS[tok.lower()] else "--no-" + prev[2:]
+            continue
+        out.append(tok)
+    return out
+
+
+def _switches(parser: argparse.ArgumentParser) -> set[str]:
+    found: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse.BooleanOptionalAction):
+            found.update(o for o in action.option_strings if not o.startswith("--no-"))
+        for sub in getattr(action, "choices", None) or {}:
+            if isinstance(action.choices, dict) and isinstance(action.choices[sub], argparse.ArgumentParser):
+                found |= _switches(action.choices[sub])
+    return found
+
+
 class Pairs(argparse.Action):
     """``--model-kwargs width=16 depth=3`` → ``{"width": 16, "depth": 3}``."""
 

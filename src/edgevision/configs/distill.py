@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .data import AugmentConfig, DataConfig
-from .train import OVERWRITE_HELP, TrainConfig
+from .train import OVERWRITE_HELP, WEIGHTS_HELP, WEIGHTS_STRICT_HELP, TrainConfig
 from .verb import Verb
 
 DEFAULT_WEIGHT = {"fitnet": 1.0, "at": 1000.0}  # hint loss weight per kind (FitNets MSE; attention transfer)
@@ -114,6 +114,8 @@ class DistillStageConfig(TrainConfig, KDConfig):
                                   "$EDGEVISION_CACHE/teacher-logits or ~/.cache/edgevision/teacher-logits)")
     init: str | None = Field(None, description="artifact whose same-named, same-shaped tensors initialize the "
                              "student")
+    weights: str | None = Field(None, description="the student's " + WEIGHTS_HELP)
+    weights_strict: bool = Field(True, description=WEIGHTS_STRICT_HELP)
     latency_budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per latency measurement")
     latency_threads: int | None = Field(None, ge=1, le=256, description="torch and OpenCV threads for the latency "
                                         "comparison (default: threads, else 1)")

@@ -64,6 +64,12 @@ class TrainConfig(BaseModel):
     threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
+WEIGHTS_HELP = ("initial weights: a state_dict file (.pt/.pth read without running code, or .safetensors) whose "
+                "names and shapes match the model")
+WEIGHTS_STRICT_HELP = ("false: load the matching tensors of --weights and keep the others' initialization (missing, "
+                       "unexpected and reshaped names are counted on the card)")
+
+
 class TrainStageConfig(TrainConfig):
     """``edgevision train``: a model, a dataset, a task and the loop options."""
 
@@ -78,6 +84,8 @@ class TrainStageConfig(TrainConfig):
     model_kwargs: dict[str, Any] = Field(default_factory=dict, description="constructor options, e.g. width=16 or "
                                          "a JSON/YAML mapping (num_classes and in_channels come from the data when "
                                          "the constructor takes them)")
+    weights: str | None = Field(None, description=WEIGHTS_HELP)
+    weights_strict: bool = Field(True, description=WEIGHTS_STRICT_HELP)
     feature_layer: str | None = Field(None, description="submodule whose output is the model's features (face "
                                       "embeddings), for a model without forward_features (default: the input of "
                                       "its last nn.Linear); recorded in the architecture spec")

@@ -19,6 +19,7 @@ from ..models.base import resolve
 from ..models.complexity import count_macs
 from ..models.contract import check_fits, name_features
 from ..models.refs import ModelSource, accepted
+from ..models.weights import load_weights
 from ..runs import RunDir, claim, make_card
 from ..stages import StageResult, run_stage, stage
 from ..tasks import TASKS, Task
@@ -63,6 +64,16 @@ def build_for_data(name: str, kwargs: dict[str, Any], splits: DataSplits, task: 
     if not source.registered:
         check_fits(model, source, splits, task)
     return model
+
+
+def initial_weights(model: torch.nn.Module, path: str | None, strict: bool) -> dict[str, Any] | None:
+    """Load ``--weights`` into ``model`` (:func:`edgevision.models.weights.load_weights`); say what did not match."""
+    if not path:
+        return None
+    report = load_weights(model, path, strict)
+    if not report.exact:
+        console.print(f"weights {path}: {report.summary()}; those keep their initialization", highlight=False)
+    return report.to_dict()
 
 
 def init_from(model: torch.nn.Module, artifact: str, exclude: list[str] | None = None) -> list[str]:
@@ -180,6 +191,7 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
     task = make_task(task_name, splits, **cfg.task_options,
                      **({"label_smoothing": cfg.label_smoothing} if cfg.label_smoothing else {}))
     model = build_for_data(cfg.model, cfg.model_kwargs, splits, task)
+    weights = initial_weights(model, cfg.weights, cfg.weights_strict)
     name_features(model, cfg.feature_layer)
     # constants a model derives from its training images (Björgvinsdóttir & Seibold's (2016) mean image)
     if hasattr(model, "fit_data"):
@@ -205,7 +217,8 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
         if state.history:
             metrics["val"] = {k[4:]: v for k, v in state.history[state.best_epoch - 1].items() if k.startswith("val_")}
         result = finish_model_stage(run, "train", model, task, splits, cfg.data, metrics, parent=cfg.init,
-                                    extra={"world_size": dist.world, "train_samples": used(splits.train)})
+                                    extra={"world_size": dist.world, "train_samples": used(splits.train),
+                                           **({"weights": weights} if weights else {})})
         write_eval(run, test_m)
         if test_m and (table := task.format_metrics(test_m)):
             console.print(table, highlight=False)

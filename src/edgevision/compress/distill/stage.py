@@ -27,7 +27,15 @@ from ...stages import StageResult, run_stage, stage
 from ...tasks.base import Task
 from ...train.distributed import Dist, barrier, init_distributed
 from ...train.objects import module_input
-from ...train.stage import build_for_data, finish_model_stage, init_from, make_loaders, make_task, write_eval
+from ...train.stage import (
+    build_for_data,
+    finish_model_stage,
+    init_from,
+    initial_weights,
+    make_loaders,
+    make_task,
+    write_eval,
+)
 from ...train.trainer import Trainer, evaluate_model, scalars
 from ...utils.io import write_json
 from ...utils.progress import console
@@ -136,6 +144,7 @@ def run_distill(cfg: DistillStageConfig, out: Path) -> StageResult:
     base = base_task(cfg, task_name, splits, teacher)
     check_options(cfg, teacher, base)
     student = build_for_data(cfg.student, cfg.student_kwargs, splits, base)
+    initial_weights(student, cfg.weights, cfg.weights_strict)
     if cfg.init:
         init_from(student, cfg.init)
     source, source_info = teacher_source(cfg, teacher, splits)
