@@ -27,7 +27,7 @@ from torch import nn
 
 from ..errors import ConfigError, cause_of, suggest
 from ..registry import Registry
-from .modspec import module_from_spec
+from .modspec import RESIZED, module_from_spec, resize_channels
 from .refs import REFERENCE_FORMS, ModelSource, check_names, is_reference, resolve_foreign
 
 MODELS: Registry = Registry("model", builtins=("edgevision.models",), plural="models")
@@ -121,7 +121,10 @@ def build_from_spec(spec: ArchSpec | dict[str, Any]) -> nn.Module:
     spec = spec if isinstance(spec, ArchSpec) else ArchSpec.from_dict(spec)
     model = build_model(spec.name, **spec.kwargs)
     for path, mspec in spec.surgery.items():
-        model.set_submodule(path, module_from_spec(mspec))
+        if mspec.get("type") == RESIZED:  # a foreign per-channel layer keeps its type with fewer channels
+            resize_channels(model.get_submodule(path), mspec["args"]["channels"])
+        else:
+            model.set_submodule(path, module_from_spec(mspec))
     set_arch(model, spec)
     return model
 
