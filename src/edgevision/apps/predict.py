@@ -12,6 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from torch import nn
 
 from ..artifacts import Artifact, load_artifact
 from ..config import dump
@@ -22,6 +23,7 @@ from ..errors import DataError
 from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
 from ..tasks import build_task
+from ..train.objects import module_input
 from ..utils.io import write_text
 from ..utils.progress import console
 from ..utils.text import printable
@@ -134,9 +136,10 @@ def run_predict(cfg: PredictConfig, out: Path) -> StageResult:
     return StageResult(run.path, None, card)
 
 
-def predict(artifact: str | Path, inputs: list[str | Path], out: str | Path | None = None,
+def predict(artifact: str | Path | nn.Module, inputs: list[str | Path], out: str | Path | None = None,
             **options: Any) -> StageResult:
     """Run an artifact on images; writes ``predictions.jsonl`` and drawn images into the run folder."""
+    artifact, out, options = module_input(artifact, "predict", out, options)
     return run_stage("predict", {"artifact": str(artifact), "inputs": [str(i) for i in inputs], **options}, out)
 
 

@@ -39,6 +39,7 @@ from ..runs import RunDir, machine, make_card
 from ..stages import StageResult, run_stage, stage
 from ..tasks import build_task
 from ..train.evaluate import data_for
+from ..train.objects import OBJECT_OPTIONS, module_input
 from ..train.trainer import evaluate_model
 from ..utils.io import write_json
 from ..utils.progress import console
@@ -339,13 +340,18 @@ def format_table(res: dict[str, Any]) -> str:
     return "\n".join(lines) + (f"\npeak (large GEMM, same run): {peaks}" if peaks else "")
 
 
-def bench(artifacts: list[str | Path] | str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
+def bench(artifacts: list[str | Path | nn.Module] | str | Path | nn.Module, out: str | Path | None = None,
+          **options: Any) -> StageResult:
     """Benchmark artifacts (``edgevision bench``); ``result.card['bench']`` holds the table.
 
     Example:
         >>> edgevision.bench(["runs/qs/train", "runs/qs/export/model.int8.onnx"], threads=[1, 2])
     """
-    arts = [artifacts] if isinstance(artifacts, str | Path) else list(artifacts)
+    arts = [artifacts] if isinstance(artifacts, str | Path | nn.Module) else list(artifacts)
+    given = {k: options[k] for k in OBJECT_OPTIONS if k in options}  # for model objects among the artifacts
+    for i, a in enumerate(arts):
+        arts[i], out, _ = module_input(a, "bench", out, given, tag=f"input{i}")
+    options = {k: v for k, v in options.items() if k not in given}
     return run_stage("bench", {"artifacts": [str(a) for a in arts], **options}, out)
 
 

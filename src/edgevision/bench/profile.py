@@ -22,21 +22,30 @@ from ..configs.bench import PROFILE_ENGINES, ProfileConfig
 from ..deploy.onnx import export_onnx, ort_session
 from ..errors import EdgevisionError, suggest
 from ..models import MODELS, build_from_spec, build_model, count_params, default_input
+from ..models.base import resolve
 from ..models.complexity import count_macs
+from ..models.refs import is_reference
+from ..models.weights import load_weights
 from ..runs import RunDir, machine, make_card
 from ..stages import StageResult, run_stage, stage
+from ..train.objects import module_input
 from ..utils.io import write_json
 from ..utils.shapes import parse_shape
 from ..utils.timing import measure
 
 
-def _open(target: str, input_text: str | None) -> tuple[nn.Module, tuple[int, ...], dict[str, Any]]:
-    """Model, input shape and description of ``target`` (a registry name or an artifact)."""
-    if target in MODELS:
-        shape = parse_shape(input_text, 3) if input_text else default_input(target)
-        model = build_model(target, **({"in_channels": shape[0]} if shape[0] != 3 else {}))
-        return model, shape, {"name": target, "kind": "registry", "file_bytes": None}
+def _open(cfg: ProfileConfig) -> tuple[nn.Module, tuple[int, ...], dict[str, Any]]:
+    """Model, input shape and description of ``cfg.target`` (a model reference or an artifact)."""
+    target, input_text = cfg.target, cfg.input_size
     p = Path(target)
+    if target in MODELS or (is_reference(target) and not p.exists()):
+        shape = parse_shape(input_text, 3) if input_text else default_input(target)
+        model = build_model(target, **{**({"in_channels": shape[0]} if shape[0] != 3 else {}), **cfg.model_kwargs})
+        if cfg.weights:
+            load_weights(model, cfg.weights, cfg.weights_strict)
+        source = resolve(target)
+        kind = "registry" if source.registered else "reference"
+        return model.eval(), shape, {"name": source.label, "kind": kind, "file_bytes": None}
     if not p.exists():
         raise EdgevisionError(f"{target!r} is neither a registered model{suggest(target, MODELS.names())} "
                               f"nor an existing artifact path")
@@ -98,7 +107,7 @@ def profile_model(model: nn.Module, shape: tuple[int, ...], threads: int | None 
 
 @stage("profile", ProfileConfig, input_field="target", summary="params, MACs, latency, throughput, memory")
 def run_profile(cfg: ProfileConfig, out: Path) -> StageResult:
-    model, shape, desc = _open(cfg.target, cfg.input_size)
+    model, shape, desc = _open(cfg)
     res = {"target": cfg.target, "model": desc["name"], "kind": desc["kind"], "file_bytes": desc["file_bytes"],
            **profile_model(model, shape, cfg.threads, cfg.batch, cfg.engines, cfg.budget_s, desc.get("onnx"))}
     run = RunDir(out).mkdir()
@@ -125,8 +134,9 @@ def format_profile(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def profile(target: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
-    """Profile a model name or artifact; the result's ``card['profile']`` holds the full measurement."""
+def profile(target: str | Path | nn.Module, out: str | Path | None = None, **options: Any) -> StageResult:
+    """Profile a model reference, an artifact or a model object; ``card['profile']`` holds the full measurement."""
+    target, out, options = module_input(target, "profile", out, options, keep=("input_size",))
     return run_stage("profile", {"target": str(target), **options}, out)
 
 

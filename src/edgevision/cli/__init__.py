@@ -17,7 +17,7 @@ from .._version import __version__ as __version__
 from ..config import load_yaml, validate
 from ..errors import ConfigError, EdgevisionError
 from ..utils.text import one_line, strip_ansi
-from .flags import DEST, parse_value
+from .flags import DEST, parse_value, spell_switches
 from .output import resolve, show
 from .verbs import build_parser
 
@@ -64,7 +64,8 @@ def run_verb(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("EDGEVISION_DEBUG") == "1" or "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(spell_switches(parser, sys.argv[1:] if argv is None else list(argv)))
         if not getattr(args, "verb", None):
             build_parser().print_help()
             return 2

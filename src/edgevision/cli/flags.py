@@ -38,6 +38,8 @@ def parse_value(text: str) -> Any:
 
 def parse_pairs(items: list[str] | str, flag: str) -> dict[str, Any]:
     """``["width=16", "depth=3"]`` or ``"fc1=0.97,conv*=0.8"`` → a mapping; ``"{a: 1}"`` is read as YAML."""
+    if isinstance(items, list) and len(items) == 1 and items[0].lstrip().startswith("{"):
+        items = items[0]  # one JSON/YAML mapping
     if isinstance(items, str):
         if items.lstrip().startswith("{"):
             return _mapping(parse_value(items), flag)
@@ -93,6 +95,34 @@ def _kind(tp: Any) -> str:
     if tuple in origins and len(members) == 1:
         return "list"
     return "yaml"
+
+
+BOOL_WORDS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def spell_switches(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--weights-strict false`` → ``--no-weights-strict`` (and ``--x true`` → ``--x``) for the on/off flags of
+    ``parser`` and its sub-commands, so a switch also takes an explicit value; other tokens stay as they are."""
+    switches = _switches(parser)
+    out: list[str] = []
+    for i, tok in enumerate(argv):
+        prev = argv[i - 1] if i else ""
+        if prev in switches and tok.lower() in BOOL_WORDS and out and out[-1] == prev:
+            out[-1] = prev if BOOL_WORDS[tok.lower()] else "--no-" + prev[2:]
+            continue
+        out.append(tok)
+    return out
+
+
+def _switches(parser: argparse.ArgumentParser) -> set[str]:
+    found: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse.BooleanOptionalAction):
+            found.update(o for o in action.option_strings if not o.startswith("--no-"))
+        for sub in getattr(action, "choices", None) or {}:
+            if isinstance(action.choices, dict) and isinstance(action.choices[sub], argparse.ArgumentParser):
+                found |= _switches(action.choices[sub])
+    return found
 
 
 class Pairs(argparse.Action):

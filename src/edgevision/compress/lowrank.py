@@ -34,6 +34,7 @@ from ..models.complexity import count_macs
 from ..models.modspec import module_to_spec
 from ..runs import RunDir
 from ..stages import StageResult, run_stage, stage
+from ..train.objects import module_input
 from ..train.stage import finish_model_stage
 from ..train.trainer import scalars
 from ..utils.io import write_json
@@ -214,10 +215,11 @@ def run_lowrank(cfg: LowRankConfig, out: Path) -> StageResult:
                                                                        "macs_after": m1, "layers": len(rows)}})
 
 
-def lowrank(artifact: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
+def lowrank(artifact: str | Path | nn.Module, out: str | Path | None = None, **options: Any) -> StageResult:
     """Low-rank factorization of an artifact (``edgevision lowrank``), then fine-tuning.
 
     Example:
         >>> edgevision.lowrank("runs/mnist/train", method="svd", energy=0.8, epochs=2)
     """
+    artifact, out, options = module_input(artifact, "lowrank", out, options)
     return run_stage("lowrank", {"artifact": str(artifact), **options}, out)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from .data import DataConfig
+from .train import WEIGHTS_HELP, WEIGHTS_STRICT_HELP
 from .verb import Verb
 
 BENCH_ENGINES = ("torch", "onnxruntime", "cv2")
@@ -23,9 +24,14 @@ class ProfileConfig(BaseModel):
         show="edgevision.bench.profile:describe", aliases=(("--input", "input_size"),), json="profile")
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    target: str = Field(..., description="model name (see `edgevision models`) or artifact / run folder")
+    target: str = Field(..., description="model reference (a name from `edgevision models`, module:callable, "
+                        "file.py:callable) or artifact / run folder")
     input_size: str | None = Field(None, validation_alias=AliasChoices("input_size", "input"),
                                    description="C×H×W, e.g. 3x224x224 (default: the model's)")
+    model_kwargs: dict[str, Any] = Field(default_factory=dict, description="constructor options of a model "
+                                         "reference target")
+    weights: str | None = Field(None, description="for a model reference target: " + WEIGHTS_HELP)
+    weights_strict: bool = Field(True, description=WEIGHTS_STRICT_HELP)
     threads: int | None = Field(None, ge=1, le=256, description="threads of torch and onnxruntime (default: "
                                 "torch's current thread count)")
     batch: int = Field(8, ge=1, le=1024, description="batch size for the throughput measurement")

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .data import AugmentConfig, DataConfig
-from .train import OVERWRITE_HELP, TrainConfig
+from .train import OVERWRITE_HELP, WEIGHTS_HELP, WEIGHTS_STRICT_HELP, TrainConfig
 from .verb import Verb
 
 DEFAULT_WEIGHT = {"fitnet": 1.0, "at": 1000.0}  # hint loss weight per kind (FitNets MSE; attention transfer)
@@ -93,7 +93,8 @@ class DistillStageConfig(TrainConfig, KDConfig):
         aliases=(("--hint", "hints"),))
 
     teacher: str = Field(..., description="artifact / run folder, or hog, haar-fullbody, haar-upperbody")
-    student: str = Field("student_cnn", description="registered model name of the student")
+    student: str = Field("student_cnn", description="model reference of the student: a registered name, "
+                         "package.module:callable, path/file.py:callable, timm:NAME or torchvision:NAME")
     student_kwargs: dict[str, Any] = Field(default_factory=dict, description="constructor options of the student, "
                                            "e.g. width=8 (num_classes and in_channels come from the data)")
     task: str | None = Field(None, description="base task (default: the teacher artifact's, else classification)")
@@ -113,6 +114,8 @@ class DistillStageConfig(TrainConfig, KDConfig):
                                   "$EDGEVISION_CACHE/teacher-logits or ~/.cache/edgevision/teacher-logits)")
     init: str | None = Field(None, description="artifact whose same-named, same-shaped tensors initialize the "
                              "student")
+    weights: str | None = Field(None, description="the student's " + WEIGHTS_HELP)
+    weights_strict: bool = Field(True, description=WEIGHTS_STRICT_HELP)
     latency_budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per latency measurement")
     latency_threads: int | None = Field(None, ge=1, le=256, description="torch and OpenCV threads for the latency "
                                         "comparison (default: threads, else 1)")

@@ -69,6 +69,12 @@ class TrainConfig(BaseModel):
     threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
+WEIGHTS_HELP = ("initial weights: a state_dict file (.pt/.pth read without running code, or .safetensors) whose "
+                "names and shapes match the model")
+WEIGHTS_STRICT_HELP = ("false: load the matching tensors of --weights and keep the others' initialization (missing, "
+                       "unexpected and reshaped names are counted on the card)")
+
+
 class TrainStageConfig(TrainConfig):
     """``edgevision train``: a model, a dataset, a task and the loop options."""
 
@@ -78,9 +84,16 @@ class TrainStageConfig(TrainConfig):
         examples=("edgevision train --model student_cnn --data synthetic:shapes --input-size 32 --epochs 15 "
                   "--out runs/t",),)
 
-    model: str = Field("student_cnn", description="registered architecture to train (`edgevision models`)")
-    model_kwargs: dict[str, Any] = Field(default_factory=dict, description="constructor options, e.g. width=16 "
-                                         "(num_classes and in_channels come from the data)")
+    model: str = Field("student_cnn", description="model reference: a registered name (`edgevision models`), "
+                       "package.module:callable, path/file.py:callable, timm:NAME or torchvision:NAME")
+    model_kwargs: dict[str, Any] = Field(default_factory=dict, description="constructor options, e.g. width=16 or "
+                                         "a JSON/YAML mapping (num_classes and in_channels come from the data when "
+                                         "the constructor takes them)")
+    weights: str | None = Field(None, description=WEIGHTS_HELP)
+    weights_strict: bool = Field(True, description=WEIGHTS_STRICT_HELP)
+    feature_layer: str | None = Field(None, description="submodule whose output is the model's features (face "
+                                      "embeddings), for a model without forward_features (default: the input of "
+                                      "its last nn.Linear); recorded in the architecture spec")
     task: str | None = Field(None, description="default: the model's registered task (classification if none)")
     task_options: dict[str, Any] = Field(default_factory=dict, description="task-specific options, e.g. detection "
                                          "anchors and loss weights, segmentation {loss: iou} (validated by the task)")

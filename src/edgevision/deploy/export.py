@@ -48,6 +48,7 @@ from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
 from ..tasks import build_task
 from ..train.evaluate import data_for
+from ..train.objects import module_input
 from ..utils.io import write_json
 from ..utils.progress import console
 from ..utils.text import one_line
@@ -384,10 +385,11 @@ def _write_card(cfg: ExportConfig, art: Artifact, run: RunDir, passed: list[dict
     run.write_card(card)
 
 
-def export(artifact: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
+def export(artifact: str | Path | nn.Module, out: str | Path | None = None, **options: Any) -> StageResult:
     """Export an artifact (``edgevision export``); every written file is parity-checked.
 
     Example:
         >>> edgevision.export("runs/qs/train", format="onnx", int8=True, fp16=True)
     """
+    artifact, out, options = module_input(artifact, "export", out, options)
     return run_stage("export", {"artifact": str(artifact), **options}, out)

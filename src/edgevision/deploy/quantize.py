@@ -23,6 +23,7 @@ from typing import Any
 
 import onnx
 import torch
+from torch import nn
 
 from ..artifacts import Artifact, load_artifact, save_model
 from ..compress.finetune import FinetuneContext, already_done, eval_metrics, finetune, open_context, primary, say
@@ -33,6 +34,7 @@ from ..models.base import count_params, get_arch
 from ..models.complexity import count_macs
 from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
+from ..train.objects import module_input
 from ..train.trainer import scalars
 from ..utils.io import write_json
 from ..utils.timing import Phases
@@ -272,10 +274,11 @@ def run_quantize(cfg: QuantizeConfig, out: Path) -> StageResult:
     return _half(cfg, art, ctx, run) if cfg.precision in ("fp16", "bf16") else _int8(cfg, art, ctx, run)
 
 
-def quantize(artifact: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
+def quantize(artifact: str | Path | nn.Module, out: str | Path | None = None, **options: Any) -> StageResult:
     """Quantize an artifact (``edgevision quantize``): int8 with measured speed and accuracy, or fp16/bf16.
 
     Example:
         >>> edgevision.quantize("runs/mnist/train", calibration="best", tolerance=1.0, qat="auto")
     """
+    artifact, out, options = module_input(artifact, "quantize", out, options)
     return run_stage("quantize", {"artifact": str(artifact), **options}, out)

@@ -22,6 +22,7 @@ from ..artifacts import load_artifact
 from ..config import validate
 from ..data.imageio import read_image
 from ..errors import ArtifactError, DataError
+from ..models.contract import features
 from .detect import DetectorConfig, crop_faces, detect_faces, to_gray
 from .gallery import Gallery, match
 
@@ -44,8 +45,8 @@ class FaceRecognizer:
 
     def __init__(self, artifact: str | Path, detector: DetectorConfig | None = None) -> None:
         art = load_artifact(artifact)
-        if not hasattr(art.model, "forward_features"):
-            raise ArtifactError(f"{art.path}: face embeddings need a torch artifact (.pt/.evz) with forward_features")
+        if not any(True for _ in art.model.parameters()):
+            raise ArtifactError(f"{art.path}: face embeddings need a torch artifact (.pt/.evz), not an exported file")
         self.path, self.model = art.path, art.model.eval()
         self.name = art.arch.name
         self.channels, self.size = art.input_shape[0], art.input_shape[1:]
@@ -57,7 +58,7 @@ class FaceRecognizer:
                                                       if k in ("cascade", "margin", "align")})
         self.id = model_id(self.model)
         with torch.inference_mode():
-            self.dim = int(self.model.forward_features(torch.zeros(1, self.channels, *self.size)).flatten(1).shape[1])
+            self.dim = int(features(self.model, torch.zeros(1, self.channels, *self.size)).flatten(1).shape[1])
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """L2-normalized embeddings (N, D) float32 of grey uint8 crops (N, H, W) at the model's input size."""
@@ -66,7 +67,7 @@ class FaceRecognizer:
         x = torch.from_numpy(np.ascontiguousarray(crops))[:, None].float().div_(255)
         x = x.expand(-1, self.channels, -1, -1)
         with torch.inference_mode():
-            f = self.model.forward_features((x - self.mean) / self.std).flatten(1)
+            f = features(self.model, (x - self.mean) / self.std).flatten(1)
         return F.normalize(f.float(), dim=1).numpy()
 
     def faces(self, image: np.ndarray, color: Literal["RGB", "BGR"] = "BGR", detect: bool = True

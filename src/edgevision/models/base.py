@@ -25,8 +25,10 @@ import torch
 from pydantic import TypeAdapter, ValidationError
 from torch import nn
 
+from ..errors import ConfigError, cause_of, suggest
 from ..registry import Registry
-from .modspec import module_from_spec
+from .modspec import RESIZED, module_from_spec, resize_channels
+from .refs import REFERENCE_FORMS, ModelSource, check_names, is_reference, resolve_foreign
 
 MODELS: Registry = Registry("model", builtins=("edgevision.models",), plural="models")
 
@@ -46,18 +48,21 @@ class EdgeModel(nn.Module):
 
 @dataclass(frozen=True)
 class ArchSpec:
-    """Everything needed to rebuild a model's structure: registry name, kwargs, and module surgery."""
+    """Everything needed to rebuild a model's structure: its reference, kwargs, module surgery, and (for a model
+    without ``forward_features``) the submodule whose output is its features (:mod:`edgevision.models.contract`)."""
 
     name: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     surgery: dict[str, dict[str, Any]] = field(default_factory=dict)
+    features: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kwargs": dict(self.kwargs), "surgery": dict(self.surgery)}
+        d = {"name": self.name, "kwargs": dict(self.kwargs), "surgery": dict(self.surgery)}
+        return {**d, "features": self.features} if self.features else d  # absent when unset: old files unchanged
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ArchSpec:
-        return cls(d["name"], dict(d.get("kwargs") or {}), dict(d.get("surgery") or {}))
+        return cls(d["name"], dict(d.get("kwargs") or {}), dict(d.get("surgery") or {}), d.get("features"))
 
     def with_surgery(self, path: str, module_spec: dict[str, Any]) -> ArchSpec:
         """Return a copy recording that the submodule at ``path`` is now ``module_spec``.
@@ -66,29 +71,60 @@ class ArchSpec:
         the new entry goes last, so replaying the surgery in order never resurrects a stale submodule.
         """
         kept = {p: s for p, s in self.surgery.items() if p != path and not p.startswith(path + ".")}
-        return ArchSpec(self.name, self.kwargs, {**kept, path: module_spec})
+        return ArchSpec(self.name, self.kwargs, {**kept, path: module_spec}, self.features)
 
 
-def build_model(name: str, **kwargs: Any) -> EdgeModel:
-    """Build a registered model; unset (None) kwargs are dropped so the model's defaults stand.
+def resolve(ref: str) -> ModelSource:
+    """Resolve a model reference: a registry name, or a foreign one (:mod:`edgevision.models.refs`)."""
+    if is_reference(ref):
+        return resolve_foreign(ref)
+    if ref not in MODELS:
+        dotted = f" (a module's callable is written {ref.rpartition('.')[0]}:{ref.rpartition('.')[2]})" \
+            if "." in ref.strip(".") else ""
+        raise ConfigError(f"unknown model {ref!r}{dotted or suggest(ref, MODELS.names())}; expected {REFERENCE_FORMS}")
+    entry = MODELS.entry(ref)
+    return ModelSource(ref, entry.obj, dict(entry.meta), registered=True)
+
+
+def build_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build the model a reference names; unset (None) kwargs are dropped so the model's defaults stand.
 
     Each kwarg is checked against its constructor's type annotation first, so ``bn=maybe`` is a ``TypeError``
-    naming the key and the expected type, not a truthy string.
+    naming the key and the expected type, not a truthy string; a foreign constructor's unknown names and a result
+    that is not an ``nn.Module`` are :class:`ConfigError` lines. The spec records the canonical reference.
     """
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    factory = MODELS.get(name)
-    check_kwargs(factory, kwargs)
-    model = factory(**kwargs)
-    set_arch(model, ArchSpec(name, kwargs))
+    source = resolve(name)
+    if not source.registered:
+        check_names(source, kwargs)
+    check_kwargs(source.factory, kwargs)
+    model = source.factory(**kwargs) if source.registered else _call_foreign(source, kwargs)
+    set_arch(model, ArchSpec(source.ref, kwargs))
     return model
 
 
-def build_from_spec(spec: ArchSpec | dict[str, Any]) -> EdgeModel:
+def _call_foreign(source: ModelSource, kwargs: dict[str, Any]) -> nn.Module:
+    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    try:
+        model = source.factory(**kwargs)
+    except Exception as e:
+        raise ConfigError(f"model {source.label!r}: calling it with ({args}) failed: {type(e).__name__}: "
+                          f"{cause_of(e)}") from None
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"model {source.label!r}: calling it returned a {type(model).__name__}, expected a "
+                          f"torch.nn.Module")
+    return model
+
+
+def build_from_spec(spec: ArchSpec | dict[str, Any]) -> nn.Module:
     """Rebuild a model from its spec, including recorded surgery (weights are not loaded)."""
     spec = spec if isinstance(spec, ArchSpec) else ArchSpec.from_dict(spec)
     model = build_model(spec.name, **spec.kwargs)
     for path, mspec in spec.surgery.items():
-        model.set_submodule(path, module_from_spec(mspec))
+        if mspec.get("type") == RESIZED:  # a foreign per-channel layer keeps its type with fewer channels
+            resize_channels(model.get_submodule(path), mspec["args"]["channels"])
+        else:
+            model.set_submodule(path, module_from_spec(mspec))
     set_arch(model, spec)
     return model
 
@@ -105,8 +141,8 @@ def set_arch(model: nn.Module, arch: ArchSpec) -> None:
 
 
 def default_input(name: str) -> tuple[int, ...]:
-    """The registered default input shape (C, H, W) of a model family."""
-    return tuple(MODELS.entry(name).meta.get("default_input", (3, 224, 224)))
+    """The registered default input shape (C, H, W) of a model family; (3, 224, 224) for a foreign reference."""
+    return tuple(resolve(name).meta.get("default_input", (3, 224, 224)))
 
 
 def count_params(model: nn.Module) -> int:

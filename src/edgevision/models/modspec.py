@@ -61,6 +61,32 @@ def _seq_from(children: list[dict[str, Any]]) -> nn.Sequential:
 MODULE_KINDS.register("Sequential", (_seq_to, _seq_from))
 
 
+RESIZED = "resized-channels"  # surgery on a module type edgevision cannot describe: new channel count only
+
+
+def resized_spec(channels: int) -> dict[str, Any]:
+    """The surgery entry of a foreign per-channel layer (a fused norm + activation) left with ``channels``."""
+    return {"type": RESIZED, "args": {"channels": int(channels)}}
+
+
+def resize_channels(m: nn.Module, channels: int) -> nn.Module:
+    """Give every per-channel (1-D, one entry per channel) parameter and buffer of ``m`` ``channels`` entries, in
+    place, and set its ``num_features``; the values are uninitialized until a state dict is loaded.
+
+    The channel count is the length of ``running_mean`` (the layers this applies to keep running statistics).
+    """
+    c = m.running_mean.numel()
+    for name, p in list(m.named_parameters(recurse=False)):
+        if p.ndim == 1 and p.numel() == c:
+            setattr(m, name, nn.Parameter(p.detach().new_empty(channels), requires_grad=p.requires_grad))
+    for name, b in list(m.named_buffers(recurse=False)):
+        if b.ndim == 1 and b.numel() == c:
+            m.register_buffer(name, b.new_empty(channels), persistent=name not in m._non_persistent_buffers_set)
+    if isinstance(getattr(m, "num_features", None), int):
+        m.num_features = channels
+    return m
+
+
 def module_to_spec(m: nn.Module) -> dict[str, Any]:
     """Describe ``m`` as ``{"type": name, "args": {...}}``; raises for module kinds not registered."""
     kind = type(m).__name__

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from ..artifacts import Artifact, load_artifact
 from ..config import dump
 from ..configs.train import EvalConfig
@@ -18,6 +20,7 @@ from ..utils.io import write_json
 from ..utils.progress import console
 from .activations import write_activations
 from .gallery import GalleryCollector
+from .objects import module_input
 from .trainer import evaluate_model, scalars
 
 
@@ -63,10 +66,11 @@ def run_eval(cfg: EvalConfig, out: Path) -> StageResult:
     return StageResult(run.path, None, card)
 
 
-def evaluate(artifact: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
+def evaluate(artifact: str | Path | nn.Module, out: str | Path | None = None, **options: Any) -> StageResult:
     """Evaluate an artifact; ``edgevision eval`` in Python.
 
     Example:
         >>> edgevision.evaluate("runs/quickstart/train", split="test").metrics["test"]["top1"]
     """
+    artifact, out, options = module_input(artifact, "eval", out, options)
     return run_stage("eval", {"artifact": str(artifact), **options}, out)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import inspect
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,12 @@ from ..configs.train import TrainConfig, TrainStageConfig
 from ..data import AugmentConfig, BatchLoader, BatchTransform, DataConfig, DataSplits, load_data
 from ..data.unreadable import summarize, used
 from ..errors import ConfigError, EdgevisionError
-from ..models import MODELS, build_model, count_params, get_arch
+from ..models import build_model, count_params, get_arch
+from ..models.base import resolve
 from ..models.complexity import count_macs
+from ..models.contract import check_fits, name_features
+from ..models.refs import ModelSource, accepted
+from ..models.weights import load_weights
 from ..runs import RunDir, claim, make_card
 from ..stages import StageResult, run_stage, stage
 from ..tasks import TASKS, Task
@@ -30,30 +33,47 @@ from .trainer import Trainer, evaluate_model, scalars
 from .transfer import transfer_options
 
 
-def model_inputs(name: str, splits: DataSplits) -> dict[str, Any]:
-    """kwargs that adapt a registered model to the data: classes, channels, and input side when it needs one."""
+def model_inputs(source: ModelSource, splits: DataSplits) -> dict[str, Any]:
+    """kwargs that adapt a model to the data: classes, channels, and input side when it needs one.
+
+    ``num_classes`` and ``in_channels`` are a convention: a foreign constructor gets only the ones it takes (its
+    own argument names come through ``model_kwargs``)."""
     kw: dict[str, Any] = {"num_classes": splits.num_classes, "in_channels": splits.channels}
-    obj = MODELS.get(name)
-    params = inspect.signature(obj.__init__ if inspect.isclass(obj) else obj).parameters
-    if "input_size" in params:
+    names, var_kw = accepted(source.factory)
+    if "input_size" in names:
         kw["input_size"] = splits.input_size[0]
-    if "input_mean" in params and splits.mean:  # models that undo normalization (classical front-ends)
+    if "input_mean" in names and splits.mean:  # models that undo normalization (classical front-ends)
         kw["input_mean"], kw["input_std"] = list(splits.mean), list(splits.std)
-    return kw
+    return kw if source.registered or var_kw else {k: v for k, v in kw.items() if k in names}
 
 
 def build_for_data(name: str, kwargs: dict[str, Any], splits: DataSplits, task: Task | None = None) -> torch.nn.Module:
-    """Build ``name`` for the data's classes/channels/size, adapted to ``task`` (e.g. anchors per cell)."""
-    full = {**model_inputs(name, splits), **kwargs}
-    if full["num_classes"] != splits.num_classes and "num_classes" in kwargs:
+    """Build ``name`` (any model reference) for the data's classes/channels/size, adapted to ``task`` (e.g. anchors
+    per cell); a foreign model is checked to take the data's channels and give one output per class."""
+    source = resolve(name)
+    full = {**model_inputs(source, splits), **kwargs}
+    if full.get("num_classes", splits.num_classes) != splits.num_classes and "num_classes" in kwargs:
         raise ConfigError(f"model_kwargs.num_classes={kwargs['num_classes']} but the data has "
                           f"{splits.num_classes} classes")
     if task is not None:
-        full = task.adapt_model_kwargs(full, MODELS.entry(name).meta)
+        full = task.adapt_model_kwargs(full, source.meta)
     try:
-        return build_model(name, **full)
+        model = build_model(name, **full)
     except TypeError as e:
-        raise ConfigError(f"model_kwargs for {name!r}: {e}") from None
+        raise ConfigError(f"model_kwargs for {source.label!r}: {e}") from None
+    if not source.registered:
+        check_fits(model, source, splits, task)
+    return model
+
+
+def initial_weights(model: torch.nn.Module, path: str | None, strict: bool) -> dict[str, Any] | None:
+    """Load ``--weights`` into ``model`` (:func:`edgevision.models.weights.load_weights`); say what did not match."""
+    if not path:
+        return None
+    report = load_weights(model, path, strict)
+    if not report.exact:
+        console.print(f"weights {path}: {report.summary()}; those keep their initialization", highlight=False)
+    return report.to_dict()
 
 
 def init_from(model: torch.nn.Module, artifact: str, exclude: list[str] | None = None) -> list[str]:
@@ -91,9 +111,9 @@ def make_loaders(splits: DataSplits, cfg: TrainConfig, augment: AugmentConfig | 
 def resolve_task(task: str | None, model: str) -> str:
     """The task to train ``model`` for: the one asked for, else the model's registered task; a per-pixel model
     asked to do classification (or the reverse) is a ConfigError."""
-    native = MODELS.entry(model).meta.get("task", "classification") if model in MODELS else "classification"
+    native = resolve(model).meta.get("task", "classification")
     task = task or native
-    if (task == "segmentation") != (native == "segmentation"):
+    if resolve(model).registered and (task == "segmentation") != (native == "segmentation"):
         raise ConfigError(f"task {task!r} does not fit model {model!r}, whose outputs are for {native!r}")
     return task
 
@@ -171,6 +191,8 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
     task = make_task(task_name, splits, **cfg.task_options,
                      **({"label_smoothing": cfg.label_smoothing} if cfg.label_smoothing else {}))
     model = build_for_data(cfg.model, cfg.model_kwargs, splits, task)
+    weights = initial_weights(model, cfg.weights, cfg.weights_strict)
+    name_features(model, cfg.feature_layer)
     # constants a model derives from its training images (Björgvinsdóttir & Seibold's (2016) mean image)
     if hasattr(model, "fit_data"):
         model.fit_data(splits.train.images, splits.mean, splits.std)
@@ -195,7 +217,8 @@ def run_train(cfg: TrainStageConfig, out: Path) -> StageResult:
         if state.history:
             metrics["val"] = {k[4:]: v for k, v in state.history[state.best_epoch - 1].items() if k.startswith("val_")}
         result = finish_model_stage(run, "train", model, task, splits, cfg.data, metrics, parent=cfg.init,
-                                    extra={"world_size": dist.world, "train_samples": used(splits.train)})
+                                    extra={"world_size": dist.world, "train_samples": used(splits.train),
+                                           **({"weights": weights} if weights else {})})
         write_eval(run, test_m)
         if test_m and (table := task.format_metrics(test_m)):
             console.print(table, highlight=False)

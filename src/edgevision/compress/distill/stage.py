@@ -13,18 +13,29 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
+from ...artifacts import load_artifact
 from ...config import dump
 from ...configs.distill import DistillStageConfig, KDConfig
 from ...data import DataConfig, DataSplits, load_data
 from ...data.unreadable import used
 from ...errors import ConfigError
-from ...models import count_params
+from ...models import count_params, get_arch
 from ...runs import RunDir, claim
 from ...stages import StageResult, run_stage, stage
 from ...tasks.base import Task
 from ...train.distributed import Dist, barrier, init_distributed
-from ...train.stage import build_for_data, finish_model_stage, init_from, make_loaders, make_task, write_eval
+from ...train.objects import module_input
+from ...train.stage import (
+    build_for_data,
+    finish_model_stage,
+    init_from,
+    initial_weights,
+    make_loaders,
+    make_task,
+    write_eval,
+)
 from ...train.trainer import Trainer, evaluate_model, scalars
 from ...utils.io import write_json
 from ...utils.progress import console
@@ -133,6 +144,7 @@ def run_distill(cfg: DistillStageConfig, out: Path) -> StageResult:
     base = base_task(cfg, task_name, splits, teacher)
     check_options(cfg, teacher, base)
     student = build_for_data(cfg.student, cfg.student_kwargs, splits, base)
+    initial_weights(student, cfg.weights, cfg.weights_strict)
     if cfg.init:
         init_from(student, cfg.init)
     source, source_info = teacher_source(cfg, teacher, splits)
@@ -185,11 +197,27 @@ def _finish(cfg: DistillStageConfig, run: RunDir, student, teacher: Teacher, bas
 
 
 
-def distill(teacher: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
+def distill(teacher: str | Path | nn.Module, out: str | Path | None = None, **options: Any) -> StageResult:
     """Distill a teacher into a student; ``edgevision distill`` in Python.
+
+    The teacher and the student may be model objects: a student object is built again from its class (its
+    reference and constructor arguments, :func:`edgevision.models.adopt.adopt`) and starts from its weights.
 
     Example:
         >>> edgevision.distill("runs/qs/train", student="student_cnn", student_kwargs={"width": 8},
         ...                    temperature=4, alpha=0.9, epochs=5, out="runs/d")
     """
+    teacher, out, options = module_input(teacher, "distill", out, options)
+    student = options.get("student")
+    if isinstance(student, nn.Module):
+        size = options.get("input_size") or _teacher_size(teacher)
+        init, out, options = module_input(student, "distill", out, {**options, "input_size": size}, tag="student")
+        spec = get_arch(student)
+        options = {**options, "student": spec.name, "student_kwargs": spec.kwargs, "init": options.get("init") or init}
     return run_stage("distill", {"teacher": str(teacher), **options}, out)
+
+
+def _teacher_size(teacher: Any) -> Any:
+    """The teacher artifact's input size (H, W), the student's too; None for a classical detector."""
+    p = Path(str(teacher))
+    return load_artifact(p).preprocess["input_size"] if p.exists() else None

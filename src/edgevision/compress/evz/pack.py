@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ...artifacts import Artifact, load_artifact, save_model
 from ...config import dump
@@ -23,6 +24,7 @@ from ...models import count_params
 from ...models.complexity import count_macs
 from ...runs import RunDir, claim, make_card
 from ...stages import StageResult, run_stage, stage
+from ...train.objects import module_input
 from ...utils.io import write_json
 from ...utils.progress import console, make_progress
 from ...utils.text import size_vs
@@ -163,13 +165,14 @@ def run_unpack(cfg: UnpackConfig, out: Path) -> StageResult:
     return StageResult(run.path, path, card)
 
 
-def pack(artifact: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
+def pack(artifact: str | Path | nn.Module, out: str | Path | None = None, **options: Any) -> StageResult:
     """Pack a model into an ``.evz``; ``edgevision pack`` in Python.
 
     Example:
         >>> res = edgevision.pack("runs/lenet/cluster", out="runs/lenet/pack")
         >>> res.card["compression"]["compression_rate"]
     """
+    artifact, out, options = module_input(artifact, "pack", out, options)
     return run_stage("pack", {"artifact": str(artifact), **options}, out)
 
 

@@ -27,6 +27,7 @@ from ...configs.compress import ClusterConfig
 from ...errors import ConfigError
 from ...runs import RunDir
 from ...stages import StageResult, run_stage, stage
+from ...train.objects import module_input
 from ...utils.progress import console, make_progress
 from ..finetune import already_done, evaluate_test, finetune, finish, open_context, weights_of
 from ..unstructured.histograms import write_histograms
@@ -186,10 +187,11 @@ def run_cluster(cfg: ClusterConfig, out: Path) -> StageResult:
     return finish(model, ctx, run, "cluster", metrics, {"bits": bits}, {"cluster": record})
 
 
-def cluster(artifact: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
+def cluster(artifact: str | Path | nn.Module, out: str | Path | None = None, **options: Any) -> StageResult:
     """Share weights by k-means and fine-tune the centroids; ``edgevision cluster`` in Python.
 
     Example:
         >>> edgevision.cluster("runs/lenet/prune", bits={"conv": 8, "linear": 5}, epochs=3, out="runs/lenet/cluster")
     """
+    artifact, out, options = module_input(artifact, "cluster", out, options)
     return run_stage("cluster", {"artifact": str(artifact), **options}, out)

@@ -9,12 +9,16 @@ A :class:`Layout` says how a module maps channels (dim 1 of its input) to channe
 
 Each role lists the :class:`Slice` s (state-dict entry, dim, span) that one channel owns, so the same table
 drives importance scoring (which weights belong to a channel) and surgery (which rows to keep).
-Register more layer types in :data:`PRUNABLE`; anything not registered is treated as opaque and the channels
-it touches are never pruned (never wrong, at worst less pruning).
+Register more layer types in :data:`PRUNABLE`. A layer of another type that behaves as a normalization layer
+(running statistics, per-channel over dim 1: timm's fused ``BatchNormAct2d``, frozen BatchNorms) is recognised by
+:func:`norm_channels` and sliced like BatchNorm; anything else is treated as opaque and the channels it touches are
+never pruned (never wrong, at worst less pruning).
 """
 
 from __future__ import annotations
 
+import copy
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...models.modspec import module_from_spec, module_to_spec
+from ...models.modspec import module_from_spec, module_to_spec, resize_channels, resized_spec
 from ...registry import Registry
 
 
@@ -112,13 +116,84 @@ PRUNABLE.register("PReLU", LayerKind(_prelu_layout, lambda a, lay, k: {**a, "num
 
 
 def layout_of(m: nn.Module) -> Layout | None:
-    """The layout of a registered layer type, or None for opaque modules."""
+    """The layout of a registered layer type or of a layer that behaves as a norm (:func:`norm_channels`), or
+    None for opaque modules."""
     name = type(m).__name__
-    return PRUNABLE.get(name).layout(m) if name in PRUNABLE else None
+    if name in PRUNABLE:
+        return PRUNABLE.get(name).layout(m)
+    c = norm_channels(m)
+    return None if c is None else Layout("channelwise", c, c, {"ch": tuple(Slice(n, 0) for n in _per_channel(m, c))})
 
 
 def is_leaf(m: nn.Module) -> bool:
-    return type(m).__name__ in PRUNABLE
+    return type(m).__name__ in PRUNABLE or norm_channels(m) is not None
+
+
+_NORMS: weakref.WeakKeyDictionary[nn.Module, int | None] = weakref.WeakKeyDictionary()
+
+
+def norm_channels(m: nn.Module) -> int | None:
+    """C when ``m`` is a normalization layer of a type not registered — timm's ``BatchNormAct2d`` (a BatchNorm fused
+    with its activation), a frozen BatchNorm — recognised by what it does, else None.
+
+    It must hold running statistics (1-D ``running_mean`` / ``running_var`` of length C), have only parameter-free
+    children (the fused activation, dropout), and act per channel over dim 1: changing input channel c changes
+    output channel c and no other (checked on a random batch in eval mode, which leaves the statistics alone).
+    """
+    if m not in _NORMS:
+        _NORMS[m] = _norm_channels(m)
+    return _NORMS[m]
+
+
+def _norm_channels(m: nn.Module) -> int | None:
+    rm, rv = getattr(m, "running_mean", None), getattr(m, "running_var", None)
+    if not (isinstance(rm, torch.Tensor) and isinstance(rv, torch.Tensor) and rm.ndim == 1 and rm.shape == rv.shape):
+        return None
+    if any(True for c in m.children() for _ in c.parameters()):
+        return None
+    c = rm.numel()
+    return c if c > 1 and _acts_per_channel(m, c) else None
+
+
+def _acts_per_channel(m: nn.Module, c: int) -> bool:
+    gen = torch.Generator().manual_seed(0)
+    was = m.training
+    m.eval()
+    try:
+        with torch.no_grad():
+            for shape in ((2, c, 5, 5), (2, c, 7)):
+                x = torch.randn(shape, generator=gen)
+                try:
+                    y = m(x)
+                except Exception:  # e.g. a 2-d-only layer fed 1-d data: try the next shape
+                    continue
+                return isinstance(y, torch.Tensor) and y.shape == x.shape and _only_own_channel(m, x, y, gen)
+            return False
+    finally:
+        m.train(was)
+
+
+def _only_own_channel(m: nn.Module, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> bool:
+    moved = False
+    for ch in sorted({0, x.shape[1] // 2, x.shape[1] - 1}):
+        x2 = x.clone()
+        x2[:, ch] += 3 * torch.randn(x2[:, ch].shape, generator=gen)
+        d = (m(x2) - y).abs().flatten(2).amax(dim=(0, 2))  # (C,): how much each output channel moved
+        if torch.cat([d[:ch], d[ch + 1:]]).max() > 0:
+            return False
+        moved = moved or bool(d[ch] > 0)
+    return moved
+
+
+def _per_channel(m: nn.Module, c: int) -> list[str]:
+    """Names of ``m``'s own 1-D parameters and buffers with one entry per channel."""
+    own = [*m.named_parameters(recurse=False), *m.named_buffers(recurse=False)]
+    return [n for n, t in own if t is not None and t.ndim == 1 and t.numel() == c]
+
+
+def spec_after_resize(m: nn.Module) -> dict[str, Any]:
+    """The surgery entry of a resized module: its full spec, or for a foreign per-channel layer its channel count."""
+    return module_to_spec(m) if type(m).__name__ in PRUNABLE else resized_spec(int(m.running_mean.numel()))
 
 
 def expand(keep: torch.Tensor, span: int) -> torch.Tensor:
@@ -138,10 +213,13 @@ def resized(m: nn.Module, lay: Layout, keep: dict[str, torch.Tensor]) -> nn.Modu
     Built from the module's spec with updated sizes, so ``module_from_spec(module_to_spec(new))`` rebuilds
     exactly this structure.
     """
-    spec = module_to_spec(m)
-    kind = PRUNABLE.get(type(m).__name__)
-    spec["args"] = kind.resize(spec["args"], lay, {r: len(k) for r, k in keep.items()})
-    new = module_from_spec(spec)
+    if type(m).__name__ in PRUNABLE:
+        spec = module_to_spec(m)
+        kind = PRUNABLE.get(type(m).__name__)
+        spec["args"] = kind.resize(spec["args"], lay, {r: len(k) for r, k in keep.items()})
+        new = module_from_spec(spec)
+    else:  # a norm recognised by behaviour: the same module with fewer channels
+        new = resize_channels(copy.deepcopy(m), len(keep["ch"]))
     state = {k: v.clone() for k, v in m.state_dict().items()}
     for role, idx in keep.items():
         for s in lay.roles.get(role, ()):

@@ -35,16 +35,16 @@ from ...configs.compress import ShrinkConfig
 from ...errors import ConfigError, EdgevisionError
 from ...models.base import count_params, set_arch
 from ...models.complexity import count_macs
-from ...models.modspec import module_to_spec
 from ...runs import RunDir
 from ...stages import StageResult, run_stage, stage
+from ...train.objects import module_input
 from ...train.stage import finish_model_stage
 from ...train.trainer import scalars
 from ...utils.io import write_json
 from ..finetune import FinetuneContext, already_done, compare, eval_metrics, finetune, open_context, primary, say
 from .depgraph import DependencyGraph, build_graph
 from .importance import IMPORTANCE, score
-from .layers import resized
+from .layers import resized, spec_after_resize
 
 MISS_POINTS = 0.03  # a result further than this from its target (3 points) is explained in one line
 
@@ -257,7 +257,7 @@ def apply_plan(graph: DependencyGraph, plan: dict[str, list[int]]) -> list[str]:
         new = resized(modules[path], lay, keep)
         model.set_submodule(path, new)
         if arch is not None:
-            arch = arch.with_surgery(path, module_to_spec(new))
+            arch = arch.with_surgery(path, spec_after_resize(new))
         replaced.append(path)
     if arch is not None:
         set_arch(model, arch)
@@ -386,10 +386,11 @@ def _card_summary(info: ShrinkInfo, cfg: ShrinkConfig) -> dict[str, Any]:
             "params_after": info.params_after, "widths": {g["group"]: [g["before"], g["after"]] for g in info.groups}}
 
 
-def shrink(artifact: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
+def shrink(artifact: str | Path | nn.Module, out: str | Path | None = None, **options: Any) -> StageResult:
     """Structured pruning of an artifact (``edgevision shrink``): removes channels, then fine-tunes.
 
     Example:
         >>> edgevision.shrink("runs/qs/train", macs=0.5, importance="taylor", round_to=8, epochs=3)
     """
+    artifact, out, options = module_input(artifact, "shrink", out, options)
     return run_stage("shrink", {"artifact": str(artifact), **options}, out)

@@ -19,10 +19,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from ...config import dump
 from ...configs.compress import PruneConfig
 from ...runs import RunDir
 from ...stages import StageResult, run_stage, stage
+from ...train.objects import module_input
 from ...utils.io import write_json
 from ...utils.progress import console
 from ..finetune import already_done, evaluate_test, finetune, finish, open_context, weights_of
@@ -88,11 +91,12 @@ def run_prune(cfg: PruneConfig, out: Path) -> StageResult:
     return finish(model, ctx, run, "prune", metrics, {"sparsity": sp}, {"prune": record})
 
 
-def prune(artifact: str | Path, out: str | Path | None = None, **options: Any) -> StageResult:
+def prune(artifact: str | Path | nn.Module, out: str | Path | None = None, **options: Any) -> StageResult:
     """Prune an artifact's conv/linear weights and fine-tune; ``edgevision prune`` in Python.
 
     Example:
         >>> edgevision.prune("runs/lenet/train", sparsity={"fc1": 0.97, "*": 0.9}, criterion="naive",
         ...                  pruning_schedule="agp", epochs=20, out="runs/lenet/prune")
     """
+    artifact, out, options = module_input(artifact, "prune", out, options)
     return run_stage("prune", {"artifact": str(artifact), **options}, out)
