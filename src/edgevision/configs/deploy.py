@@ -40,7 +40,7 @@ class ExportConfig(BaseModel):
     artifact: str = Field(..., description="model file or run folder")
     format: str = Field("onnx", description="export format (`edgevision list exporters`): onnx; pt (16-bit weight "
                         "storage with --fp16/--bf16); openvino (IR: fp32, --bf16 compute, --int8 via NNCF; extra "
-                        "[openvino])")
+                        "[openvino]); best (the fastest installed candidate within --tolerance)")
     int8: bool = Field(False, description="also write an int8 (QDQ, static, calibrated) file")
     fp16: bool = Field(False, description="also write a file with fp16 weight storage")
     bf16: bool = Field(False, description="also write a file with bf16 weight storage")
@@ -59,8 +59,9 @@ class ExportConfig(BaseModel):
                         "pt files against their rounded weights); both the absolute and the relative error are "
                         "reported")
     min_agreement: float = Field(MIN_AGREEMENT, ge=0, le=1, description=AGREEMENT_HELP)
-    tolerance: float = Field(1.0, ge=0, le=100, description="allowed test-accuracy drop of an OpenVINO int8 file "
-                             "against its fp32 file, in points (metric × 100)")
+    tolerance: float = Field(1.0, ge=0, le=100, description="allowed test-accuracy drop, in points (metric × 100): "
+                             "of an OpenVINO int8 file against its fp32 file, and of --format best's candidates "
+                             "against the torch model")
     engines: list[Literal["onnxruntime", "cv2"]] | None = Field(
         None, description="engines every .onnx file must pass its check in; a file failing in one is deleted "
         "(default: onnxruntime for every file, and cv2.dnn for fp32 and fp16; cv2.dnn reads no bf16 weights and "
