@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import require_data
 
+from conftest import require_data
 from edgevision.data import DataConfig, load_data
 from edgevision.errors import ConfigError, DataError
 from edgevision.faces.lfw import archive, read_pairs
@@ -22,6 +22,9 @@ def test_lfw_splits_by_person():
     train, test = set(arc.people("devtrain")), set(arc.people("devtest"))
     assert len(train) == 4038 and len(test) == 1711 and not train & test
     assert set(s.class_names) <= train
+    s0 = load_data(DataConfig(source="lfw", input_size=32, options={"max_people": 6, "max_per_id": 3,
+                                                                    "val_per_id": 0}), "face")
+    assert s0.val is s0.train and len(s0.train) == len(s.train) + len(s.val) and s0.info["val_is_train"]
 
 
 def test_view2_pairs():
@@ -34,7 +37,7 @@ def test_bad_options_and_paths_are_one_line(tmp_path):
     require_data("lfw_deepfunneled")
     with pytest.raises(ConfigError, match=r"data\.options\.people"):
         load_data(DataConfig(source="lfw", options={"people": "everyone"}), "face")
-    with pytest.raises(DataError, match="no <Name>/<Name>_NNNN.jpg images"):
+    with pytest.raises(DataError, match=r"no <Name>/<Name>_NNNN\.jpg images"):
         load_data(DataConfig(source=f"lfw:{tmp_path}"), "face")
     with pytest.raises(DataError, match="identity labels only"):
         load_data(DataConfig(source="lfw"), "segmentation")

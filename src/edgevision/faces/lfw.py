@@ -5,8 +5,9 @@
 ``devtest`` (``peopleDevTest.txt``, 1,711 people) are disjoint, so a model trained on one side is tested on
 people it never saw. Images are the centred square ``crop`` × 250 px (the photos are loosely cropped around an
 already aligned face: LFW enlarged the detected box 2.2×) resized to the input size. Every identity with more
-than ``val_per_id`` images gives its last ``val_per_id`` images to validation; the test split is empty (faces are
-tested on other people: :mod:`benchmarks.face_embedding`). :func:`read_pairs` reads View 2's ``pairs.txt``.
+than ``val_per_id`` images gives its last ``val_per_id`` images to validation (0: validation = training images);
+the test split is empty (faces are tested on other people: ``benchmarks/face_embedding.py``). :func:`read_pairs`
+reads View 2's ``pairs.txt``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class LfwOptions(BaseModel):
     max_per_id: int = Field(6, ge=1, description="use at most this many images per person (the first ones)")
     max_people: int | None = Field(None, ge=1, description="use at most this many people (evenly spaced by name)")
     val_per_id: int = Field(1, ge=0, description="last images of each person (with more than this many) held "
-                            "out for validation")
+                            "out for validation (0: validate on the training images; use keep: last)")
     crop: float = Field(0.56, gt=0.2, le=1.0, description="side of the centred square crop, as a fraction of the "
                         "250 px photo (0.56 ≈ the face box with a margin)")
 
@@ -163,5 +164,7 @@ def lfw_source(arg: str, cfg: DataConfig, task: str) -> DataSplits:
     for j, (_, k) in enumerate(keys):  # per[label] = the images used of that person, numbered 1..per
         c = per[labels[j]]
         val[j] = c > opts.val_per_id and k > c - opts.val_per_id
-    return DataSplits(full.subset(np.flatnonzero(~val)), full.subset(np.flatnonzero(val)), full.subset([]), names,
-                      ch, size, f"lfw:{root}", info={"people": len(names), "images": len(keys)})
+    train = full.subset(np.flatnonzero(~val))
+    info = {"people": len(names), "images": len(keys), "val_is_train": not val.any()}
+    return DataSplits(train, full.subset(np.flatnonzero(val)) if val.any() else train, full.subset([]), names, ch,
+                      size, f"lfw:{root}", info=info)
