@@ -86,6 +86,10 @@ def test_train_weights_flag(net, tmp_path, capsys):
     assert main([*argv, str(out), "--weights", str(tmp_path / "ok.pt")]) == 0
     card = load_artifact(out).card
     assert card["weights"]["loaded"] == len(sd) and card["weights"]["missing"] == 0
+    imported = tmp_path / "imported"  # --epochs 0: the checkpoint as an artifact, tested, for every other verb
+    assert main([*argv[:-6], "0", "--out", str(imported), "--weights", str(tmp_path / "ok.pt")]) == 0
+    art = load_artifact(imported)
+    assert all(torch.equal(art.model.state_dict()[k], v) for k, v in sd.items()) and "test" in art.card["metrics"]
     sd.pop(next(iter(sd)))
     torch.save(sd, tmp_path / "short.pt")
     capsys.readouterr()

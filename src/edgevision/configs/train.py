@@ -91,6 +91,9 @@ class TrainStageConfig(TrainConfig):
                                          "the constructor takes them)")
     weights: str | None = Field(None, description=WEIGHTS_HELP)
     weights_strict: bool = Field(True, description=WEIGHTS_STRICT_HELP)
+    epochs: int = Field(10, ge=0, le=100_000, description="training epochs (passes over the train split); 0: no "
+                        "training, the model as built (with --weights: a checkpoint) is tested and saved as an "
+                        "artifact every verb reads")
     feature_layer: str | None = Field(None, description="submodule whose output is the model's features (face "
                                       "embeddings), for a model without forward_features (default: the input of "
                                       "its last nn.Linear); recorded in the architecture spec")

@@ -29,8 +29,9 @@ def adopt(model: nn.Module, model_kwargs: dict[str, Any] | None = None) -> ArchS
     cls = type(model)
     ref = reference_of(cls)
     if ref is None:
-        raise ConfigError(f"model object of class {cls.__qualname__}: the class is defined inside a function, so a "
-                          f"saved model could not be rebuilt; define it at module level (or in a file)")
+        raise ConfigError(f"model object of class {cls.__qualname__}: the class is defined inside a function or an "
+                          f"interactive session, so a saved model could not be rebuilt; define it at module level "
+                          f"in a file")
     remember(ref, cls)
     kwargs = dict(model_kwargs) if model_kwargs is not None else _attributes(model, cls)
     rebuilt = _rebuild(ref, kwargs, cls)

@@ -82,14 +82,15 @@ def remember(ref: str, factory: Callable[..., Any]) -> None:
 
 def reference_of(cls: type) -> str | None:
     """The reference that reaches class ``cls``: ``module:Qual.name``, or ``/abs/file.py:Name`` for a class of a
-    script run as ``__main__`` or of a file loaded by reference; None when it is defined inside a function."""
+    script run as ``__main__`` or of a file loaded by reference; None when no file or module holds it (a class
+    defined inside a function, in a notebook or in ``exec``'d code)."""
     qual = cls.__qualname__
-    if "<locals>" in qual:
-        return None
     mod = sys.modules.get(cls.__module__)
+    if "<locals>" in qual or mod is None:  # inside a function, or code run without a module (exec)
+        return None
     path = getattr(mod, "__file__", None)
     if cls.__module__ == "__main__" or cls.__module__.startswith(_FILE_PREFIX):
-        return f"{Path(path).resolve()}:{qual}" if path else None
+        return f"{Path(path).resolve()}:{qual}" if path else None  # a notebook's __main__ has no file
     return f"{cls.__module__}:{qual}"
 
 
