@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from .data import DataConfig
+from .foreign import ForeignOnnxOptions
 from .verb import Verb
 
 BENCH_ENGINES = ("torch", "onnxruntime", "cv2")
@@ -35,7 +36,7 @@ class ProfileConfig(BaseModel):
     budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per measurement")
 
 
-class BenchConfig(BaseModel):
+class BenchConfig(ForeignOnnxOptions):
     """``edgevision bench``: artifacts to compare, on which data, engines and threads."""
 
     cli: ClassVar[Verb] = Verb(

@@ -2,4 +2,4 @@
 (:mod:`.int8`) and the ``quantize`` stage. Importing this package registers the exporters, the ``.onnx`` artifact
 loader and the stages."""
 
-from . import export, onnx, quantize  # noqa: F401  (registration)
+from . import export, foreign, onnx, quantize  # noqa: F401  (registration)
