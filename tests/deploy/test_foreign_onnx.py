@@ -229,3 +229,33 @@ def test_training_verbs_convert_with_onnx2torch_or_say_what_is_missing(foreign, 
     with pytest.raises(ConfigError, match="needs its torch form; onnx2torch is not installed: it comes with the zoo"):
         edgevision.prune(foreign, out=tmp_path / "p", sparsity=0.5, epochs=0, data=data)
     assert not (tmp_path / "p").exists()
+
+
+def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(plain, tmp_path, capsys):
+    from edgevision.cli import main
+
+    path = _export(plain, tmp_path / "dyn.onnx", dynamic=True)
+    before = path.read_bytes()
+    code = main(["eval", str(path), "--mean", "0.5", "--std", "0.25", "--out", str(tmp_path / "e")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1
+    assert "dynamic spatial dims" in err and "--input-size" in err
+    assert path.read_bytes() == before and not (tmp_path / "e").exists()
+
+
+def test_predict_runs_a_described_foreign_file(foreign, plain, tmp_path):
+    import cv2
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(imgs / f"{i}.png"), rng.integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8))
+    edgevision.predict(foreign, [str(imgs)], out=tmp_path / "p", classes=NAMES, **_flags())
+    lines = [json.loads(s) for s in (tmp_path / "p" / "predictions.jsonl").read_text().splitlines()]
+    assert len(lines) == 3 and all(x["label"] in NAMES for x in lines)
+    img = cv2.cvtColor(cv2.imread(str(imgs / "0.png")), cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+    x = torch.from_numpy((img - np.array(MEAN, np.float32)) / np.array(STD, np.float32)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        want = NAMES[int(plain(x).argmax())]
+    assert next(x for x in lines if x["file"].endswith("0.png"))["label"] == want
