@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev quickstart test test-slow test-all lint bench clean
+.PHONY: install install-dev install-zoo quickstart test test-slow test-all test-zoo lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,23 @@ $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(VENV)/bin/python
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+
+# The zoo (timm, torchvision architectures) lives in its own venv: PyPI's torchvision needs the torch it was built
+# against (2.14.1, a CUDA build of ~5.5 GB that runs on the CPU), while the default install stays on torch 2.13.0 CPU.
+ZOO_VENV := .venv-zoo
+ZOO_PY   := $(ZOO_VENV)/bin/python
+
+$(ZOO_VENV)/bin/python:
+	$(PYTHON) -m venv $(ZOO_VENV)
+
+$(ZOO_VENV)/.installed: pyproject.toml constraints-zoo.txt | $(ZOO_VENV)/bin/python
+	$(ZOO_PY) -m pip install --quiet --disable-pip-version-check -c constraints-zoo.txt -e ".[zoo,dev]"
+	touch $@
+
+install-zoo: $(ZOO_VENV)/.installed  ## a second venv with torch 2.14.1 + torchvision + timm (see docs/zoo.md)
+
+test-zoo: install-zoo  ## the zoo tests (timm / torchvision architectures) in the zoo venv; they skip elsewhere
+	$(ZOO_PY) -m pytest -q -m zoo $(PYTEST_ARGS)
 
 quickstart: install  ## train → eval → profile → report on the embedded synthetic dataset
 	$(VENV)/bin/edgevision quickstart --out runs/quickstart
@@ -39,4 +56,4 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(ZOO_VENV) runs .pytest_cache .ruff_cache

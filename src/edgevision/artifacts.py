@@ -12,6 +12,7 @@ artifact its card names.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import warnings
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ArtifactError, EdgevisionError, cause_of
+from .errors import ArtifactError, ConfigError, EdgevisionError, cause_of
 from .models.base import ArchSpec, build_from_spec, get_arch
 from .registry import Registry
 from .runs import RunDir
@@ -140,14 +141,22 @@ def resolve(path: str | Path) -> Path:
     return p
 
 
-def load_artifact(path: str | Path) -> Artifact:
-    """Load any artifact kind (``.pt`` here; ``.evz`` and ``.onnx`` when their stages are installed)."""
+def load_artifact(path: str | Path, description: dict[str, Any] | None = None) -> Artifact:
+    """Load any artifact kind (``.pt`` here; ``.evz`` and ``.onnx`` when their stages are installed).
+
+    ``description`` (``input_size``, ``mean``, ``std``, ``task``, ``classes``, ...) describes a foreign file to a
+    loader that takes one (``.onnx``); the other kinds record their own preprocessing, so it is refused there.
+    """
     p = resolve(path)
     loader: Callable[[Path], Artifact] | None = LOADERS.get(p.suffix) if p.suffix in LOADERS else None
     if loader is None:
         kinds = ", ".join(LOADERS.names())
         raise ArtifactError(f"{p}: unsupported artifact type {p.suffix!r}; expected one of {kinds}")
-    art = loader(p)
+    if description and "description" not in inspect.signature(loader).parameters:
+        flags = ", ".join("--" + k.replace("_", "-") for k in description)
+        raise ConfigError(f"{p}: {flags} describe foreign ONNX files; a {p.suffix} artifact records its own "
+                          f"preprocessing and task: drop them")
+    art = loader(p, description=description) if description else loader(p)
     card_path = p.parent / "card.json"
     if card_path.exists() and not art.card:
         card = RunDir(p.parent).card()

@@ -103,7 +103,7 @@ def _takes_sizes(task: Any) -> bool:
 
 @stage("predict", PredictConfig, input_field="artifact", summary="run an artifact on images")
 def run_predict(cfg: PredictConfig, out: Path) -> StageResult:
-    art = load_artifact(cfg.artifact)
+    art = load_artifact(cfg.artifact, cfg.onnx_description())
     task = build_task(art.task)
     files = list_inputs(cfg.inputs)
     ch = int(art.preprocess["channels"])

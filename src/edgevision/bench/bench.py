@@ -35,7 +35,9 @@ from ..configs.bench import BenchConfig
 from ..data import BatchLoader, BatchTransform
 from ..deploy import openvino as ovx
 from ..deploy.export import cv2_compatible, cv2_outputs
-from ..deploy.onnx import OnnxModule, cv2_net, cv2_run, export_onnx, ort_session
+from ..deploy.foreign import FOREIGN_ARCH
+from ..deploy.onnx import OnnxModule, cv2_net, cv2_run, export_onnx, ort_session, run_session
+from ..deploy.onnxstats import onnx_macs, onnx_params
 from ..errors import DataError, EdgevisionError
 from ..models.base import build_from_spec, count_params
 from ..models.complexity import count_macs
@@ -108,8 +110,7 @@ def _torch_runner(model: nn.Module) -> Callable[[int], Callable[[np.ndarray], An
 def _ort_runner(path: Path) -> Callable[[int], Callable[[np.ndarray], Any]]:
     def make(threads: int) -> Callable[[np.ndarray], Any]:
         s = ort_session(path, threads)
-        name = s.get_inputs()[0].name
-        return lambda x: s.run(None, {name: x})
+        return lambda x: run_session(s, x)
     return make
 
 
@@ -227,9 +228,13 @@ def time_targets(ts: list[Target], threads: int, cfg: BenchConfig) -> list[dict[
 
 
 def _model_facts(art: Artifact) -> dict[str, Any]:
-    model = build_from_spec(art.arch)
-    return {"params": count_params(model), "macs": count_macs(model, art.input_shape),
-            "input": "x".join(map(str, art.input_shape))}
+    """Params and MACs of the architecture an artifact records (of the graph itself for a foreign ONNX file)."""
+    if art.arch.name == FOREIGN_ARCH:
+        params, macs = onnx_params(art.path), onnx_macs(art.path, art.input_shape)
+    else:
+        model = build_from_spec(art.arch)
+        params, macs = count_params(model), count_macs(model, art.input_shape)
+    return {"params": params, "macs": macs, "input": "x".join(map(str, art.input_shape))}
 
 
 def _row(t: Target, threads: int, timing: dict[str, Any], facts: dict[str, Any], acc: tuple, cfg: BenchConfig,
@@ -307,7 +312,7 @@ def bench_artifacts(cfg: BenchConfig) -> dict[str, Any]:
         ts: list[Target] = []
         paths = [p for a in cfg.artifacts for p in (expand(a) if cfg.expand_exports else [a])]
         for i, a in enumerate(paths):
-            art = load_artifact(a)
+            art = load_artifact(a, cfg.onnx_description() if Path(a).suffix == ".onnx" else None)
             ts += targets(art, labels[i] if i < len(labels) else _label(art), cfg, Path(tmp))
         data_cache: dict[str, Any] = {}
         accs = {id(t): _accuracy(t, cfg, data_cache) if t.error is None else ("", None, {}) for t in ts}

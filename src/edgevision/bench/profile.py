@@ -15,15 +15,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import onnx
 import torch
 from torch import nn
 
 from ..artifacts import load_artifact
 from ..config import dump
-from ..configs.bench import ProfileConfig
+from ..configs.bench import PROFILE_ENGINES, ProfileConfig
 from ..deploy import openvino as ovx
-from ..deploy.onnx import export_onnx, ort_session
-from ..errors import EdgevisionError, suggest
+from ..deploy.foreign import FOREIGN_ARCH, graph_input, is_foreign
+from ..deploy.onnx import export_onnx, ort_session, read_metadata, run_session
+from ..deploy.onnxstats import onnx_macs, onnx_params
+from ..errors import ConfigError, EdgevisionError, suggest
 from ..models import MODELS, build_from_spec, build_model, count_params, default_input
 from ..models.base import resolve
 from ..models.complexity import count_macs
@@ -37,7 +40,7 @@ from ..utils.shapes import parse_shape
 from ..utils.timing import measure
 
 
-def _open(cfg: ProfileConfig) -> tuple[nn.Module, tuple[int, ...], dict[str, Any]]:
+def _open(cfg: ProfileConfig) -> tuple[nn.Module | None, tuple[int, ...], dict[str, Any]]:
     """Model, input shape and description of ``cfg.target`` (a model reference or an artifact)."""
     target, input_text = cfg.target, cfg.input_size
     p = Path(target)
@@ -52,6 +55,8 @@ def _open(cfg: ProfileConfig) -> tuple[nn.Module, tuple[int, ...], dict[str, Any
     if not p.exists():
         raise EdgevisionError(f"{target!r} is neither a registered model{suggest(target, MODELS.names())} "
                               f"nor an existing artifact path")
+    if p.suffix == ".onnx" and is_foreign(read_metadata(p, verify=True)):
+        return _open_foreign(p, input_text)
     art = load_artifact(p)
     shape = parse_shape(input_text, 3) if input_text else art.input_shape
     size = ovx.ir_bytes(art.path) if art.path.suffix == ".xml" else art.path.stat().st_size
@@ -62,7 +67,25 @@ def _open(cfg: ProfileConfig) -> tuple[nn.Module, tuple[int, ...], dict[str, Any
     return art.model, shape, desc
 
 
-def _runner(eng: str, model: nn.Module, shape: tuple[int, ...], threads: int, tmp: Path, file: Path | None,
+def _open_foreign(path: Path, input_text: str | None) -> tuple[None, tuple[int, ...], dict[str, Any]]:
+    """A foreign ONNX file needs only its input shape here (``--input`` where its dims are dynamic)."""
+    meta = read_metadata(path)
+    if input_text:
+        shape = parse_shape(input_text, 3)
+    elif meta.get("preprocess"):
+        shape = (int(meta["preprocess"]["channels"]), *map(int, meta["preprocess"]["input_size"]))
+    else:
+        _, dims = graph_input(onnx.load(str(path), load_external_data=False), path)
+        if not all(isinstance(d, int) for d in dims[1:]):
+            raise ConfigError(f"{path}: input dims {'×'.join(str(d or '?') for d in dims)} are dynamic; pass --input "
+                              f"C×H×W (e.g. --input 3x224x224)")
+        shape = tuple(dims[1:])
+    counts = {"params": onnx_params(path), "macs": onnx_macs(path, shape)}
+    return None, shape, {"name": FOREIGN_ARCH, "kind": ".onnx", "file_bytes": path.stat().st_size,
+                         "path": str(path), "file": path, "counts": counts}
+
+
+def _runner(eng: str, model: nn.Module | None, shape: tuple[int, ...], threads: int, tmp: Path, file: Path | None,
             precision: str) -> Callable[[torch.Tensor], Any]:
     """``run(x)`` of ``eng``: torch eager, onnxruntime on ``file`` (or the model exported once), OpenVINO on an IR
     ``file`` at its precision (or on the ONNX graph converted, fp32)."""
@@ -78,17 +101,17 @@ def _runner(eng: str, model: nn.Module, shape: tuple[int, ...], threads: int, tm
         run = ovx.runner(ovx.convert(path), threads, "fp32")
         return lambda x: run(x.numpy())
     sess = ort_session(path, threads)
-    name = sess.get_inputs()[0].name
-    return lambda x: sess.run(None, {name: x.numpy()})
+    return lambda x: run_session(sess, x.numpy())
 
 
-def profile_model(model: nn.Module, shape: tuple[int, ...], threads: int | None = None, batch: int = 8,
-                  engines: tuple[str, ...] | list[str] = ("torch", "onnxruntime"), budget_s: float = 1.0,
-                  onnx_file: Path | None = None, precision: str = "fp32") -> dict[str, Any]:
+def profile_model(model: nn.Module | None, shape: tuple[int, ...], threads: int | None = None, batch: int = 8,
+                  engines: list[str] = PROFILE_ENGINES, budget_s: float = 1.0, onnx_file: Path | None = None,
+                  counts: dict[str, int] | None = None, precision: str = "fp32") -> dict[str, Any]:
     """Measure ``model`` at input ``shape`` (C, H, W); returns the stable profile dict (see module doc).
 
     With ``onnx_file`` (an exported or quantized ``.onnx``, or an OpenVINO ``.xml``), the engines run that file
     (an IR in openvino only) and ``model`` is only used to count params and MACs; the torch engine is skipped.
+    A foreign ONNX file has no torch model: ``counts`` gives its params and MACs (:mod:`edgevision.deploy.onnxstats`).
     """
     if onnx_file is not None:
         engines = [e for e in engines if e != "torch" and (onnx_file.suffix != ".xml" or e == "openvino")]
@@ -98,13 +121,12 @@ def profile_model(model: nn.Module, shape: tuple[int, ...], threads: int | None 
     threads = threads or torch.get_num_threads()
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)
-    model.eval()
     try:
-        macs = count_macs(model, shape)
+        macs = counts["macs"] if counts else count_macs(model.eval(), shape)
     except Exception as e:
         raise EdgevisionError(f"the model cannot run on input {'x'.join(map(str, shape))}: "
                               f"{str(e).splitlines()[0][:160]}") from None
-    params = count_params(model)
+    params = counts["params"] if counts else count_params(model)
     res: dict[str, Any] = {"input_shape": list(shape), "threads": threads, "params": params, "fp32_bytes": params * 4,
                            "macs": macs, "macs_note": "multiply-accumulates (conv/linear/matmul) at batch 1",
                            "latency": {}, "throughput": {}}
@@ -129,7 +151,7 @@ def run_profile(cfg: ProfileConfig, out: Path) -> StageResult:
     model, shape, desc = _open(cfg)
     res = {"target": cfg.target, "model": desc["name"], "kind": desc["kind"], "file_bytes": desc["file_bytes"],
            **profile_model(model, shape, cfg.threads, cfg.batch, cfg.engines, cfg.budget_s, desc.get("file"),
-                                  desc.get("precision", "fp32"))}
+                           desc.get("counts"), desc.get("precision", "fp32"))}
     run = RunDir(out).mkdir()
     run.write_config(dump(cfg))
     write_json(run.path / "profile.json", res)
@@ -161,9 +183,12 @@ def profile(target: str | Path | nn.Module, out: str | Path | None = None, **opt
 
 
 def list_models() -> list[dict[str, Any]]:
-    """Every registered model with its params and MACs at its default input."""
+    """Every registered model with its params and MACs at its default input (references that a process registered
+    for itself, such as a converted ONNX file's, need arguments and are not listed)."""
     rows = []
     for e in MODELS:
+        if is_reference(e.name):
+            continue
         m = build_model(e.name)
         shape = default_input(e.name)
         rows.append({"name": e.name, "family": e.meta.get("family", ""), "params": count_params(m),

@@ -13,6 +13,7 @@ model, run online on the same batch, so the loss is ``α·T²·KL(p_T ‖ q_S) +
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,8 @@ from ..configs.compress import FinetuneConfig
 from ..configs.distill import KDConfig
 from ..data import BatchLoader, DataConfig, DataSplits
 from ..errors import ConfigError, DataError
+from ..models import onnxnet
+from ..models.base import build_model, get_arch
 from ..runs import RunDir, claim
 from ..stages import StageResult
 from ..tasks import Task, build_task
@@ -64,10 +67,13 @@ def already_done(run: RunDir, cfg: FinetuneConfig) -> StageResult | None:
     return None
 
 
-def open_context(cfg: FinetuneConfig, art: Artifact | None = None) -> FinetuneContext:
-    """Load ``cfg.artifact`` (unless given) and build its task and the loaders of its data (or ``cfg.data``)."""
+def open_context(cfg: FinetuneConfig, art: Artifact | None = None, trainable: bool = True) -> FinetuneContext:
+    """Load ``cfg.artifact`` (unless given) and build its task and the loaders of its data (or ``cfg.data``);
+    ``trainable=False`` lets a stage that only runs the model (int8 of an ONNX file) open one without weights."""
     art = art or load_artifact(cfg.artifact)
-    if not any(True for _ in art.model.parameters()):
+    if trainable and art.meta.get("foreign"):
+        art = torch_form(art)
+    if trainable and not any(True for _ in art.model.parameters()):
         raise ConfigError(f"{art.path}: this stage changes a torch model's weights; give the float artifact "
                           f"(.pt, .evz), not an exported file")
     task = build_task(art.task)
@@ -78,6 +84,13 @@ def open_context(cfg: FinetuneConfig, art: Artifact | None = None) -> FinetuneCo
     train, val, test = make_loaders(splits, cfg, cfg.augment, cfg.seed, data_cfg.num_workers)
     teacher = copy.deepcopy(art.model).eval() if cfg.distill is not None else None
     return FinetuneContext(art, task, data_cfg, splits, train, val, test, teacher)
+
+
+def torch_form(art: Artifact) -> Artifact:
+    """A foreign ONNX artifact with its onnx2torch conversion as the model (one line naming the operators that
+    stop it); the spec records the file and its graph's SHA-256, so the stage's output reloads from it."""
+    model = build_model(onnxnet.register(), file=str(art.path.resolve()), graph_sha256=onnxnet.graph_digest(art.path))
+    return dataclasses.replace(art, model=model, arch=get_arch(model))
 
 
 def with_distillation(task: Task, teacher: nn.Module, kd: KDConfig) -> DistillTask:

@@ -6,11 +6,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .foreign import ForeignOnnxOptions
 from .train import THREADS_HELP
 from .verb import Verb
 
 
-class PredictConfig(BaseModel):
+class PredictConfig(ForeignOnnxOptions):
     """``edgevision predict``: an artifact and the images to run it on."""
 
     cli: ClassVar[Verb] = Verb(

@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from .data import DataConfig
+from .foreign import ForeignOnnxOptions
 from .train import WEIGHTS_HELP, WEIGHTS_STRICT_HELP
 from .verb import Verb
 
@@ -50,7 +51,7 @@ class ProfileConfig(BaseModel):
     budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per measurement")
 
 
-class BenchConfig(BaseModel):
+class BenchConfig(ForeignOnnxOptions):
     """``edgevision bench``: artifacts to compare, on which data, engines and threads."""
 
     cli: ClassVar[Verb] = Verb(

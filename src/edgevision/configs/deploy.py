@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .compress import FinetuneConfig
 from .data import DataConfig
+from .foreign import ForeignOnnxOptions
 from .train import THREADS_HELP
 from .verb import Verb
 
@@ -87,7 +88,7 @@ class ExportConfig(BaseModel):
         return ONNX_ENGINES if precision in ("fp32", "fp16") else ("onnxruntime",)
 
 
-class QuantizeConfig(FinetuneConfig):
+class QuantizeConfig(FinetuneConfig, ForeignOnnxOptions):
     """``edgevision quantize``: precision and int8 options (the training options apply to QAT)."""
 
     cli: ClassVar[Verb] = Verb(
@@ -97,7 +98,7 @@ class QuantizeConfig(FinetuneConfig):
         examples=("edgevision quantize runs/t --calibration best --tolerance 1 --qat auto --out runs/t-int8",),
         args=("artifact",), aliases=(("--per-tensor", "!per_channel"),))
 
-    artifact: str = Field(..., description="model file or run folder (a float model)")
+    artifact: str = Field(..., description="model file or run folder (a float model: .pt, .evz, or an fp32 .onnx)")
     precision: Literal["int8", "fp16", "bf16"] = Field(
         "int8", description="int8: static PTQ in onnxruntime (model.int8.onnx); fp16/bf16: 16-bit weight storage "
         "in a .pt, compute stays fp32")

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .data import AugmentConfig, DataConfig
+from .foreign import ForeignOnnxOptions
 from .train import OVERWRITE_HELP, WEIGHTS_HELP, WEIGHTS_STRICT_HELP, TrainConfig
 from .verb import Verb
 
@@ -117,6 +118,9 @@ class DistillStageConfig(TrainConfig, KDConfig):
                                     "[:fitnet|at[:weight]]', added to the loss (online mode, network teachers)")
     teacher_options: TeacherOptions = Field(default_factory=TeacherOptions, description="options of the OpenCV "
                                             "teachers (hog, haar-fullbody, haar-upperbody)")
+    teacher_onnx: ForeignOnnxOptions | None = Field(
+        None, description="a foreign ONNX teacher's preprocessing and task, e.g. --teacher-onnx.mean 0.5 "
+        "--teacher-onnx.std 0.25 (the student's own come from --data); recorded in the file, so needed once")
     cache_dir: str | None = Field(None, description="offline teacher-logit cache folder (default: "
                                   "$EDGEVISION_CACHE/teacher-logits or ~/.cache/edgevision/teacher-logits)")
     init: str | None = Field(None, description="artifact whose same-named, same-shaped tensors initialize the "

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from .data import AugmentConfig, DataConfig
+from .foreign import ForeignOnnxOptions
 from .verb import Verb
 
 THREADS_HELP = "torch intra-op (and OpenCV) threads while this stage computes; default: torch's, one per core"
@@ -117,11 +118,13 @@ class TrainStageConfig(TrainConfig):
     overwrite: bool = Field(False, description=OVERWRITE_HELP)
 
 
-class EvalConfig(BaseModel):
+class EvalConfig(ForeignOnnxOptions):
     """``edgevision eval``: which artifact, on which data and split."""
 
     cli: ClassVar[Verb] = Verb("eval", "edgevision:evaluate", "evaluate an artifact on a split of its dataset",
-                               examples=("edgevision eval runs/t --split test",), args=("artifact",))
+                               examples=("edgevision eval runs/t --split test",
+                                         "edgevision eval net.onnx --data ../shared/datasets/mnist --mean 0.5 --std "
+                                         "0.5 --input-size 28"), args=("artifact",))
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     artifact: str = Field(..., description="model file (.pt/.evz/.onnx) or run folder")

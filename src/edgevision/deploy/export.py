@@ -154,8 +154,10 @@ def _first(out: Any) -> torch.Tensor:
 def onnx_metadata(art: Artifact, model: nn.Module, precision: str, **extra: Any) -> dict[str, Any]:
     """What an exported file says about itself (stored in ``metadata_props`` under ``edgevision.*``)."""
     c, h, w = art.input_shape
-    return {"format": "edgevision.onnx", "version": __version__, "precision": precision,
-            "arch": get_arch(model).to_dict(), "task": art.task, "preprocess": art.preprocess,
+    arch = art.arch if isinstance(model, OnnxModule) else get_arch(model)  # an ONNX input has no torch model
+    foreign = {"foreign": True} if art.meta.get("foreign") else {}
+    return {"format": "edgevision.onnx", "version": __version__, "precision": precision, **foreign,
+            "arch": arch.to_dict(), "task": art.task, "preprocess": art.preprocess,
             "input": {"name": "input", "layout": "NCHW", "dtype": "float32", "shape": ["batch", c, h, w]},
             "meta": art.meta, "source": str(art.path), **extra}
 

@@ -1,5 +1,5 @@
 """ONNX export (opset 17, dynamic batch) with a numeric parity check against PyTorch, ORT sessions, OpenCV
-``cv2.dnn`` networks, self-describing metadata, and the ``.onnx`` artifact loader.
+``cv2.dnn`` networks, and self-describing metadata (the ``.onnx`` artifact loader is in :mod:`.foreign`).
 
 The TorchScript-based exporter (``dynamo=False``) is used: on this torch it is fast, and its graphs load in both
 onnxruntime and OpenCV's ``cv2.dnn``.
@@ -20,9 +20,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from ..artifacts import LOADERS, Artifact
 from ..errors import ArtifactError, EdgevisionError, cause_of
-from ..models.base import ArchSpec
 from ..utils.io import atomic_open, to_jsonable
 
 OPSET = 17
@@ -56,6 +54,27 @@ def ort_session(path: str | Path, threads: int | None = None) -> ort.InferenceSe
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def fixed_batch(session: ort.InferenceSession) -> int | None:
+    """The batch size an ONNX file's input is fixed at (foreign files often are), or None when it is dynamic."""
+    dim = session.get_inputs()[0].shape[0] if session.get_inputs()[0].shape else None
+    return dim if isinstance(dim, int) and dim > 0 else None
+
+
+def run_session(session: ort.InferenceSession, x: np.ndarray) -> list[np.ndarray]:
+    """Every output of ``session`` on the batch ``x``; a file with a fixed batch runs in chunks of that size (the
+    last one zero-padded and trimmed), so any batch size works on it."""
+    name, n = session.get_inputs()[0].name, fixed_batch(session)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if n is None or len(x) == n:
+        return session.run(None, {name: x})
+    chunks = []
+    for i in range(0, len(x), n):
+        part = x[i:i + n]
+        pad = np.concatenate([part, np.zeros((n - len(part), *x.shape[1:]), np.float32)]) if len(part) < n else part
+        chunks.append([o[:len(part)] for o in session.run(None, {name: pad})])
+    return [np.concatenate(outs) for outs in zip(*chunks)]
 
 
 def parity(model: nn.Module, session: ort.InferenceSession, input_shape: tuple[int, ...], batch: int = 2,
@@ -156,8 +175,7 @@ class OnnxModule(nn.Module):
         return self._session
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        s = self.session
-        outs = s.run(None, {s.get_inputs()[0].name: np.ascontiguousarray(x.detach().float().cpu().numpy())})
+        outs = run_session(self.session, x.detach().float().cpu().numpy())
         ts = tuple(torch.from_numpy(o) for o in outs)
         return ts[0] if len(ts) == 1 else ts
 
@@ -185,21 +203,3 @@ def cv2_net(path: str | Path, threads: int | None = None):
 def cv2_run(net, x: np.ndarray) -> np.ndarray:
     net.setInput(np.ascontiguousarray(x, dtype=np.float32))
     return net.forward()
-
-
-@LOADERS.register(".onnx")
-def load_onnx(path: Path) -> Artifact:
-    """Load an exported ``.onnx`` file as an :class:`Artifact` whose ``model`` runs in onnxruntime."""
-    meta = read_metadata(path, verify=True)
-    missing = [k for k in ("arch", "task", "preprocess") if k not in meta]
-    if missing:
-        raise ArtifactError(f"{path}: not an edgevision export (metadata {', '.join(missing)} missing); "
-                            f"export it with `edgevision export`")
-    try:
-        ort_session(path, 1)
-    except Exception as e:
-        raise ArtifactError(f"{path}: onnxruntime cannot load it ({cause_of(e)})") from None
-    art_meta = dict(meta.get("meta") or {})
-    art_meta.update(precision=meta.get("precision", "fp32"), source=meta.get("source"))
-    return Artifact(OnnxModule(path), ArchSpec.from_dict(meta["arch"]), meta["task"], meta["preprocess"], path,
-                    art_meta)

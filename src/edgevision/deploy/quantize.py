@@ -44,6 +44,7 @@ from .int8 import graph as q
 from .int8.qat import FakeQuantized, fold_batchnorm
 from .int8.stem import choose_stem, latency_pair
 from .onnx import OnnxModule, export_onnx, write_metadata
+from .onnxstats import onnx_macs, onnx_params
 
 
 def _onnx_metrics(path: Path, ctx: FinetuneContext, loader: Any) -> dict[str, Any]:
@@ -58,10 +59,33 @@ def _drop(ctx: FinetuneContext, ref: dict[str, Any], got: dict[str, Any]) -> flo
 
 
 def _export(model: torch.nn.Module, art: Artifact, path: Path, precision: str, **extra: Any) -> Path:
-
-    export_onnx(model, path, art.input_shape)
-    cv2_compatible(path)
+    """The fp32 ONNX file of ``model``; an ONNX input (:class:`OnnxModule`) is copied unchanged, not re-exported."""
+    if isinstance(model, OnnxModule):
+        path.write_bytes(model.path.read_bytes())
+    else:
+        export_onnx(model, path, art.input_shape)
+        cv2_compatible(path)
     return write_metadata(path, onnx_metadata(art, model, precision, **extra))
+
+
+def _facts(art: Artifact, model: torch.nn.Module, fp32: Path) -> dict[str, Any]:
+    """Architecture, params and MACs for the card (of the graph itself when the input is an ONNX file)."""
+    if isinstance(model, OnnxModule):
+        return {"model": art.arch.to_dict(), "params": onnx_params(fp32), "macs": onnx_macs(fp32, art.input_shape)}
+    return {"model": get_arch(model).to_dict(), "params": count_params(model),
+            "macs": count_macs(model, art.input_shape)}
+
+
+def _check_onnx_input(cfg: QuantizeConfig, art: Artifact) -> None:
+    """An ONNX input runs the int8 pipeline without its torch steps: fp32 files only, no QAT, no 16-bit storage."""
+    if art.meta.get("precision", "fp32") != "fp32":
+        raise ConfigError(f"{art.path}: already {art.meta['precision']}; quantize takes a float model")
+    if cfg.precision != "int8":
+        raise ConfigError(f"{art.path}: --precision {cfg.precision} stores torch weights in 16 bits; an ONNX file "
+                          f"takes --precision int8")
+    if cfg.qat == "on":
+        raise ConfigError(f"{art.path}: --qat on fine-tunes a torch model; an ONNX file gets PTQ (calibration, "
+                          f"sensitivity): use --qat auto or off")
 
 
 class _Int8Run:
@@ -181,7 +205,9 @@ def _int8(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: RunDir)
             if p2 is not None and (d2, -r.agreement(p2)) < (drop, -r.agreement(path)):
                 path, exclude, drop = p2, ex2, d2
                 say(f"quantize: kept {len(exclude)} layer(s) in float → val drop {drop:.2f} points")
-        if cfg.qat == "on" or (cfg.qat == "auto" and r.short(path, drop)):
+        if isinstance(r.model, OnnxModule) and cfg.qat == "auto" and r.short(path, drop):
+            say("quantize: QAT needs a torch model; this ONNX input keeps its PTQ result")
+        elif cfg.qat == "on" or (cfg.qat == "auto" and r.short(path, drop)):
             with phases("qat"):
                 p3, d3 = r.qat(method, exclude)
             say(f"quantize: after QAT val drop {d3:.2f} points")
@@ -224,9 +250,8 @@ def _finish_int8(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: 
            "threads": threads, "verdict": verdict, "phases_s": phases.as_dict()}
     write_json(run.path / "quantize.json", res)
     metrics = {"test": scalars(m8, ""), "fp32_test": scalars(m32, ""), "drop_points": round(drop, 3)}
-    card = make_card("quantize", task=art.task, model=get_arch(r.model).to_dict(), artifact=final,
-                     metrics=metrics, parent=str(art.path), precision="int8", params=count_params(r.model),
-                     macs=count_macs(r.model, art.input_shape), input_shape=list(art.input_shape),
+    card = make_card("quantize", task=art.task, artifact=final, metrics=metrics, parent=str(art.path),
+                     precision="int8", **_facts(art, r.model, r.fp32), input_shape=list(art.input_shape),
                      preprocess=art.preprocess, data=art.meta.get("data"), parity=parity,
                      latency={"engine": "onnxruntime", "threads": threads, **lat["int8"]},
                      speedup_vs_fp32=round(speedup, 3), verdict=verdict)
@@ -266,10 +291,13 @@ def run_quantize(cfg: QuantizeConfig, out: Path) -> StageResult:
     run = RunDir(out)
     if (done := already_done(run, cfg)) is not None:  # reuse with --resume; never overwrite a finished run
         return done
-    art = load_artifact(cfg.artifact)
-    if isinstance(art.model, OnnxModule):
-        raise ConfigError(f"{art.path}: quantize needs the float torch artifact (.pt, .evz), not an ONNX file")
-    ctx = open_context(cfg, art)
+    art = load_artifact(cfg.artifact, cfg.onnx_description())
+    is_onnx = isinstance(art.model, OnnxModule)
+    if is_onnx:
+        _check_onnx_input(cfg, art)
+    ctx = open_context(cfg, art, trainable=not is_onnx)
+    if is_onnx and not art.meta.get("data"):  # the int8 file records its data, so eval and bench need no --data
+        art.meta["data"] = ctx.data_cfg.model_dump(mode="json")
     run.mkdir().write_config(dump(cfg))
     return _half(cfg, art, ctx, run) if cfg.precision in ("fp16", "bf16") else _int8(cfg, art, ctx, run)
 

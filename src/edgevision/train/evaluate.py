@@ -37,7 +37,7 @@ def data_for(art: Artifact, data: DataConfig | None, task: str) -> tuple[DataCon
 
 @stage("eval", EvalConfig, input_field="artifact", summary="metrics of an artifact on a data split")
 def run_eval(cfg: EvalConfig, out: Path) -> StageResult:
-    art = load_artifact(cfg.artifact)
+    art = load_artifact(cfg.artifact, cfg.onnx_description())
     task = build_task(art.task)
     data_cfg, splits = data_for(art, cfg.data, task.name)
     ds = splits.split(cfg.split)

@@ -54,7 +54,8 @@ def kd_config(cfg: DistillStageConfig) -> KDConfig:
 
 def open_teacher_and_data(cfg: DistillStageConfig) -> tuple[Teacher, DataConfig, str, DataSplits]:
     """The teacher, the data config (the teacher's by default), the base task name and the splits."""
-    teacher = build_teacher(cfg.teacher, cfg.teacher_options, cfg.task)  # task None: the artifact's own
+    described = cfg.teacher_onnx.onnx_description() if cfg.teacher_onnx else None
+    teacher = build_teacher(cfg.teacher, cfg.teacher_options, cfg.task, described)  # task None: the artifact's own
     art = getattr(teacher, "art", None)
     data_cfg = cfg.data
     if (data_cfg is None or "source" not in data_cfg.model_fields_set) and art is not None and art.meta.get("data"):

@@ -250,7 +250,8 @@ class ArtifactScoreTeacher(ScoreTeacher):
         return count_params(self.module) * 4
 
 
-def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None = "classification") -> Teacher:
+def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None = "classification",
+                  description: dict[str, Any] | None = None) -> Teacher:
     """A built-in teacher name (``hog``, ``haar-fullbody``, ``haar-upperbody``), an artifact path / run folder,
     or an ensemble of those joined by ``+`` (``runs/t+hog``; :mod:`.ensemble`, classification only).
 
@@ -266,7 +267,7 @@ def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None
     if not Path(spec).exists():
         raise ConfigError(f"teacher {spec!r}: not a built-in teacher ({', '.join(TEACHERS.names())}) "
                           f"nor an existing artifact or run folder")
-    art = load_artifact(spec)
+    art = load_artifact(spec, description or None)  # description: a foreign ONNX teacher's (--teacher-onnx.*)
     own = art.task.get("name")
     task = task or own
     if task == own:

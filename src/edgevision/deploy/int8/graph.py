@@ -40,7 +40,7 @@ from ...data import BatchTransform, DataSplits, SampleDataset
 from ...data.base import collate
 from ...errors import ConfigError, EdgevisionError
 from ...utils.io import atomic_open
-from ..onnx import ort_session
+from ..onnx import fixed_batch, ort_session, run_session
 from . import cpu
 from .concat import share_concat_scales
 
@@ -116,8 +116,7 @@ def run_onnx(path: str | Path, x: np.ndarray, batch: int = 64, threads: int | No
     """First output of the ONNX model on ``x``, batched."""
 
     s = ort_session(path, threads)
-    name = s.get_inputs()[0].name
-    outs = [s.run(None, {name: x[i:i + batch]})[0] for i in range(0, len(x), batch)]
+    outs = [run_session(s, x[i:i + batch])[0] for i in range(0, len(x), batch)]
     return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
 
 
@@ -217,9 +216,13 @@ def quantize_int8(prepared: str | Path, dst: str | Path, calib: np.ndarray, *, m
           "percentile": CalibrationMethod.Percentile}[method]
     extra = {"CalibPercentile": percentile} if method == "percentile" else {}
     name = onnx.load(str(prepared), load_external_data=False).graph.input[0].name
+    fixed = fixed_batch(ort_session(prepared, 1))  # a file with a fixed batch is calibrated in whole batches of it
+    batch = fixed or 32
+    if fixed and len(calib) >= fixed:
+        calib = calib[: len(calib) // fixed * fixed]
     with tempfile.TemporaryDirectory() as tmp, _quiet():
         out = Path(tmp) / "int8.onnx"
-        quantize_static(str(prepared), str(out), _Reader(calib, name), quant_format=QuantFormat.QDQ,
+        quantize_static(str(prepared), str(out), _Reader(calib, name, batch), quant_format=QuantFormat.QDQ,
                         per_channel=per_channel, weight_type=QuantType.QInt8,
                         activation_type=QuantType.QInt8 if activations == "int8" else QuantType.QUInt8,
                         calibrate_method=cm, nodes_to_exclude=list(exclude_nodes), extra_options=extra,
