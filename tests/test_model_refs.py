@@ -64,6 +64,7 @@ def test_file_reference_records_the_absolute_path_and_rebuilds(net_file, monkeyp
     m = build_model("user_net.py:Net", chans=1, n_out=4)
     spec = get_arch(m)
     assert spec.name == f"{net_file.resolve()}:Net" and spec.kwargs == {"chans": 1, "n_out": 4}
+    assert spec.label == "user_net.py:Net"
     assert m(torch.zeros(2, 1, 16, 16)).shape == (2, 4)
     again = build_from_spec(spec)
     assert [p.shape for p in again.parameters()] == [p.shape for p in m.parameters()]
