@@ -14,8 +14,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(VENV)/bin/python
 	$(PIP) -e .
 	touch $@
 
+# dev = the test tools plus the light optional extras whose tests should run everywhere (OpenVINO + NNCF, dlib)
 $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(VENV)/bin/python
-	$(PIP) -e ".[dev]"
+	$(PIP) -e ".[dev,openvino,teachers]"
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

@@ -1,5 +1,7 @@
 """The training loop: learning, resume exactness, freezing and LR multipliers, bf16, divergence, early stop."""
 
+import math
+
 import pytest
 import torch
 
@@ -186,3 +188,42 @@ def test_a_slow_start_near_chance_is_not_warned_about(tmp_path, monkeypatch):
     assert min(hist[2:4]) >= 0.98 * chance and hist[3] < hist[2] - 1e-3 * chance  # near chance, but falling
     assert hist[-1] < 0.96 * chance
     assert not any("stayed at chance" in line for line in lines)
+
+
+def test_weight_ema_follows_its_formula_and_keeps_zeros():
+    from edgevision.train.ema import WeightEMA
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    ema = WeightEMA(model, decay=0.9, tau=2.0)
+    start = ema.module[0].weight.clone()
+    with torch.no_grad():
+        model[0].weight.fill_(1.0)
+        model[0].weight[0, 0] = 0.0  # a pruned weight
+        model[1].num_batches_tracked.fill_(7)
+    ema.update(model)
+    d = 0.9 * (1 - math.exp(-1 / 2.0))
+    want = d * start + (1 - d) * torch.ones_like(start)
+    want[0, 0] = 0.0
+    assert torch.allclose(ema.module[0].weight, want)
+    assert int(ema.module[1].num_batches_tracked) == 7  # integer buffers are copied, not averaged
+    assert not any(p.requires_grad for p in ema.module.parameters())
+
+
+def test_ema_validates_and_keeps_the_average_and_resumes_exactly(tmp_path):
+    t = _setup(tmp_path / "a", epochs=3, ema=0.99, ema_tau=5, keep="last")
+    t.fit()
+    assert t.ema is not None and t.ema.updates == 3 * len(t.train_loader)
+    assert all(torch.equal(a, b) for a, b in zip(t.model.state_dict().values(), t.ema.module.state_dict().values()))
+    plain = _setup(tmp_path / "b", epochs=3, keep="last")
+    plain.fit()
+    w_ema, w_raw = t.model.state_dict(), plain.model.state_dict()
+    assert any(not torch.allclose(w_ema[k], w_raw[k]) for k in w_raw if w_raw[k].is_floating_point())
+    killed = _setup(tmp_path / "c", epochs=3, ema=0.99, ema_tau=5, keep="last")
+    killed.callbacks.append(_Kill())
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit()
+    resumed = _setup(tmp_path / "c", epochs=3, ema=0.99, ema_tau=5, keep="last")
+    resumed.fit(resume=True)
+    assert resumed.ema.updates == t.ema.updates
+    for k, v in t.model.state_dict().items():
+        assert torch.allclose(v.float(), resumed.model.state_dict()[k].float(), atol=1e-6), k

@@ -84,3 +84,26 @@ def test_targets_by_glob_and_type() -> None:
         resolve({"fc9": 0.5}, layers, "sparsity")
     with pytest.raises(ConfigError, match="matches no conv/linear"):
         select(model, ["head.*"])
+
+
+def _lowest_by_sort(s: torch.Tensor, n: int) -> torch.Tensor:
+    """The reference: a stable full sort, the n first pruned."""
+    keep = torch.ones(s.numel(), dtype=torch.bool)
+    keep[torch.argsort(s.reshape(-1), stable=True)[:n]] = False
+    return keep.reshape(s.shape)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lowest_partial_sort_equals_a_stable_full_sort_with_ties_and_dead_weights(seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    s = torch.randint(-3, 4, (40, 25), generator=g).float()  # many ties
+    s[torch.rand(s.shape, generator=g) < 0.2] = float("-inf")  # already-pruned weights
+    for n in (0, 1, 7, 199, 200, 201, 500, 999, 1000, 1500):
+        keep, gamma = criteria.lowest(s, n)
+        assert torch.equal(keep, _lowest_by_sort(s, n)), n
+        assert int((~keep).sum()) == min(n, s.numel())
+        pruned = s[~keep]
+        if n and pruned.max() != float("-inf"):
+            assert gamma == float(pruned.max())
+        elif n:
+            assert gamma is None

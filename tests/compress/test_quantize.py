@@ -160,3 +160,37 @@ def test_quantize_stage_fp16(trained, tmp_path):
     saved = parent.path.stat().st_size - res.card["file_bytes"]
     assert saved >= 0.4 * 4 * res.card["params"]  # ~2 of every 4 weight bytes gone (the zip container stays)
     assert abs(res.card["metrics"]["drop_points"]) <= 5
+
+
+def _weight_ranges(path) -> tuple[int, int]:
+    """The extreme values of the int8 weight initializers of a QDQ file."""
+    from onnx import numpy_helper
+
+    vals = [numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer]
+    w = [v for v in vals if v.dtype == np.int8 and v.ndim == 4]
+    return min(int(v.min()) for v in w), max(int(v.max()) for v in w)
+
+
+def test_reduce_range_keeps_weights_in_7_bits_and_int8_agrees(small, tmp_path):
+    _, path, x = small
+    prepared = q.prepare_for_int8(path, tmp_path / "p.onnx")
+    seven = q.quantize_int8(prepared, tmp_path / "m7.onnx", x[:32], reduce_range="on")
+    eight = q.quantize_int8(prepared, tmp_path / "m8.onnx", x[:32], reduce_range="off")
+    assert _weight_ranges(seven)[0] >= -64 and _weight_ranges(seven)[1] <= 64
+    assert _weight_ranges(eight)[0] < -64 or _weight_ranges(eight)[1] > 64
+    # 7-bit weights agree with fp32 on every x86 CPU, VNNI or not
+    assert q.agreement(q.run_onnx(seven, x), q.run_onnx(path, x)) >= 0.9
+
+
+def test_reduce_range_auto_follows_the_cpu(monkeypatch):
+    from edgevision.deploy.int8 import cpu
+
+    monkeypatch.setattr(cpu, "is_x86", lambda: True)
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert cpu.reduce_range("auto") is True and cpu.reduce_range("off") is False
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"avx2", "avx512_vnni"}))
+    assert cpu.reduce_range("auto") is False and cpu.reduce_range("on") is True
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: None)  # flags unreadable: the safe choice
+    assert cpu.reduce_range(None) is True
+    monkeypatch.setattr(cpu, "is_x86", lambda: False)  # ARM dot products sum in int32
+    assert cpu.reduce_range("auto") is False

@@ -134,7 +134,8 @@ def test_profile_runs_an_onnx_file(exported, tmp_path):
 
     res = ev.profile(str(exported.run_dir / "model.int8.onnx"), threads=1, budget_s=0.05, out=tmp_path / "p")
     p = res.card["profile"]
-    assert list(p["latency"]) == ["onnxruntime"] and p["macs"] > 0 and p["params"] > 0
+    assert next(iter(p["latency"])) == "onnxruntime" and set(p["latency"]) <= {"onnxruntime", "openvino"}
+    assert p["macs"] > 0 and p["params"] > 0
 
 
 @pytest.mark.slow

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 from ..artifacts import Artifact
+from ..deploy import openvino as ovx
 from ..deploy.export import cv2_compatible, cv2_outputs
 from ..deploy.onnx import cv2_net, cv2_run, export_onnx, ort_session
 from ..errors import ConfigError, EdgevisionError
 
-ENGINES = ("auto", "torch", "onnxruntime", "cv2")
+ENGINES = ("auto", "torch", "onnxruntime", "cv2", "openvino")
 Runner = Callable[[np.ndarray], np.ndarray]
 
 
@@ -49,12 +50,19 @@ def is_onnx(art: Artifact) -> bool:
     return art.path.suffix == ".onnx"
 
 
+def is_ir(art: Artifact) -> bool:
+    return art.path.suffix == ".xml"
+
+
 def resolve_engine(art: Artifact, engine: str) -> str:
-    """``auto`` → torch for ``.pt``/``.evz``, onnxruntime for ``.onnx``; torch refuses an ONNX artifact."""
+    """``auto`` → torch for ``.pt``/``.evz``, onnxruntime for ``.onnx``, openvino for ``.xml``; torch refuses an
+    ONNX artifact, and an IR runs in openvino only."""
     if engine not in ENGINES:
         raise ConfigError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
     if engine == "auto":
-        return "onnxruntime" if is_onnx(art) else "torch"
+        return "openvino" if is_ir(art) else "onnxruntime" if is_onnx(art) else "torch"
+    if is_ir(art) and engine != "openvino":
+        raise ConfigError(f"{art.path}: an OpenVINO IR runs with --engine openvino only (not {engine})")
     if engine == "torch" and is_onnx(art):
         raise ConfigError(f"{art.path}: engine torch needs a .pt or .evz artifact; run an .onnx file with "
                           f"--engine onnxruntime or --engine cv2")
@@ -67,13 +75,16 @@ def make_engine(art: Artifact, engine: str = "auto", threads: int = 1) -> Engine
     threads = max(1, int(threads))
     if name == "torch":
         return Engine(name, threads, _torch_runner(art.model, threads))
+    if name == "openvino" and is_ir(art):
+        return Engine(name, threads, _ov_runner(art.path, threads, str(art.meta.get("precision", "fp32"))))
     tmp = None
     path = art.path
     if not is_onnx(art) or name == "cv2":
         tmp = Path(tempfile.mkdtemp(prefix="edgevision-demo-"))
         path = _onnx_copy(art, tmp / "model.onnx", for_cv2=name == "cv2")
     try:
-        run = _ort_runner(path, threads) if name == "onnxruntime" else _cv2_runner(path, threads, art.input_shape)
+        run = (_ort_runner(path, threads) if name == "onnxruntime" else _ov_runner(ovx.convert(path), threads, "fp32")
+               if name == "openvino" else _cv2_runner(path, threads, art.input_shape))
     except BaseException:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -111,6 +122,11 @@ def _ort_runner(path: Path, threads: int) -> Runner:
     sess = ort_session(path, threads)
     name = sess.get_inputs()[0].name
     return lambda x: np.asarray(sess.run(None, {name: x})[0], np.float32)
+
+
+def _ov_runner(model: object, threads: int, precision: str) -> Runner:
+    run = ovx.runner(model, threads, precision)
+    return lambda x: np.asarray(run(x)[0], np.float32)
 
 
 def _cv2_runner(path: Path, threads: int, shape: tuple[int, int, int]) -> Runner:

@@ -3,12 +3,15 @@
 Each row gives accuracy on the data, size on disk, params, MACs, latency p50/p90 at batch 1, throughput at a
 larger batch, the achieved GMAC/s and its fraction of this machine's peak (measured in the same run with a
 large GEMM on the same thread count, see :mod:`.peak`). Engines: torch eager (fp32, optionally bf16 compute),
-onnxruntime and OpenCV ``cv2.dnn``; a ``.pt`` artifact is exported to ONNX on the fly for the latter two.
+onnxruntime, OpenCV ``cv2.dnn`` and OpenVINO (its extra); a ``.pt`` artifact is exported to ONNX on the fly for
+the others, an ``.onnx`` file (int8 QDQ included) runs in OpenVINO as well, and an OpenVINO ``.xml`` runs there
+only, at its precision.
 
 Latency is measured in interleaved rounds (every runner of a thread count gets a slice of the budget per
 round) and the pooled median is quoted, so background load hits every row alike and ratios within one table
-are fair. Ratios are given against the first artifact on the same engine and against the fp32 file of the
-same model on the same engine.
+are fair. Ratios are given against the first artifact on the same engine, against the fp32 file of the
+same model on the same engine, and against onnxruntime fp32 of the same model (``vs_ort_fp32``); the fastest row
+per model, precision and thread count is marked (``fastest``).
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ from ..artifacts import Artifact, load_artifact
 from ..config import dump
 from ..configs.bench import BenchConfig
 from ..data import BatchLoader, BatchTransform
+from ..deploy import openvino as ovx
 from ..deploy.export import cv2_compatible, cv2_outputs
 from ..deploy.onnx import OnnxModule, cv2_net, cv2_run, export_onnx, ort_session
-from ..errors import DataError
+from ..errors import DataError, EdgevisionError
 from ..models.base import build_from_spec, count_params
 from ..models.complexity import count_macs
 from ..runs import RunDir, machine, make_card
@@ -116,19 +120,38 @@ def _cv2_runner(path: Path) -> Callable[[int], Callable[[np.ndarray], Any]]:
     return make
 
 
+def _ov_runner(path: Path, precision: str) -> Callable[[int], Callable[[np.ndarray], Any]]:
+    def make(threads: int) -> Callable[[np.ndarray], Any]:
+        return ovx.runner(path, threads, precision)
+    return make
+
+
+def _ov_target(art: Artifact, label: str, path: Path, precision: str) -> Target:
+    """OpenVINO on an IR or an ONNX file (which it reads directly); a graph it rejects is the row's error."""
+    t = Target(label, art, "openvino", precision, path, nn.Identity(), _ov_runner(path, precision))
+    try:
+        ovx.compile_model(path, 1, precision)
+        t.model = ovx.OpenVinoModule(path, precision)
+    except EdgevisionError as e:
+        t.error = str(e)
+    return t
+
+
 def targets(art: Artifact, label: str, cfg: BenchConfig, tmp: Path) -> list[Target]:
     """Every (engine, precision) this artifact can run on, exporting a .pt to ONNX when needed."""
 
+    precision = str(art.meta.get("precision", "fp32"))
+    if art.path.suffix == ".xml":
+        return [_ov_target(art, label, art.path, precision)] if "openvino" in cfg.engines else []
     out: list[Target] = []
     is_onnx = isinstance(art.model, OnnxModule)
-    precision = str(art.meta.get("precision", "fp32"))
     if not is_onnx and "torch" in cfg.engines:
         out.append(Target(label, art, "torch", precision, art.path, art.model, _torch_runner(art.model)))
         if cfg.torch_bf16:
             bf = Bf16Module(art.model)
             out.append(Target(label, art, "torch", "bf16 compute", art.path, bf, _torch_runner(bf)))
     onnx_file = art.path if is_onnx else None
-    if not is_onnx and {"onnxruntime", "cv2"} & set(cfg.engines):
+    if not is_onnx and {"onnxruntime", "cv2", "openvino"} & set(cfg.engines):
         onnx_file = export_onnx(art.model, tmp / f"{len(list(tmp.iterdir()))}-{art.path.stem}.onnx", art.input_shape)
         cv2_compatible(onnx_file)
     if onnx_file is None:
@@ -143,6 +166,8 @@ def targets(art: Artifact, label: str, cfg: BenchConfig, tmp: Path) -> list[Targ
         if err is None:
             t.model = Cv2Module(onnx_file)
         out.append(t)
+    if "openvino" in cfg.engines:
+        out.append(_ov_target(art, label, onnx_file, precision))
     return out
 
 
@@ -211,7 +236,8 @@ def _row(t: Target, threads: int, timing: dict[str, Any], facts: dict[str, Any],
          peaks: dict[str, float] | None) -> dict[str, Any]:
     row = {"label": t.label, "artifact": str(t.artifact.path), "file": str(t.file), "engine": t.engine,
            "precision": t.precision, "threads": threads, "metric": acc[0], "accuracy": acc[1],
-           "file_bytes": t.file.stat().st_size, **facts, "batch": cfg.batch}
+           "file_bytes": ovx.ir_bytes(t.file) if t.file.suffix == ".xml" else t.file.stat().st_size, **facts,
+           "batch": cfg.batch}
     if "error" in timing:
         return {**row, "error": timing["error"]}
     row.update(p50_ms=round(timing["p50_ms"], 4), p90_ms=round(timing["p90_ms"], 4), img_s=round(timing["img_s"], 2),
@@ -243,6 +269,34 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
             r["vs_fp32"] = round(fp32["p50_ms"] / r["p50_ms"], 3)
             if len(r["round_p50_ms"]) > 1:  # how much the ratio moved from round to round
                 r["vs_fp32_spread"] = ratio_stats(fp32["round_p50_ms"], r["round_p50_ms"])
+        ort = next((b for b in rows if b["engine"] == "onnxruntime" and b["precision"] == "fp32"
+                    and _same_model(b, r) and "p50_ms" in b), None)
+        if ort:
+            r["vs_ort_fp32"] = round(ort["p50_ms"] / r["p50_ms"], 3)
+    mark_fastest(rows)
+
+
+def _same_model(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a["threads"] == b["threads"] and a["params"] == b["params"] and a["macs"] == b["macs"] \
+        and a["input"] == b["input"]
+
+
+def precision_kind(precision: str) -> str:
+    """fp32 / bf16 / fp16 / int8: torch's "bf16 compute" and OpenVINO's bf16 hint are both bf16."""
+    return next((k for k in ("int8", "bf16", "fp16") if k in precision), "fp32")
+
+
+def mark_fastest(rows: list[dict[str, Any]]) -> None:
+    """``fastest``: True on the quickest row (lowest p50) of each model × precision kind × thread count."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        if "p50_ms" in r:
+            key = (r["params"], r["macs"], r["input"], r["threads"], precision_kind(r["precision"]))
+            groups.setdefault(key, []).append(r)
+    for g in groups.values():
+        best = min(g, key=lambda r: r["p50_ms"])
+        for r in g:
+            r["fastest"] = r is best
 
 
 def bench_artifacts(cfg: BenchConfig) -> dict[str, Any]:
@@ -299,7 +353,7 @@ def expand(path: str | Path) -> list[str | Path]:
     card = RunDir(folder).card() if (folder / "card.json").exists() else {}
     if card.get("stage") != "export" or not card.get("files") or (p.is_file() and card.get("artifact") != p.name):
         return [path]
-    return [folder / f["file"] for f in card["files"] if (folder / f["file"]).suffix == ".onnx"] or [path]
+    return [folder / f["file"] for f in card["files"] if (folder / f["file"]).suffix in (".onnx", ".xml")] or [path]
 
 
 def _label(art: Artifact) -> str:
@@ -321,21 +375,24 @@ def run_bench(cfg: BenchConfig, out: Path) -> StageResult:
 
 def format_table(res: dict[str, Any]) -> str:
     """The bench table as fixed-width text."""
-    head = (f"{'label':<26}{'engine':<12}{'precision':<13}{'thr':>3} {'metric':>9} {'KB':>8} {'params':>9} "
-            f"{'MMACs':>8} {'p50 ms':>8} {'p90 ms':>8} {'img/s':>8} {'GMAC/s':>7} {'%peak':>6} {'×first':>6}")
+    head = (f"{'label':<26}{'engine':<13}{'precision':<13}{'thr':>3} {'metric':>9} {'KB':>8} {'params':>9} "
+            f"{'MMACs':>8} {'p50 ms':>8} {'p90 ms':>8} {'img/s':>8} {'GMAC/s':>7} {'%peak':>6} {'×first':>6} "
+            f"{'×ort32':>6}")
     lines = [head]
     for r in res["rows"]:
         acc = f"{r['accuracy']:.4f}" if isinstance(r.get("accuracy"), float) else "-"
-        base = (f"{r['label'][:25]:<26}{r['engine']:<12}{r['precision'][:12]:<13}{r['threads']:>3} {acc:>9} "
+        engine = r["engine"] + ("*" if r.get("fastest") else "")
+        base = (f"{r['label'][:25]:<26}{engine:<13}{r['precision'][:12]:<13}{r['threads']:>3} {acc:>9} "
                 f"{r['file_bytes'] / 1024:>8.1f} {r['params']:>9,} {r['macs'] / 1e6:>8.2f} ")
         if "error" in r:
             lines.append(base + f"error: {r['error'][:60]}")
             continue
         frac = f"{100 * r['peak_fraction_b1']:.1f}" if "peak_fraction_b1" in r else "-"
         lines.append(base + f"{r['p50_ms']:>8.3f} {r['p90_ms']:>8.3f} {r['img_s']:>8.1f} {r['gmacs_b1']:>7.2f} "
-                     f"{frac:>6} {r.get('vs_first', float('nan')):>6.2f}")
+                     f"{frac:>6} {r.get('vs_first', float('nan')):>6.2f} {r.get('vs_ort_fp32', float('nan')):>6.2f}")
     peaks = "; ".join(f"{k} thr: fp32 {v['fp32']}, int8 {v['int8']} GMAC/s" for k, v in res["peak_gmacs"].items()
                       if v)
+    lines.append("* fastest of its model, precision and thread count; ×ort32 = onnxruntime fp32 p50 / this p50")
     lines += res.get("verdicts", [])
     return "\n".join(lines) + (f"\npeak (large GEMM, same run): {peaks}" if peaks else "")
 

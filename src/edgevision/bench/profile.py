@@ -1,7 +1,8 @@
 """The ``profile`` stage: what a model costs.
 
 Reports parameters and fp32 bytes, file bytes, MACs (multiply-accumulates of conv/linear/matmul at batch 1),
-latency p50/p90 at batch 1 after a warm-up for torch eager and onnxruntime, throughput at batch N, and the
+latency p50/p90 at batch 1 after a warm-up for torch eager, onnxruntime and OpenVINO (when its extra is installed;
+fp32 from the same ONNX graph, or an exported IR at its own precision), throughput at batch N, and the
 process's peak resident memory. All engines run in the same process with the same thread count, so their
 ratios are comparable.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import resource
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,8 @@ from torch import nn
 
 from ..artifacts import load_artifact
 from ..config import dump
-from ..configs.bench import PROFILE_ENGINES, ProfileConfig
+from ..configs.bench import ProfileConfig
+from ..deploy import openvino as ovx
 from ..deploy.onnx import export_onnx, ort_session
 from ..errors import EdgevisionError, suggest
 from ..models import MODELS, build_from_spec, build_model, count_params, default_input
@@ -51,31 +54,47 @@ def _open(cfg: ProfileConfig) -> tuple[nn.Module, tuple[int, ...], dict[str, Any
                               f"nor an existing artifact path")
     art = load_artifact(p)
     shape = parse_shape(input_text, 3) if input_text else art.input_shape
-    size = art.path.stat().st_size
+    size = ovx.ir_bytes(art.path) if art.path.suffix == ".xml" else art.path.stat().st_size
     desc = {"name": art.arch.label, "kind": art.path.suffix, "file_bytes": size, "path": str(art.path)}
-    if art.path.suffix == ".onnx":  # run the file itself; count params/MACs on the architecture it records
-        return build_from_spec(art.arch).eval(), shape, {**desc, "onnx": art.path}
+    if art.path.suffix in (".onnx", ".xml"):  # run the file itself; count params/MACs on the architecture it records
+        return build_from_spec(art.arch).eval(), shape, {**desc, "file": art.path,
+                                                           "precision": art.meta.get("precision", "fp32")}
     return art.model, shape, desc
 
 
-def _ort_runner(model: nn.Module, shape: tuple[int, ...], threads: int, tmp: Path, onnx_file: Path | None = None):
-
-    path = onnx_file or export_onnx(model, tmp / "model.onnx", shape)
+def _runner(eng: str, model: nn.Module, shape: tuple[int, ...], threads: int, tmp: Path, file: Path | None,
+            precision: str) -> Callable[[torch.Tensor], Any]:
+    """``run(x)`` of ``eng``: torch eager, onnxruntime on ``file`` (or the model exported once), OpenVINO on an IR
+    ``file`` at its precision (or on the ONNX graph converted, fp32)."""
+    if eng == "torch":
+        return model
+    if file is not None and file.suffix == ".xml":
+        run = ovx.runner(file, threads, precision)
+        return lambda x: run(x.numpy())
+    path = file or tmp / "model.onnx"
+    if not path.exists():
+        export_onnx(model, path, shape)
+    if eng == "openvino":
+        run = ovx.runner(ovx.convert(path), threads, "fp32")
+        return lambda x: run(x.numpy())
     sess = ort_session(path, threads)
     name = sess.get_inputs()[0].name
     return lambda x: sess.run(None, {name: x.numpy()})
 
 
 def profile_model(model: nn.Module, shape: tuple[int, ...], threads: int | None = None, batch: int = 8,
-                  engines: list[str] = PROFILE_ENGINES, budget_s: float = 1.0, onnx_file: Path | None = None
-                  ) -> dict[str, Any]:
+                  engines: tuple[str, ...] | list[str] = ("torch", "onnxruntime"), budget_s: float = 1.0,
+                  onnx_file: Path | None = None, precision: str = "fp32") -> dict[str, Any]:
     """Measure ``model`` at input ``shape`` (C, H, W); returns the stable profile dict (see module doc).
 
-    With ``onnx_file`` (an exported or quantized file), onnxruntime runs that file and ``model`` is only used
-    to count params and MACs; the torch engine is skipped.
+    With ``onnx_file`` (an exported or quantized ``.onnx``, or an OpenVINO ``.xml``), the engines run that file
+    (an IR in openvino only) and ``model`` is only used to count params and MACs; the torch engine is skipped.
     """
     if onnx_file is not None:
-        engines = [e for e in engines if e != "torch"]
+        engines = [e for e in engines if e != "torch" and (onnx_file.suffix != ".xml" or e == "openvino")]
+        if not engines:
+            raise EdgevisionError(f"{onnx_file}: none of the engines asked for runs this file (an .xml runs in "
+                                  f"openvino, an .onnx in onnxruntime or openvino)")
     threads = threads or torch.get_num_threads()
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -93,7 +112,7 @@ def profile_model(model: nn.Module, shape: tuple[int, ...], threads: int | None 
     try:
         with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
             for eng in engines:
-                fn = model if eng == "torch" else _ort_runner(model, shape, threads, Path(tmp), onnx_file)
+                fn = _runner(eng, model, shape, threads, Path(tmp), onnx_file, precision)
                 lat = measure(lambda f=fn: f(x1), budget_s=budget_s)
                 thr = measure(lambda f=fn: f(xb), min_runs=3, budget_s=budget_s)
                 res["latency"][eng] = {k: round(v, 4) if isinstance(v, float) else v for k, v in lat.items()}
@@ -109,7 +128,8 @@ def profile_model(model: nn.Module, shape: tuple[int, ...], threads: int | None 
 def run_profile(cfg: ProfileConfig, out: Path) -> StageResult:
     model, shape, desc = _open(cfg)
     res = {"target": cfg.target, "model": desc["name"], "kind": desc["kind"], "file_bytes": desc["file_bytes"],
-           **profile_model(model, shape, cfg.threads, cfg.batch, cfg.engines, cfg.budget_s, desc.get("onnx"))}
+           **profile_model(model, shape, cfg.threads, cfg.batch, cfg.engines, cfg.budget_s, desc.get("file"),
+                                  desc.get("precision", "fp32"))}
     run = RunDir(out).mkdir()
     run.write_config(dump(cfg))
     write_json(run.path / "profile.json", res)

@@ -39,8 +39,9 @@ class DemoConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     artifact: str = Field(..., description="model file (.pt/.evz/.onnx) or run folder")
     source: str = Field(..., description="camera index (0), video file, folder of images, or rtsp:// URL")
-    engine: Literal["auto", "torch", "onnxruntime", "cv2"] = Field(
-        "auto", description="inference engine (cv2 = cv2.dnn); auto = torch for .pt/.evz, onnxruntime for .onnx")
+    engine: Literal["auto", "torch", "onnxruntime", "cv2", "openvino"] = Field(
+        "auto", description="inference engine (cv2 = cv2.dnn; openvino needs the openvino extra); auto = torch for "
+        ".pt/.evz, onnxruntime for .onnx, openvino for .xml")
     threads: int = Field(1, ge=1, le=256, description="torch/onnxruntime/OpenCV inference threads (default 1: a "
                          "steady frame rate beside the capture thread)")
     headless: bool = Field(False, description="no window; write files instead")

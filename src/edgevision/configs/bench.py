@@ -11,8 +11,17 @@ from .data import DataConfig
 from .train import WEIGHTS_HELP, WEIGHTS_STRICT_HELP
 from .verb import Verb
 
-BENCH_ENGINES = ("torch", "onnxruntime", "cv2")
-PROFILE_ENGINES = ("torch", "onnxruntime")
+BENCH_ENGINES = ("torch", "onnxruntime", "cv2", "openvino")
+PROFILE_ENGINES = ("torch", "onnxruntime", "openvino")
+EXTRA_ENGINES = {"openvino": "openvino"}  # engine → the module its optional extra installs
+
+
+def installed(engines: tuple[str, ...]) -> list[str]:
+    """``engines`` less those whose optional extra is missing (checked without importing it)."""
+    import importlib.util
+
+    return [e for e in engines if e not in EXTRA_ENGINES or importlib.util.find_spec(EXTRA_ENGINES[e]) is not None]
+
 
 class ProfileConfig(BaseModel):
     """``edgevision profile``: a registered model name or an artifact."""
@@ -35,9 +44,9 @@ class ProfileConfig(BaseModel):
     threads: int | None = Field(None, ge=1, le=256, description="threads of torch and onnxruntime (default: "
                                 "torch's current thread count)")
     batch: int = Field(8, ge=1, le=1024, description="batch size for the throughput measurement")
-    engines: list[Literal["torch", "onnxruntime"]] = Field(default_factory=lambda: list(PROFILE_ENGINES),
-                                                           description="engines to time (an .onnx target runs in "
-                                                           "onnxruntime only)")
+    engines: list[Literal["torch", "onnxruntime", "openvino"]] = Field(
+        default_factory=lambda: installed(PROFILE_ENGINES), description="engines to time (default: those installed; "
+        "an .onnx target runs in onnxruntime and openvino, an .xml in openvino)")
     budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per measurement")
 
 
@@ -62,9 +71,10 @@ class BenchConfig(BaseModel):
     threads: list[Annotated[int, Field(ge=1, le=256)]] = Field(default_factory=lambda: [1], min_length=1,
                                                                description="thread counts, one set of rows each "
                                                                "(torch, onnxruntime and cv2 alike)")
-    engines: list[Literal["torch", "onnxruntime", "cv2"]] = Field(
-        default_factory=lambda: list(BENCH_ENGINES), description="torch (eager), onnxruntime, cv2 (cv2.dnn); a .pt "
-        "is exported to ONNX for the last two")
+    engines: list[Literal["torch", "onnxruntime", "cv2", "openvino"]] = Field(
+        default_factory=lambda: installed(BENCH_ENGINES), description="torch (eager), onnxruntime, cv2 (cv2.dnn), "
+        "openvino (its extra; default: those installed); a .pt is exported to ONNX for the others, and converted "
+        "from it for openvino")
     torch_bf16: bool = Field(False, description="also run torch in bf16 (channels-last, AMX/AVX-512 BF16)")
     batch: int = Field(32, ge=1, le=1024, description="batch size of the throughput measurement")
     budget_s: float = Field(1.0, gt=0, le=120, description="seconds of timing per row, for batch 1 and again for "

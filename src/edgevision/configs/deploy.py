@@ -20,6 +20,9 @@ HOLDOUT = 512  # first val (else test) samples of the parity checks
 RTOL = 1e-4  # max |file − torch| / max |torch| of a float file
 AGREEMENT_HELP = ("top-1 agreement with the torch model on the hold-out required of every fp16/bf16/int8 file (per "
                   "position for maps); one bar for export and quantize: 0.99 bounds the accuracy change by 1 point")
+REDUCE_RANGE_HELP = ("int8 weights in 7 bits, so that x86 CPUs without VNNI (AVX2) do not saturate their int16 sums "
+                     "of products: on, off, or auto = on where this CPU is x86 without VNNI (set it for the target "
+                     "CPU when that is another machine)")
 HOLDOUT_HELP = "first val (else test) samples of the parity checks (8 random inputs when the data is unknown)"
 ONNX_ENGINES = ("onnxruntime", "cv2")
 
@@ -35,8 +38,9 @@ class ExportConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     artifact: str = Field(..., description="model file or run folder")
-    format: str = Field("onnx", description="export format (`edgevision list exporters`): onnx, or pt (16-bit "
-                        "weight storage with --fp16/--bf16)")
+    format: str = Field("onnx", description="export format (`edgevision list exporters`): onnx; pt (16-bit weight "
+                        "storage with --fp16/--bf16); openvino (IR: fp32, --bf16 compute, --int8 via NNCF; extra "
+                        "[openvino]); best (the fastest installed candidate within --tolerance)")
     int8: bool = Field(False, description="also write an int8 (QDQ, static, calibrated) file")
     fp16: bool = Field(False, description="also write a file with fp16 weight storage")
     bf16: bool = Field(False, description="also write a file with bf16 weight storage")
@@ -47,6 +51,7 @@ class ExportConfig(BaseModel):
     calib_samples: int = Field(256, ge=1, le=100_000, description="first train samples used for int8 calibration")
     holdout: int = Field(HOLDOUT, ge=8, le=100_000, description=HOLDOUT_HELP)
     per_channel: bool = Field(True, description="int8 weight scales per output channel (off: per tensor)")
+    reduce_range: Literal["auto", "on", "off"] = Field("auto", description=REDUCE_RANGE_HELP)
     exclude: list[str] = Field(default_factory=list, description="layers (globs) kept in float in the int8 file")
     stem: Literal["auto", "int8", "float"] = Field(
         "auto", description="int8: keep a narrow-input stem conv in float (auto = when measured faster)")
@@ -54,6 +59,9 @@ class ExportConfig(BaseModel):
                         "pt files against their rounded weights); both the absolute and the relative error are "
                         "reported")
     min_agreement: float = Field(MIN_AGREEMENT, ge=0, le=1, description=AGREEMENT_HELP)
+    tolerance: float = Field(1.0, ge=0, le=100, description="allowed test-accuracy drop, in points (metric × 100): "
+                             "of an OpenVINO int8 file against its fp32 file, and of --format best's candidates "
+                             "against the torch model")
     engines: list[Literal["onnxruntime", "cv2"]] | None = Field(
         None, description="engines every .onnx file must pass its check in; a file failing in one is deleted "
         "(default: onnxruntime for every file, and cv2.dnn for fp32 and fp16; cv2.dnn reads no bf16 weights and "
@@ -100,6 +108,7 @@ class QuantizeConfig(FinetuneConfig):
                               "activation values that sets each range")
     per_channel: bool = Field(True, description="int8 weight scales per output channel (off, --per-tensor: per "
                               "tensor)")
+    reduce_range: Literal["auto", "on", "off"] = Field("auto", description=REDUCE_RANGE_HELP)
     exclude: list[str] = Field(default_factory=list, description="layer paths (globs) kept in float")
     tolerance: float = Field(1.0, ge=0, description="allowed val drop of the primary metric, in points (metric × "
                              "100)")

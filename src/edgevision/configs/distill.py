@@ -32,6 +32,11 @@ class KDConfig(BaseModel):
                            "(Hinton et al. 2015; hinton and kl+bce)")
     soft_epochs: int = Field(0, ge=0, description="Asplund (2016)'s schedule: soft targets only for these epochs, "
                              "then hard labels only (0 = the α mix in every epoch)")
+    embedding_loss: Literal["cos", "mse"] = Field(
+        "cos", description="embedding teachers (dlib-face): match each normalized student embedding (through a "
+        "learned projection when the sizes differ) to the teacher's by 1 − cos or squared distance")
+    relational_weight: float = Field(1.0, ge=0, description="embedding teachers: weight of distance-wise relational "
+                                     "KD, Huber of the batch's mean-normalized pairwise distances (Park et al. 2019)")
 
 
 class HintConfig(BaseModel):
@@ -69,7 +74,7 @@ class HintConfig(BaseModel):
 
 
 class TeacherOptions(BaseModel):
-    """Options of the built-in OpenCV teachers (``teacher_options``)."""
+    """Options of the built-in teachers (``teacher_options``): OpenCV detectors and dlib-face."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     det_size: int = Field(160, ge=64, le=1024, description="side of the square the image is resized to before "
@@ -79,6 +84,8 @@ class TeacherOptions(BaseModel):
                                  "the best margin (this − 1 when no window)")
     calibration_samples: int = Field(512, ge=16, description="evenly spaced training images used to fit Platt's "
                                      "p = σ(a·score + b)")
+    face_box: float = Field(0.8, gt=0.2, le=1.0, description="dlib-face: side of the centred face box (fraction of "
+                            "the crop's shorter side) in which its 5 landmarks are found")
 
 
 class DistillStageConfig(TrainConfig, KDConfig):

@@ -50,6 +50,11 @@ class TrainConfig(BaseModel):
     keep: Literal["best", "last"] = Field(
         "best", description="weights the stage ends with: best = the epoch with the best val primary metric "
         "(train loss without val), last = the final epoch")
+    ema: float = Field(0, ge=0, lt=1, description="exponential moving average of the weights with decay d (e.g. "
+                       "0.999; 0 = off): validation, the best epoch and the stage's model use the average; "
+                       "d_t = d·(1 − exp(−t/ema_tau)) after t steps")
+    ema_tau: float = Field(200, gt=0, description="warm-up of the weight average τ, in optimizer steps: d_t "
+                           "reaches 63 % of ema after τ steps")
     bf16: bool = Field(False, description="run the training steps and validation passes under CPU bf16 autocast")
     grad_clip: float = Field(0, ge=0, description="clip the gradients' global L2 norm to this before each step "
                              "(0 = off)")

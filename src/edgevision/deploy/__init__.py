@@ -1,5 +1,5 @@
 """Deployment: the export table (:mod:`.export`), ONNX and engine runtimes (:mod:`.onnx`), int8 graph quantization
-(:mod:`.int8`) and the ``quantize`` stage. Importing this package registers the exporters, the ``.onnx`` artifact
-loader and the stages."""
+(:mod:`.int8`) and the ``quantize`` stage. Importing this package registers the exporters, the ``.onnx`` and ``.xml``
+(OpenVINO IR, :mod:`.openvino`) artifact loaders and the stages."""
 
-from . import export, onnx, quantize  # noqa: F401  (registration)
+from . import best, export, onnx, openvino, ov_export, quantize  # noqa: F401  (registration)

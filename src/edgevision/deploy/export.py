@@ -54,6 +54,7 @@ from ..utils.progress import console
 from ..utils.text import one_line
 from ..utils.timing import Phases
 from .cv2fix import cv2_compatible
+from .int8 import cpu
 from .int8 import graph as q
 from .int8.stem import choose_stem
 from .onnx import OnnxModule, export_onnx, write_metadata
@@ -69,11 +70,38 @@ class ExportFormat:
     options: frozenset[str]
     fn: Callable[[ExportJob], list[dict[str, Any]]]
     description: str = ""
+    extra: str | None = None  # the optional extra it needs (`pip install 'edgevision[EXTRA]'`)
+    available: Callable[[], bool] = lambda: True  # whether that extra is installed (without importing it)
+    companions: tuple[str, ...] = ()  # suffixes of the files written beside each main file (an IR's .bin)
+    # picks among the files ``fn`` wrote (``best``): returns the files kept and a report for the card
+    choose: Callable[[ExportJob, list[dict[str, Any]]], tuple[list[dict[str, Any]], dict[str, Any]]] | None = None
 
 
 EXPORTERS: Registry = Registry("export format", builtins=("edgevision.deploy",), plural="exporters")
 
 
+def export_format(name: str) -> ExportFormat:
+    """The row of ``name``; an unknown name lists the installed formats and the missing ones (with their extra)."""
+    if name in EXPORTERS:
+        return EXPORTERS.get(name)
+    rows = {n: EXPORTERS.get(n) for n in EXPORTERS.names()}
+    have = [n for n, f in rows.items() if f.available()]
+    missing = [f"{n} (pip install 'edgevision[{f.extra}]')" for n, f in rows.items() if not f.available()]
+    raise ConfigError(f"unknown export format {name!r}; installed: {', '.join(have)}"
+                      + (f"; missing: {', '.join(missing)}" if missing else ""))
+
+
+def remove_file(run: RunDir, name: str) -> list[str]:
+    """Delete ``name`` in the run folder and its companion files (an IR's ``.bin``); the names deleted."""
+    p = run.path / Path(name).name
+    suffixes = {s for n in EXPORTERS.names() for f in [EXPORTERS.get(n)] if p.suffix == f.suffix
+                for s in f.companions}
+    gone = []
+    for f in [p, *(p.with_suffix(s) for s in sorted(suffixes))]:
+        if f.is_file():
+            f.unlink()
+            gone.append(f.name)
+    return gone
 
 
 @dataclass
@@ -240,13 +268,14 @@ def _int8(job: ExportJob, fp32: Path, x: np.ndarray, ref: np.ndarray, real: bool
 
         def quantize(dst: Path, exclude: list[str]) -> Path:
             return q.quantize_int8(prepared, dst, calib, method=cfg.calibration, per_channel=cfg.per_channel,
-                                   exclude_nodes=exclude, cache=cache)
+                                   exclude_nodes=exclude, cache=cache, reduce_range=cfg.reduce_range)
 
         stem, stem_report = choose_stem(prepared, quantize, excluded, cfg.stem, job.shape)
         excluded += stem
         quantize(path, excluded)
     write_metadata(path, onnx_metadata(job.art, job.model, "int8", calibration=cfg.calibration,
-                                       calib_samples=len(calib), per_channel=cfg.per_channel, excluded=excluded))
+                                       calib_samples=len(calib), per_channel=cfg.per_channel, excluded=excluded,
+                                       weight_bits=7 if cpu.reduce_range(cfg.reduce_range) else 8))
     return {**check(path, "int8", x, ref, cfg, "agreement"), "calibration": cfg.calibration, "excluded": excluded,
             "stem": stem_report}
 
@@ -292,20 +321,22 @@ def clear_previous(run: RunDir, keep: Path) -> list[str]:
         with contextlib.suppress(ValueError, OSError):
             d = json.loads(old.read_text())
             names |= {f["file"] for f in d.get("files", []) + d.get("rejected", []) if isinstance(f, dict)}
-    suffixes = {fmt.suffix for fmt in (EXPORTERS.get(n) for n in EXPORTERS.names())}
+    suffixes = {fmt.suffix for fmt in (EXPORTERS.get(n) for n in EXPORTERS.names()) if fmt.suffix}
     names |= {p.name for p in run.path.glob("model*") if p.suffix in suffixes}
     gone = []
     for name in sorted(names):
         p = run.path / Path(name).name
         if p.is_file() and p.resolve() != keep.resolve():
-            p.unlink()
-            gone.append(p.name)
+            gone += remove_file(run, p.name)
     return gone
 
 
 @stage("export", ExportConfig, input_field="artifact", summary="export to ONNX (fp32/fp16/bf16/int8) + parity check")
 def run_export(cfg: ExportConfig, out: Path) -> StageResult:
-    fmt: ExportFormat = EXPORTERS.get(cfg.format)
+    fmt = export_format(cfg.format)
+    if not fmt.available():
+        raise ConfigError(f"export --format {cfg.format} needs the {fmt.extra} extra; install it with: pip install "
+                          f"'edgevision[{fmt.extra}]'")
     asked = [f for f in PRECISION_FLAGS if getattr(cfg, f)]
     bad = [f for f in asked if f not in fmt.options]
     if bad:
@@ -319,20 +350,27 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
     clear_previous(run, art.path)
     run.write_config(dump(cfg))
     phases = Phases()
+    job = ExportJob(cfg, art, run)
     with phases("export and parity checks"):
-        files = fmt.fn(ExportJob(cfg, art, run))
+        files = fmt.fn(job)
+    best = None
+    if fmt.choose is not None:
+        with phases("accuracy and timing of the candidates"):
+            files, best = fmt.choose(job, files)
     failed = _failure_lines(run, files)
     for f in files:
         if not f["pass"]:
-            (run.path / f["file"]).unlink(missing_ok=True)  # all-or-nothing per file
+            remove_file(run, f["file"])  # all-or-nothing per file
     passed, rejected = [f for f in files if f["pass"]], [f for f in files if not f["pass"]]
     write_json(run.path / "export.json", {"format": cfg.format, "files": passed, "rejected": rejected,
-                                          "phases_s": phases.as_dict()})
+                                          "phases_s": phases.as_dict(), **({"best": best} if best else {})})
     for f in passed:
         console.print(f"exported {run.path / f['file']}  ({f['precision']}, {f['bytes']:,} bytes; checked in "
                       f"{', '.join(f['engines'])})", highlight=False)
     if passed:
-        _write_card(cfg, art, run, passed, rejected)
+        _write_card(cfg, art, run, passed, rejected, best)
+    if best:
+        console.print(best_line(best), highlight=False)
     if failed:
         raise EdgevisionError(failed[0] + (f" (+{len(failed) - 1} more; see {run.path / 'export.json'})"
                                            if len(failed) > 1 else ""))
@@ -341,8 +379,18 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
     return StageResult(run.path, run.path / main, json.loads(run.card_path.read_text()))
 
 
+def best_line(report: dict[str, Any]) -> str:
+    """One line: the winner of ``--format best``, by how much, and how many candidates were rejected."""
+    rej = [c for c in report["candidates"] if "rejected" in c]
+    vs = f", {report['vs_ort_fp32']:.2f}× onnxruntime fp32" if report.get("vs_ort_fp32") else ""
+    up = f", {report['vs_runner_up']:.2f}× the runner-up {report['runner_up']}" if report.get("runner_up") else ""
+    return (f"best: {report['winner']} ({report['engine']} {report['precision']}, {report['p50_ms']:.3f} ms at batch 1 "
+            f"on {report['threads']} thread(s){vs}{up}); {len(rej)} of {len(report['candidates'])} candidates "
+            f"rejected")
+
+
 def _write_card(cfg: ExportConfig, art: Artifact, run: RunDir, passed: list[dict[str, Any]],
-                rejected: list[dict[str, Any]]) -> None:
+                rejected: list[dict[str, Any]], best: dict[str, Any] | None = None) -> None:
     """The card lists the files that passed (the last is the main artifact) and those rejected (removed)."""
     main = passed[-1]
     card = make_card("export", task=art.task, model=get_arch(art.model).to_dict(), artifact=run.path / main["file"],
@@ -350,7 +398,7 @@ def _write_card(cfg: ExportConfig, art: Artifact, run: RunDir, passed: list[dict
                      rejected=[{"file": f["file"], "precision": f["precision"]} for f in rejected],
                      params=count_params(art.model), macs=count_macs(art.model, art.input_shape),
                      input_shape=list(art.input_shape), preprocess=art.preprocess, data=art.meta.get("data"),
-                     precision=main["precision"])
+                     precision=main["precision"], **({"best": best} if best else {}))
     if rejected:
         card["status"] = "partial"  # a recipe re-runs a partial export; the passed files are usable meanwhile
     run.write_card(card)

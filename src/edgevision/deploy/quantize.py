@@ -39,6 +39,7 @@ from ..train.trainer import scalars
 from ..utils.io import write_json
 from ..utils.timing import Phases
 from .export import agreement_check, cv2_compatible, onnx_metadata, parity_failure, torch_outputs
+from .int8 import cpu
 from .int8 import graph as q
 from .int8.qat import FakeQuantized, fold_batchnorm
 from .int8.stem import choose_stem, latency_pair
@@ -92,7 +93,8 @@ class _Int8Run:
     def quantize(self, prepared: Path, method: str, exclude: list[str], tag: str = "") -> Path:
         return q.quantize_int8(prepared, self.work / f"{method}{tag}.int8.onnx", self.calib, method=method,
                                per_channel=self.cfg.per_channel, exclude_nodes=exclude,
-                               percentile=self.cfg.percentile, cache=self.work / f"ranges-{method}{tag}.json")
+                               percentile=self.cfg.percentile, cache=self.work / f"ranges-{method}{tag}.json",
+                               reduce_range=self.cfg.reduce_range)
 
     def choose_method(self, prepared: Path, exclude: list[str]) -> tuple[str, Path, float]:
         """Calibrate with each method; keep the best primary metric on val (ties: agreement)."""
@@ -115,7 +117,8 @@ class _Int8Run:
                           ) -> tuple[Path | None, list[str], float]:
         """Greedily keep the most sensitive layers in float until the drop is within tolerance."""
         rows = q.sensitivity(prepared, self.work, self.calib, self.val_x, q.run_onnx(self.fp32, self.val_x),
-                             method=method, per_channel=self.cfg.per_channel, exclude=exclude)
+                             method=method, per_channel=self.cfg.per_channel, exclude=exclude,
+                             reduce_range=self.cfg.reduce_range)
         self.report["sensitivity"] = rows
         path, excl = None, list(exclude)
         for r in rows[: self.cfg.max_exclude]:
@@ -148,7 +151,8 @@ class _Int8Run:
         excl = [n for n in q.quantizable_nodes(prepared) if q.module_path(n) in exclude_layers]
         excl += [n for n in exclude if n in names and n not in excl]  # e.g. the pool of a float stem
         path = q.quantize_int8(prepared, self.work / "qat.int8.onnx", self.calib, method=method,
-                               per_channel=self.cfg.per_channel, exclude_nodes=excl, percentile=self.cfg.percentile)
+                               per_channel=self.cfg.per_channel, exclude_nodes=excl, percentile=self.cfg.percentile,
+                               reduce_range=self.cfg.reduce_range)
         drop = _drop(self.ctx, self.fp32_val, _onnx_metrics(path, self.ctx, self.val_loader))
         self.report["qat"] = {"folded_batchnorm": folded, "val_drop_points": round(drop, 3), **loop}
         return path, drop
@@ -191,7 +195,8 @@ def _int8(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: RunDir)
 def _finish_int8(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: RunDir, r: _Int8Run, final: Path,
                  method: str, exclude: list[str], phases: Phases) -> StageResult:
     write_metadata(final, onnx_metadata(art, r.model, "int8", calibration=method, per_channel=cfg.per_channel,
-                                        excluded=exclude, qat=r.report["qat"] is not None))
+                                        excluded=exclude, qat=r.report["qat"] is not None,
+                                        weight_bits=7 if cpu.reduce_range(cfg.reduce_range) else 8))
     parity = agreement_check(final, r.agreement(final), len(r.holdout_x), cfg.min_agreement)
     if not parity["pass"]:
         final.unlink()

@@ -5,7 +5,7 @@ embeddings with a SQLite gallery, open-set thresholds, and the per-frame pipelin
 wrap :mod:`.api`.
 """
 
-from . import orl  # noqa: F401  (registers the ``orl`` data source)
+from . import lfw, orl  # noqa: F401  (register the ``lfw`` and ``orl`` data sources)
 from .api import delete, enroll, identify, list_gallery, verify
 from .detect import DetectorConfig, crop_faces, detect_and_crop, detect_faces
 from .evaluate import faces_eval

@@ -19,11 +19,13 @@ import torch
 import torch.nn.functional as F
 
 from ..artifacts import load_artifact
+from ..compress.distill.dlib_face import NAME as DLIB
 from ..config import validate
 from ..data.imageio import read_image
 from ..errors import ArtifactError, DataError
 from ..models.contract import features
 from .detect import DetectorConfig, crop_faces, detect_faces, to_gray
+from .dlib import DlibRecognizer
 from .gallery import Gallery, match
 
 UNKNOWN = "unknown"
@@ -57,6 +59,8 @@ class FaceRecognizer:
         self.detector = detector or DetectorConfig(**{k: v for k, v in (opts.get("detector") or {}).items()
                                                       if k in ("cascade", "margin", "align")})
         self.id = model_id(self.model)
+        cal = (art.card or {}).get("face_calibration") or art.meta.get("face_calibration")
+        self.calibration: dict[str, Any] | None = cal if isinstance(cal, dict) and "threshold" in cal else None
         with torch.inference_mode():
             self.dim = int(features(self.model, torch.zeros(1, self.channels, *self.size)).flatten(1).shape[1])
 
@@ -85,14 +89,31 @@ class FaceRecognizer:
         return g
 
 
+def default_threshold(rec: Any) -> tuple[float, str]:
+    """The embedder's calibrated threshold and what it means, else :data:`DEFAULT_THRESHOLD` (uncalibrated)."""
+    cal = getattr(rec, "calibration", None)
+    if cal:
+        return float(cal["threshold"]), f"FAR {float(cal['far']):g} on {cal.get('source', 'held-out impostors')}"
+    return DEFAULT_THRESHOLD, "uncalibrated default (choose one with `edgevision faces eval`)"
+
+
 @lru_cache(maxsize=8)
 def _cached(path: str, mtime: float, detector: str | None) -> FaceRecognizer:
     return FaceRecognizer(path, DetectorConfig.model_validate_json(detector) if detector else None)
 
 
-def recognizer(artifact: str | Path, detector: DetectorConfig | dict[str, Any] | None = None) -> FaceRecognizer:
-    """A process-wide cached :class:`FaceRecognizer` (reloaded when the file changes); ``detector`` may be the
-    options as a mapping (``--detector.*`` flags), checked by :class:`DetectorConfig`."""
+@lru_cache(maxsize=1)
+def _dlib() -> DlibRecognizer:
+    return DlibRecognizer()
+
+
+def recognizer(artifact: str | Path, detector: DetectorConfig | dict[str, Any] | None = None
+               ) -> FaceRecognizer | DlibRecognizer:
+    """A process-wide cached :class:`FaceRecognizer` (reloaded when the file changes), or dlib's pipeline for the
+    name ``dlib-face`` (its own HOG detector: Haar options do not apply); ``detector`` may be the options as a
+    mapping (``--detector.*`` flags), checked by :class:`DetectorConfig`."""
+    if str(artifact) == DLIB:
+        return _dlib()
     if isinstance(detector, dict):
         detector = validate(DetectorConfig, detector, prefix="detector")
     p = Path(artifact)

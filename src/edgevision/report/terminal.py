@@ -19,7 +19,7 @@ from rich.table import Table
 from .html import headline
 from .runs import StageView, collect
 
-ENGINES = ("torch", "onnxruntime", "cv2")
+ENGINES = ("torch", "onnxruntime", "cv2", "openvino")
 
 
 def _key(path: str | Path) -> str:

@@ -1,10 +1,10 @@
 """One training loop for every task, and for distillation (which is a task wrapping another task).
 
-Per epoch: reseed from (seed, epoch) → train steps (task.step → backward → callbacks → optimizer.step) →
-validate → schedule → log a line to ``metrics.jsonl`` → write ``last.pt`` (and ``best.pt`` on improvement)
-atomically → early-stopping check. ``fit(resume=True)`` restores ``last.pt`` and continues; because order,
-augmentation, dropout and learning rate are all functions of (seed, epoch, step), the resumed run ends with
-the same weights as an uninterrupted one.
+Per epoch: reseed from (seed, epoch) → train steps (task.step → backward → callbacks → optimizer.step → the
+weight average, with ``ema``) → validate → schedule → log a line to ``metrics.jsonl`` → write ``last.pt`` (and
+``best.pt`` on improvement) atomically → early-stopping check. ``fit(resume=True)`` restores ``last.pt`` and
+continues; because order, augmentation, dropout and learning rate are all functions of (seed, epoch, step), the
+resumed run ends with the same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from ..utils.seed import derive_seed
 from . import checkpoint
 from .callbacks import Callback, ambient_callbacks
 from .distributed import Dist, average_grads, broadcast_flag
+from .ema import WeightEMA
 from .optim import apply_max_norm, lr_factor, make_optimizer, set_lr
 from .transfer import frozen_norms
 
@@ -72,6 +73,7 @@ class Trainer:
         self.aux = task.trainable()  # loss-side parameters (distillation adapters), trained but not saved as model
         self.opt = make_optimizer(model, cfg, self.aux)
         self.net = DistributedDataParallel(model) if dist.enabled else model
+        self.ema = WeightEMA(model, cfg.ema, cfg.ema_tau) if cfg.ema else None
         self.state = LoopState()
         self.step_in_epoch = 0
         self.stall_warned = False
@@ -94,6 +96,8 @@ class Trainer:
             stop = self._run_epoch(self.state.epoch)
             if broadcast_flag(self.dist, stop):
                 break
+        if self.ema is not None:  # the stage goes on with the averaged weights
+            self.model.load_state_dict(self.ema.module.state_dict())
         for cb in self.callbacks:
             cb.on_fit_end(self)
         return self.state
@@ -104,7 +108,7 @@ class Trainer:
             cb.on_epoch_start(self, epoch)
         t0 = time.perf_counter()
         train_m = self.train_epoch(epoch)
-        val_m = self.evaluate(self.val_loader) if self._has_val() else {}
+        val_m = self.evaluate(self.val_loader, self.ema.module if self.ema else None) if self._has_val() else {}
         record = {"epoch": epoch + 1, "lr": self.opt.param_groups[0]["lr"] / self.opt.param_groups[0]["lr_mult"],
                   "time_s": round(time.perf_counter() - t0, 3), **scalars(train_m, "train_"), **scalars(val_m, "val_")}
         improved = self._update_state(epoch, val_m or train_m, bool(val_m))
@@ -113,7 +117,8 @@ class Trainer:
         if self.dist.is_main and self.run:
             self.run.log(record)
             if improved:
-                checkpoint.save(self.ckpt_dir / "best.pt", {"model": self.model.state_dict(), "epoch": epoch + 1})
+                kept = self.ema.module if self.ema else self.model
+                checkpoint.save(self.ckpt_dir / "best.pt", {"model": kept.state_dict(), "epoch": epoch + 1})
             self.save_checkpoint()
         if self.verbose:
             self._print_epoch(record)
@@ -202,12 +207,15 @@ class Trainer:
             apply_max_norm(self.model, self.cfg.max_norm)
         for cb in self.callbacks:
             cb.on_step_end(self)
+        if self.ema is not None:
+            self.ema.update(self.model)
         out["loss"] = loss.detach()
         return out
 
     @torch.inference_mode()
-    def evaluate(self, loader: BatchLoader) -> dict[str, Any]:
-        return evaluate_model(self.net, self.task, loader, self.cfg.bf16)
+    def evaluate(self, loader: BatchLoader, model: nn.Module | None = None) -> dict[str, Any]:
+        """Metrics of ``model`` (default: the trained network) on ``loader``."""
+        return evaluate_model(model or self.net, self.task, loader, self.cfg.bf16)
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> None:
@@ -216,6 +224,8 @@ class Trainer:
                    "config": self.cfg.model_dump(mode="json")}
         if self.aux is not None:
             payload["aux"] = self.aux.state_dict()
+        if self.ema is not None:
+            payload["ema"] = self.ema.state_dict()
         checkpoint.save(self.ckpt_dir / "last.pt", payload)
 
     def load_checkpoint(self) -> None:
@@ -228,6 +238,8 @@ class Trainer:
             self.opt.load_state_dict(data["optimizer"])
             if self.aux is not None and "aux" in data:
                 self.aux.load_state_dict(data["aux"])
+            if self.ema is not None and "ema" in data:
+                self.ema.load_state_dict(data["ema"])
         except (RuntimeError, ValueError, KeyError) as e:
             raise ArtifactError(f"{self.ckpt_dir / 'last.pt'} does not match this model/optimizer ({cause_of(e)}); "
                                 f"resume with the options of the original run") from None

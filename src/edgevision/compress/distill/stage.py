@@ -41,6 +41,7 @@ from ...utils.io import write_json
 from ...utils.progress import console
 from ...utils.seed import seed_everything
 from .cache import TeacherCache
+from .embedding import EmbeddingDistillTask, embedding_dim
 from .hints import HintSet
 from .score import distillation_score, evaluate_teacher, ms_per_image, student_latency
 from .task import CachedTeacher, DistillTask, OnlineTeacher, PhaseSchedule
@@ -106,6 +107,19 @@ def teacher_source(cfg: DistillStageConfig, teacher: Teacher, splits: DataSplits
     return CachedTeacher(cache), {"mode": "offline", "cache": str(cache.path), "reused": cache.reused}
 
 
+def make_task_for(cfg: DistillStageConfig, base: Task, source: Any, teacher: Teacher, student: torch.nn.Module,
+                  splits: DataSplits, hints: HintSet | None) -> DistillTask:
+    """A :class:`DistillTask`, or an :class:`EmbeddingDistillTask` for a teacher that gives embeddings."""
+    dim = getattr(teacher, "embedding_dim", None)
+    if dim is None:
+        return DistillTask(base, source, kd_config(cfg), hints)
+    if cfg.objective == "kl+bce" or hints:
+        raise ConfigError(f"teacher {teacher.name} gives {dim}-d embeddings: use the embedding losses "
+                          f"(--embedding-loss, --relational-weight), not objective kl+bce or hints")
+    return EmbeddingDistillTask(base, source, kd_config(cfg), embedding_dim(student, (splits.channels,
+                                                                                      *splits.input_size)), dim)
+
+
 def make_hints(cfg: DistillStageConfig, student: torch.nn.Module, teacher: Teacher, splits: DataSplits
                ) -> HintSet | None:
     if not cfg.hints:
@@ -149,7 +163,7 @@ def run_distill(cfg: DistillStageConfig, out: Path) -> StageResult:
         init_from(student, cfg.init)
     source, source_info = teacher_source(cfg, teacher, splits)
     hints = make_hints(cfg, student, teacher, splits)
-    task = DistillTask(base, source, kd_config(cfg), hints)
+    task = make_task_for(cfg, base, source, teacher, student, splits, hints)
     train_l, val_l, test_l = make_loaders(splits, cfg, cfg.augment, cfg.seed, data_cfg.num_workers, dist)
     if dist.is_main:
         run.mkdir().write_config(dump(cfg))
@@ -175,7 +189,8 @@ def _announce(cfg: DistillStageConfig, teacher: Teacher, splits: DataSplits, stu
 def _finish(cfg: DistillStageConfig, run: RunDir, student, teacher: Teacher, base, splits: DataSplits,
             data_cfg: DataConfig, test_l, state, source_info: dict[str, Any], hints: HintSet | None,
             dist: Dist) -> StageResult:
-    held = held_out_report(cfg, student, teacher, base, splits, test_l) if len(splits.test) else {}
+    scored = len(splits.test) and getattr(teacher, "embedding_dim", None) is None  # embeddings are not class scores
+    held = held_out_report(cfg, student, teacher, base, splits, test_l) if scored else {}
     report = held.get("report", {})
     report.update(kd=kd_config(cfg).model_dump(), source=source_info,
                   hints=hints.describe() if hints is not None else [])
@@ -185,7 +200,7 @@ def _finish(cfg: DistillStageConfig, run: RunDir, student, teacher: Teacher, bas
     if state.history:
         metrics["val"] = {k[4:]: v for k, v in state.history[state.best_epoch - 1].items() if k.startswith("val_")}
     extra = {"world_size": dist.world, "train_samples": used(splits.train),
-             "teacher": report.get("teacher", {"name": teacher.name}),
+             "teacher": report.get("teacher", teacher.info()),
              "distillation": {"score": report.get("distillation_score"), "metric": report.get("score_metric"),
                               "kd": report["kd"], **source_info}}
     result = finish_model_stage(run, "distill", student, base, splits, data_cfg, metrics, parent=teacher.name,

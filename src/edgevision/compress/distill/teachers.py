@@ -35,6 +35,7 @@ from ...models import count_params
 from ...registry import Registry
 from ...tasks.detection import person_probability
 from ...tasks.kd import probs_to_logits
+from .dlib_face import NAME, DlibFaceTeacher
 from .ensemble import EnsembleTeacher
 from .teacher import Teacher
 
@@ -295,3 +296,9 @@ def detection_person_scorer(art: Artifact, person: str = "person") -> Callable[[
 
     person_probability(art, torch.zeros(1, 3, 8, 8), person)  # fail now, naming the classes, if there is none
     return lambda x01: person_probability(art, x01.float(), person).numpy()
+
+
+@TEACHERS.register(NAME, description="dlib's ResNet face embedding, 128-d, 5-point alignment (King 2017; extra "
+                   "[teachers], CC0)")
+def dlib_face_teacher(opt: TeacherOptions) -> DlibFaceTeacher:
+    return DlibFaceTeacher(opt)

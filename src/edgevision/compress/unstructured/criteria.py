@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from ...registry import Registry
@@ -72,16 +73,22 @@ def scores(criterion: str, w: torch.Tensor, alive: torch.Tensor | None = None) -
 
 def lowest(s: torch.Tensor, n_prune: int) -> tuple[torch.Tensor, float | None]:
     """Keep-mask pruning exactly the ``n_prune`` lowest scores, and γ: the highest score pruned now (None when
-    only already-dead weights are pruned)."""
+    only already-dead weights are pruned).
+
+    A partial sort: γ is the k-th smallest score (introselect, ``numpy.partition``: linear time, one float copy;
+    ``torch.kthvalue`` also keeps int64 indices, 3× the memory), every score below γ is pruned, and of the scores
+    equal to γ the first ones by position fill the remaining count, so the mask is the one a stable full sort
+    would give, without ``argsort``'s n log n time and its int64 index per weight.
+    """
     flat = s.reshape(-1)
     n_prune = max(0, min(int(n_prune), flat.numel()))
-    keep = torch.ones(flat.numel(), dtype=torch.bool)
     if n_prune == 0:
-        return keep.reshape(s.shape), None
-    idx = torch.argsort(flat, stable=True)[:n_prune]
-    keep[idx] = False
-    gamma = float(flat[idx[-1]])
-    return keep.reshape(s.shape), gamma if gamma != NEG_INF else None
+        return torch.ones(s.shape, dtype=torch.bool), None
+    gamma = float(np.partition(flat.detach().cpu().float().numpy(), n_prune - 1)[n_prune - 1])
+    below = flat < gamma
+    ties = (flat == gamma).nonzero().squeeze(1)[: n_prune - int(below.sum())]
+    below[ties] = True
+    return (~below).reshape(s.shape), gamma if gamma != NEG_INF else None
 
 
 def masks_for_sparsity(criterion: str, weights: dict[str, torch.Tensor], targets: dict[str, float] | float,

@@ -41,6 +41,7 @@ from ...data.base import collate
 from ...errors import ConfigError, EdgevisionError
 from ...utils.io import atomic_open
 from ..onnx import ort_session
+from . import cpu
 from .concat import share_concat_scales
 
 CALIBRATION = ("minmax", "entropy", "percentile")
@@ -196,9 +197,11 @@ def nodes_matching(path: str | Path, patterns: list[str] | tuple[str, ...]) -> l
 def quantize_int8(prepared: str | Path, dst: str | Path, calib: np.ndarray, *, method: str = "minmax",
                   per_channel: bool = True, exclude_nodes: list[str] | tuple[str, ...] = (),
                   percentile: float = 99.999, cache: str | Path | None = None, activations: str = "uint8",
-                  share_concat: bool = True) -> Path:
+                  share_concat: bool = True, reduce_range: str | bool | None = "auto") -> Path:
     """Static int8 quantization (QDQ, U8S8) of a :func:`prepare_for_int8` model calibrated on ``calib``.
 
+    ``reduce_range`` keeps weights in 7 bits where the target's int8 kernels would saturate (``auto``: where this
+    CPU is x86 without VNNI; :mod:`.cpu`).
     ``cache`` (a JSON file) stores the calibrated ranges, so re-quantizing with other exclusions is cheap.
     Every ``Concat`` then quantizes its inputs with its output's scale (:mod:`.qdq_concat`) unless
     ``share_concat`` is False (kept for the benchmark's ablation).
@@ -220,7 +223,8 @@ def quantize_int8(prepared: str | Path, dst: str | Path, calib: np.ndarray, *, m
                         per_channel=per_channel, weight_type=QuantType.QInt8,
                         activation_type=QuantType.QInt8 if activations == "int8" else QuantType.QUInt8,
                         calibrate_method=cm, nodes_to_exclude=list(exclude_nodes), extra_options=extra,
-                        calibration_cache_path=str(cache) if cache else None)
+                        calibration_cache_path=str(cache) if cache else None,
+                        reduce_range=cpu.reduce_range(reduce_range))
         model = onnx.load(str(out))
         if share_concat and share_concat_scales(model):
             onnx.save(model, str(out))
@@ -230,7 +234,8 @@ def quantize_int8(prepared: str | Path, dst: str | Path, calib: np.ndarray, *, m
 
 
 def sensitivity(prepared: Path, work: Path, calib: np.ndarray, x: np.ndarray, ref: np.ndarray, *, method: str,
-                per_channel: bool, exclude: list[str]) -> list[dict[str, object]]:
+                per_channel: bool, exclude: list[str], reduce_range: str | bool | None = "auto"
+                ) -> list[dict[str, object]]:
     """For every quantizable node, the top-1 agreement with fp32 when *only that node* stays in float.
 
     Nodes whose exclusion helps most come first: they are the ones to keep in fp32 (leave-one-out analysis,
@@ -242,7 +247,7 @@ def sensitivity(prepared: Path, work: Path, calib: np.ndarray, x: np.ndarray, re
         if node in exclude:
             continue
         path = quantize_int8(prepared, work / "probe.int8.onnx", calib, method=method, per_channel=per_channel,
-                             exclude_nodes=[*exclude, node], cache=cache)
+                             exclude_nodes=[*exclude, node], cache=cache, reduce_range=reduce_range)
         rows.append({"node": node, "layer": module_path(node), "agreement": agreement(run_onnx(path, x), ref)})
     rows.sort(key=lambda r: -float(r["agreement"]))
     return rows

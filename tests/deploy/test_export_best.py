@@ -1,0 +1,52 @@
+"""``export --format best``: every installed candidate is built and checked, the fastest accepted one is kept, and the
+card says who won, by how much, and why the others were rejected."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import edgevision as ev
+from edgevision.deploy import openvino as ovx
+from edgevision.deploy.best import candidate_formats
+from edgevision.errors import EdgevisionError
+
+
+def test_best_keeps_the_fastest_accepted_candidate_and_says_why_others_lost(trained, tmp_path):
+    out = tmp_path / "best"
+    res = ev.export(trained, format="best", min_agreement=0.8, tolerance=100, out=out)
+    best = res.card["best"]
+    cands = best["candidates"]
+    assert {c["format"] for c in cands} == set(candidate_formats()) and ("openvino" in candidate_formats()) == \
+        ovx.available()
+    ok = [c for c in cands if "rejected" not in c]
+    assert best["winner"] == min(ok, key=lambda c: c["p50_ms"])["file"] == res.artifact.name
+    assert best["vs_ort_fp32"] == pytest.approx(next(c["p50_ms"] for c in cands if c["file"] == "model.onnx")
+                                                / best["p50_ms"], rel=1e-2)
+    assert all(c["metric"] == "top1" and "drop_points" in c for c in ok) and best["reference"]["metric"] == "top1"
+    kept = {p.name for p in out.iterdir() if p.name.startswith("model")}
+    assert kept == {best["winner"]} | ({best["winner"].replace(".xml", ".bin")} if best["engine"] == "openvino"
+                                       else set())
+    assert json.loads((out / "export.json").read_text())["best"]["winner"] == best["winner"]
+
+
+def test_best_rejects_candidates_with_the_rule_they_missed(trained, tmp_path):
+    """fp32 files held to an impossible float bar are rejected with their metric; an int8 file wins."""
+    res = ev.export(trained, format="best", rtol=1e-12, min_agreement=0.8, tolerance=100, out=tmp_path / "b")
+    best = res.card["best"]
+    fp32 = [c for c in best["candidates"] if c["precision"] == "fp32"]
+    assert fp32 and all("max_rel_err" in c["rejected"] and "1e-12" in c["rejected"] for c in fp32)
+    assert best["precision"] == "int8" and best["vs_ort_fp32"] is None
+
+
+def test_the_accuracy_gate_rejects_and_no_survivor_is_one_error(trained, tmp_path, monkeypatch):
+    """Candidates 50 points below the torch model fail a 1-point tolerance; with none left, export fails in one line
+    naming each file and why, and keeps none of them."""
+    from edgevision.deploy import best as best_mod
+
+    monkeypatch.setattr(best_mod, "_metric", lambda job, model: ("top1", 1.0 if model is job.model else 0.5))
+    with pytest.raises(EdgevisionError, match=r"export --format best: no candidate passed \(model\.onnx: top1 0\.5000 "
+                       r"is 50\.00 points below fp32 \(tolerance 1\)"):
+        ev.export(trained, format="best", min_agreement=0.8, out=tmp_path / "c")
+    assert not list((tmp_path / "c").glob("model*"))
