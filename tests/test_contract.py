@@ -50,3 +50,18 @@ def test_a_model_without_linear_or_forward_features_needs_a_layer():
     set_arch(m, ArchSpec("x:y"))
     with pytest.raises(ConfigError, match="name a feature layer"):
         features(m, torch.zeros(1, 3, 4, 4))
+
+
+def test_face_embeddings_of_a_plain_module_come_from_its_feature_layer(tmp_path):
+    import numpy as np
+
+    from edgevision.faces.recognize import FaceRecognizer
+    from edgevision.train.objects import save_object
+
+    torch.manual_seed(0)
+    path = save_object(PlainNet(), tmp_path / "m.pt", input_size=16, channels=3)
+    rec = FaceRecognizer(path)
+    crops = np.random.default_rng(0).integers(0, 255, (2, 16, 16), dtype=np.uint8)
+    assert rec.embed(crops).shape == (2, 6)  # the input of fc
+    named = save_object(PlainNet(), tmp_path / "n.pt", input_size=16, channels=3, feature_layer="conv")
+    assert FaceRecognizer(named).embed(crops).shape == (2, 6 * 14 * 14)

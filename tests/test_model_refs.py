@@ -64,6 +64,7 @@ def test_file_reference_records_the_absolute_path_and_rebuilds(net_file, monkeyp
     m = build_model("user_net.py:Net", chans=1, n_out=4)
     spec = get_arch(m)
     assert spec.name == f"{net_file.resolve()}:Net" and spec.kwargs == {"chans": 1, "n_out": 4}
+    assert spec.label == "user_net.py:Net"
     assert m(torch.zeros(2, 1, 16, 16)).shape == (2, 4)
     again = build_from_spec(spec)
     assert [p.shape for p in again.parameters()] == [p.shape for p in m.parameters()]
@@ -165,3 +166,27 @@ def test_profile_takes_a_reference(net_file, tmp_path, monkeypatch):
 
     res = ev.profile("user_net.py:Net", input="3x16x16", out=tmp_path / "p", engines=["torch"], budget_s=0.1)
     assert res.card["profile"]["params"] == sum(p.numel() for p in build_model("user_net.py:Net").parameters())
+
+
+def test_zoo_references_map_the_convention_onto_the_library(monkeypatch):
+    """timm and torchvision stand-ins: the reference builds through the library's own factory, with in_channels
+    passed to timm as in_chans, no pretrained weights, and an unknown name suggests close ones."""
+    import types
+
+    calls = []
+
+    def create_model(name, pretrained, num_classes, in_chans, **kw):
+        calls.append((name, pretrained, num_classes, in_chans, kw))
+        return torch.nn.Conv2d(in_chans, num_classes, 1)
+
+    timm = types.SimpleNamespace(list_models=lambda: ["mobilenetv3_small_100", "resnet18"], create_model=create_model)
+    tv_models = types.SimpleNamespace(list_models=lambda: ["resnet18"],
+                                      get_model=lambda name, weights, num_classes: torch.nn.Linear(3, num_classes))
+    monkeypatch.setitem(sys.modules, "timm", timm)
+    monkeypatch.setitem(sys.modules, "torchvision", types.SimpleNamespace(models=tv_models))
+    m = build_model("timm:mobilenetv3_small_100", num_classes=4, in_channels=1, drop_rate=0.1)
+    assert calls == [("mobilenetv3_small_100", False, 4, 1, {"drop_rate": 0.1})]
+    assert get_arch(build_from_spec(get_arch(m))).name == "timm:mobilenetv3_small_100" and len(calls) == 2
+    assert build_model("torchvision:resnet18", num_classes=5).out_features == 5
+    with pytest.raises(ConfigError, match=r"timm has no architecture 'resnet19' \(did you mean: resnet18\?\)"):
+        resolve("timm:resnet19")

@@ -60,7 +60,7 @@ def _open(cfg: ProfileConfig) -> tuple[nn.Module | None, tuple[int, ...], dict[s
     art = load_artifact(p)
     shape = parse_shape(input_text, 3) if input_text else art.input_shape
     size = ovx.ir_bytes(art.path) if art.path.suffix == ".xml" else art.path.stat().st_size
-    desc = {"name": art.arch.name, "kind": art.path.suffix, "file_bytes": size, "path": str(art.path)}
+    desc = {"name": art.arch.label, "kind": art.path.suffix, "file_bytes": size, "path": str(art.path)}
     if art.path.suffix in (".onnx", ".xml"):  # run the file itself; count params/MACs on the architecture it records
         return build_from_spec(art.arch).eval(), shape, {**desc, "file": art.path,
                                                            "precision": art.meta.get("precision", "fp32")}

@@ -72,7 +72,8 @@ class TrainConfig(BaseModel):
 
 WEIGHTS_HELP = ("initial weights: a state_dict file (.pt/.pth read without running code, or .safetensors) whose "
                 "names and shapes match the model")
-WEIGHTS_STRICT_HELP = ("false: load the matching tensors of --weights and keep the others' initialization (missing, "
+WEIGHTS_STRICT_HELP = ("every tensor of --weights must match the model by name and shape; false (or "
+                       "--no-weights-strict): load the matching ones and keep the others' initialization (missing, "
                        "unexpected and reshaped names are counted on the card)")
 
 

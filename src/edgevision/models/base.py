@@ -56,6 +56,12 @@ class ArchSpec:
     surgery: dict[str, dict[str, Any]] = field(default_factory=dict)
     features: str | None = None
 
+    @property
+    def label(self) -> str:
+        """The reference for messages: a file reference by its file's name (``my_net.py:Net``)."""
+        head, sep, attr = self.name.rpartition(":")
+        return f"{head.rsplit('/', 1)[-1]}{sep}{attr}" if head.endswith(".py") else self.name
+
     def to_dict(self) -> dict[str, Any]:
         d = {"name": self.name, "kwargs": dict(self.kwargs), "surgery": dict(self.surgery)}
         return {**d, "features": self.features} if self.features else d  # absent when unset: old files unchanged

@@ -133,7 +133,7 @@ def run_pack(cfg: PackConfig, out: Path) -> StageResult:
     write_json(run.path / "compression.json", {**table, "options": dump(cfg), "verified": cfg.verify})
     tot = table["totals"]
     vs = size_vs(tot["evz_bytes"], tot["dense_bytes"])  # "larger" when it grew (a tiny model's container)
-    console.print(f"packed {art.arch.name}: {tot['evz_bytes']:,} bytes, {vs} "
+    console.print(f"packed {art.arch.label}: {tot['evz_bytes']:,} bytes, {vs} "
                   f"{tot['dense_bytes']:,} bytes of fp32 (Huffman saved {tot['huffman_saving']:.1%} of the payload)",
                   highlight=False, soft_wrap=True)
     card = make_card("pack", task=art.task, model=art.arch.to_dict(), artifact=path, metrics=art.card.get("metrics"),

@@ -170,7 +170,7 @@ def run_cluster(cfg: ClusterConfig, out: Path) -> StageResult:
         biases = {f"{n}.bias": b for n in list(bits) if (b := selected[n]._parameters.get("bias")) is not None}
         params.update(biases)
         bits.update(dict.fromkeys(biases, cfg.bias_bits))
-    console.print(f"cluster {len(params)} layers of {ctx.art.arch.name}: {cfg.centroid_init} init, "
+    console.print(f"cluster {len(params)} layers of {ctx.art.arch.label}: {cfg.centroid_init} init, "
                   f"{'per channel' if cfg.per_channel else 'per tensor'}, bits {sorted(set(bits.values()))}",
                   highlight=False, soft_wrap=True)
     cb = share_layers(params, bits, cfg)

@@ -75,7 +75,7 @@ def run_prune(cfg: PruneConfig, out: Path) -> StageResult:
     before = weights_of(selected)
     steps = len(ctx.train) if not cfg.max_steps_per_epoch else min(len(ctx.train), cfg.max_steps_per_epoch)
     cb = make_callback(cfg, params, selected, max(steps, 1))
-    console.print(f"prune {len(cb.params)} layers of {ctx.art.arch.name}: criterion {cfg.criterion}, "
+    console.print(f"prune {len(cb.params)} layers of {ctx.art.arch.label}: criterion {cfg.criterion}, "
                   f"{cfg.pruning_schedule}, {cfg.epochs} fine-tuning epochs", highlight=False, soft_wrap=True)
     metrics = finetune(model, ctx, cfg, run, [cb])
     cb.apply()  # the final masks, whatever the last event was
