@@ -155,9 +155,12 @@ def profile(target: str | Path, out: str | Path | None = None, **options: Any) -
 
 
 def list_models() -> list[dict[str, Any]]:
-    """Every registered model with its params and MACs at its default input."""
+    """Every registered model with its params and MACs at its default input (not the entries registered with
+    ``listed=False``, such as the onnx2torch converter, which cannot be built without a file)."""
     rows = []
     for e in MODELS:
+        if e.meta.get("listed") is False:
+            continue
         m = build_model(e.name)
         shape = default_input(e.name)
         rows.append({"name": e.name, "family": e.meta.get("family", ""), "params": count_params(m),
