@@ -183,11 +183,11 @@ def profile(target: str | Path | nn.Module, out: str | Path | None = None, **opt
 
 
 def list_models() -> list[dict[str, Any]]:
-    """Every registered model with its params and MACs at its default input (references that a process registered
-    for itself, such as a converted ONNX file's, need arguments and are not listed)."""
+    """Every registered model with its params and MACs at its default input (not the entries registered with
+    ``listed=False``, such as the onnx2torch converter, which cannot be built without a file)."""
     rows = []
     for e in MODELS:
-        if is_reference(e.name):
+        if e.meta.get("listed") is False:
             continue
         m = build_model(e.name)
         shape = default_input(e.name)

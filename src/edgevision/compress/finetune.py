@@ -26,7 +26,7 @@ from ..configs.distill import KDConfig
 from ..data import BatchLoader, DataConfig, DataSplits
 from ..errors import ConfigError, DataError
 from ..models import onnxnet
-from ..models.base import build_model, get_arch
+from ..models.base import get_arch
 from ..runs import RunDir, claim
 from ..stages import StageResult
 from ..tasks import Task, build_task
@@ -89,7 +89,7 @@ def open_context(cfg: FinetuneConfig, art: Artifact | None = None, trainable: bo
 def torch_form(art: Artifact) -> Artifact:
     """A foreign ONNX artifact with its onnx2torch conversion as the model (one line naming the operators that
     stop it); the spec records the file and its graph's SHA-256, so the stage's output reloads from it."""
-    model = build_model(onnxnet.register(), file=str(art.path.resolve()), graph_sha256=onnxnet.graph_digest(art.path))
+    model = onnxnet.convert_file(art.path)
     return dataclasses.replace(art, model=model, arch=get_arch(model))
 
 

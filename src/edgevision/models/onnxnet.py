@@ -19,7 +19,7 @@ from pathlib import Path
 from torch import nn
 
 from ..errors import ConfigError
-from .base import MODELS
+from .base import MODELS, ArchSpec, set_arch
 
 REFERENCE = "edgevision.models.onnxnet:onnx2torch_model"  # the architecture name its specs record
 EXTRA = "onnx2torch is not installed: it comes with the zoo extra (`make install-zoo`, or pip install -e '.[zoo]')"
@@ -82,9 +82,19 @@ def onnx2torch_model(file: str, graph_sha256: str | None = None) -> nn.Module:
     return convert(model).eval()
 
 
+def convert_file(path: str | Path) -> nn.Module:
+    """``path`` converted (its spec records :data:`REFERENCE`, the absolute path and the graph's SHA-256); the
+    factory is registered only once a conversion succeeded."""
+    kwargs = {"file": str(Path(path).resolve()), "graph_sha256": graph_digest(path)}
+    model = onnx2torch_model(**kwargs)
+    register()
+    set_arch(model, ArchSpec(REFERENCE, kwargs))
+    return model
+
+
 def register() -> str:
     """Make :data:`REFERENCE` buildable by ``build_model`` / ``build_from_spec`` in this process; returns it."""
     if REFERENCE not in MODELS:
-        MODELS.register(REFERENCE, onnx2torch_model, family="onnx",
+        MODELS.register(REFERENCE, onnx2torch_model, family="onnx", listed=False,
                         description="a foreign ONNX file converted to torch by onnx2torch (zoo extra)")
     return REFERENCE
