@@ -116,3 +116,17 @@ def test_a_damaged_ir_is_one_line(tmp_path, capsys):
     (tmp_path / "m2.xml").write_text("x")
     with pytest.raises(EdgevisionError, match=r"weights file m2\.bin is missing"):
         load_artifact(tmp_path / "m2.xml")
+
+
+def test_an_operator_openvino_lacks_is_named_with_its_node(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("FooBar", ["x"], ["y"], name="my_node", domain="com.example")
+    vi = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3]) for n in ("x", "y")]
+    model = helper.make_model(helper.make_graph([node], "g", [vi[0]], [vi[1]]),
+                              opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    onnx.save(model, tmp_path / "bad.onnx")
+    with pytest.raises(EdgevisionError, match=r"bad\.onnx: OpenVINO cannot convert it \(.*FooBar.*\); node\(s\): "
+                       r"my_node"):
+        ovx.convert(tmp_path / "bad.onnx")

@@ -81,7 +81,22 @@ def convert(onnx_path: str | Path) -> Any:
     try:
         return ov.convert_model(str(onnx_path))
     except Exception as e:
-        raise EdgevisionError(f"{onnx_path}: OpenVINO cannot convert it ({one_line(cause_of(e))[:300]})") from None
+        why = one_line(cause_of(e))[:300]
+        nodes = _nodes_of(onnx_path, why)
+        raise EdgevisionError(f"{onnx_path}: OpenVINO cannot convert it ({why})" + (
+            f"; node(s): {', '.join(nodes[:5])}" if nodes else "")) from None
+
+
+def _nodes_of(onnx_path: str | Path, why: str) -> list[str]:
+    """The names of the graph's nodes whose operator the converter's message names (``domain.Op`` or ``Op``)."""
+    import onnx
+
+    try:
+        graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    except Exception:
+        return []
+    named = set(why.replace(",", " ").split())
+    return [n.name or n.output[0] for n in graph.node if n.op_type in named or f"{n.domain}.{n.op_type}" in named]
 
 
 def save_ir(model: Any, path: str | Path, meta: dict[str, Any], fp16_weights: bool = False) -> Path:

@@ -1,0 +1,171 @@
+"""``export --format tflite``: LiteRT (TFLite) flatbuffers from the torch model, run with LiteRT's interpreter.
+
+LiteRT is an optional extra (``pip install 'edgevision[litert]'``: ``litert-torch`` converts, ``ai-edge-litert``
+runs, both beside torch 2.13 CPU). The graph is exported at batch 1 (LiteRT files have static shapes) with NCHW
+float input, as the torch model takes it.
+
+- ``model.tflite`` (fp32): ``litert_torch.convert``; checked by ``max |tflite − torch| / max |torch| ≤ rtol``.
+- ``model.int8.tflite``: full-integer int8 through the PT2E flow (``torch.export`` → ``prepare_pt2e`` with LiteRT's
+  symmetric per-channel quantizer → calibration on ``calib_samples`` train images → ``convert_pt2e`` → convert),
+  after Jacob et al. (2018): ``q = clamp(round(x / s) + z, −128, 127)``; its input and output are int8 too, so the
+  runner quantizes the input and dequantizes the output with the file's own ``(s, z)``. Checked by top-1 agreement
+  ≥ ``min_agreement``.
+
+Both run in the interpreter with the XNNPACK delegate (LiteRT's default CPU path), one sample at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError, DataError, EdgevisionError, cause_of
+from ..utils.text import one_line
+from .export import EXPORTERS, ExportFormat, ExportJob, score, torch_outputs
+from .int8 import graph as q
+
+INSTALL = "pip install 'edgevision[litert]'"
+
+
+def available() -> bool:
+    """True when both LiteRT packages are installed (checked without importing them)."""
+    return all(importlib.util.find_spec(m) is not None for m in ("litert_torch", "ai_edge_litert"))
+
+
+def _require() -> Any:
+    if not available():
+        raise ConfigError(f"litert-torch / ai-edge-litert are not installed (the litert extra); install them with: "
+                          f"{INSTALL}")
+    with _quiet():
+        import litert_torch
+
+    return litert_torch
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The converter (and torchao, on import) print progress lines and warnings; the CLI prints its own summary."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _write(edge: Any, path: Path) -> Path:
+    """Export a converted model to ``path`` atomically."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tflite", dir=path.parent)
+    os.close(fd)
+    try:
+        with _quiet():
+            edge.export(tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return path
+
+
+def convert_fp32(model: nn.Module, shape: tuple[int, int, int], path: Path) -> Path:
+    lt = _require()
+    try:
+        with _quiet():
+            edge = lt.convert(model.eval(), (torch.zeros(1, *shape),))
+    except Exception as e:
+        raise EdgevisionError(f"LiteRT cannot convert the model ({one_line(cause_of(e))[:300]})") from None
+    return _write(edge, path)
+
+
+def convert_int8(model: nn.Module, shape: tuple[int, int, int], calib: np.ndarray, path: Path) -> Path:
+    """Full-integer int8 via PT2E, calibrated on ``calib`` (N, C, H, W)."""
+    lt = _require()
+    with _quiet():
+        from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+        from litert_torch.quantize.quant_config import QuantConfig
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    x = torch.zeros(1, *shape)
+    quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+    try:
+        with _quiet(), torch.no_grad():
+            prepared = prepare_pt2e(torch.export.export(model.eval(), (x,)).module(), quantizer)
+            for i in range(len(calib)):
+                prepared(torch.from_numpy(calib[i:i + 1]))
+            edge = lt.convert(convert_pt2e(prepared, fold_quantize=False), (x,),
+                              quant_config=QuantConfig(pt2e_quantizer=quantizer))
+    except Exception as e:
+        raise EdgevisionError(f"LiteRT cannot quantize the model ({one_line(cause_of(e))[:300]})") from None
+    return _write(edge, path)
+
+
+class Runner:
+    """``run(x (B, C, H, W) float32) -> first output (B, ...) float32`` in LiteRT's interpreter (XNNPACK), one
+    sample at a time; int8 inputs/outputs are (de)quantized with the file's ``(scale, zero_point)``."""
+
+    def __init__(self, path: str | Path, threads: int | None = 1) -> None:
+        _require()
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            self.it = Interpreter(model_path=str(path), num_threads=int(threads or 1))
+            self.it.allocate_tensors()
+        except Exception as e:
+            raise EdgevisionError(f"{path}: LiteRT cannot load it ({one_line(cause_of(e))[:200]})") from None
+        self.inp, self.out = self.it.get_input_details()[0], self.it.get_output_details()[0]
+
+    def _one(self, x: np.ndarray) -> np.ndarray:
+        d = self.inp
+        if d["dtype"] != np.float32:
+            s, z = d["quantization"]
+            info = np.iinfo(d["dtype"])
+            x = np.clip(np.round(x / s) + z, info.min, info.max).astype(d["dtype"])
+        self.it.set_tensor(d["index"], x)
+        self.it.invoke()
+        y = self.it.get_tensor(self.out["index"])
+        if self.out["dtype"] != np.float32:
+            s, z = self.out["quantization"]
+            y = (y.astype(np.float32) - z) * s
+        return y
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, np.float32)
+        return np.concatenate([self._one(x[i:i + 1]) for i in range(len(x))])
+
+
+def _entry(path: Path, precision: str, x: np.ndarray, res: dict[str, Any]) -> dict[str, Any]:
+    return {"file": path.name, "precision": precision, "bytes": path.stat().st_size, "samples": len(x),
+            "engines": ["litert"], "litert": res, "pass": res["pass"]}
+
+
+def _tflite(job: ExportJob) -> list[dict[str, Any]]:
+    cfg = job.cfg
+    _require()
+    x, real = job.probe()
+    ref = torch_outputs(job.model, x)
+    fp32 = convert_fp32(job.model, job.shape, job.run.path / "model.tflite")
+    files = [_entry(fp32, "fp32", x, score(Runner(fp32)(x), ref, cfg, "float"))]
+    if cfg.int8:
+        sp = job.splits()
+        if sp is None or not real or not len(sp.train):
+            raise DataError(f"{job.art.path}: int8 export needs calibration data; the artifact records none, pass "
+                            f"--data")
+        calib = q.sample_array(sp.train, sp, cfg.calib_samples)
+        path = convert_int8(job.model, job.shape, calib, job.run.path / "model.int8.tflite")
+        files.append({**_entry(path, "int8", x, score(Runner(path)(x), ref, cfg, "agreement")),
+                      "calib_samples": len(calib)})
+    return files
+
+
+EXPORTERS.register("tflite", ExportFormat(
+    ".tflite", frozenset({"int8"}), _tflite, "LiteRT (TFLite) flatbuffer, fp32 and full-integer int8 (PT2E)",
+    extra="litert", available=lambda: available()))
