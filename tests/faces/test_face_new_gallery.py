@@ -73,3 +73,26 @@ def test_dlib_face_gallery_end_to_end(tmp_path, capsys):
     with pytest.raises(ArtifactError, match="enrolled with model face_cnn"):
         enroll(tmp_path / "cnn.db", "y", [files[0]], artifact="dlib-face")
     assert np.isfinite(rows[0]["score"])
+
+
+def test_colour_model_embeds_colour_crops(tmp_path):
+    """A 3-channel face model gets RGB crops (the detector still sees grey), not replicated grey."""
+    import torch
+
+    from edgevision.artifacts import save_model
+    from edgevision.faces.recognize import FaceRecognizer
+    from edgevision.models import build_model
+
+    torch.manual_seed(0)
+    m = build_model("face_cnn", num_classes=4, in_channels=3, embed_dim=8, widths=[4, 8, 8, 8], input_size=32).eval()
+    pre = {"input_size": [32, 32], "channels": 3, "mean": [0.5] * 3, "std": [0.25] * 3, "scale": 1 / 255}
+    art = save_model(tmp_path / "rgb.pt", m, task={"name": "face", "class_names": list("abcd")}, preprocess=pre)
+    rgb = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    rec = FaceRecognizer(art)
+    boxes, crops = rec.faces(rgb, "RGB", detect=False)
+    assert crops.shape == (1, 32, 32, 3) and np.array_equal(crops[0], rgb)
+    x = (torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255 - 0.5) / 0.25
+    with torch.inference_mode():
+        want = torch.nn.functional.normalize(m.forward_features(x), dim=1).numpy()
+    assert np.allclose(rec.embed(crops), want, atol=1e-5)
+    assert not np.allclose(rec.embed(crops[..., 0]), want, atol=1e-3)  # grey replicated is not the same input

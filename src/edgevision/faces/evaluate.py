@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..artifacts import load_artifact
 from ..config import dump
@@ -35,11 +36,16 @@ from .recognize import FaceRecognizer
 
 
 def dataset_images(ds: SampleDataset) -> tuple[np.ndarray, np.ndarray]:
-    """(grey uint8 (N, H, W), labels (N,)) of a classification split."""
+    """(uint8 images, labels (N,)) of a classification split: grey (N, H, W), or RGB (N, H, W, 3) for colour data."""
     if isinstance(ds, TensorSampleDataset):
-        return ds.images[:, 0].numpy(), ds.targets["label"].numpy()
+        return _hwc(ds.images), ds.targets["label"].numpy()
     items = [s for i in range(len(ds)) if (s := ds[i]) is not None]
-    return np.stack([s["image"][0].numpy() for s in items]), np.array([int(s["label"]) for s in items])
+    return _hwc(torch.stack([s["image"] for s in items])), np.array([int(s["label"]) for s in items])
+
+
+def _hwc(x: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) → (N, H, W) for one channel, else (N, H, W, C)."""
+    return (x[:, 0] if x.shape[1] == 1 else x.permute(0, 2, 3, 1)).contiguous().numpy()
 
 
 def probe_scores(rec: FaceRecognizer, gallery: tuple[list[str], np.ndarray], ds: SampleDataset,
