@@ -89,7 +89,7 @@ def test_colour_model_embeds_colour_crops(tmp_path):
     art = save_model(tmp_path / "rgb.pt", m, task={"name": "face", "class_names": list("abcd")}, preprocess=pre)
     rgb = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     rec = FaceRecognizer(art)
-    boxes, crops = rec.faces(rgb, "RGB", detect=False)
+    _, crops = rec.faces(rgb, "RGB", detect=False)
     assert crops.shape == (1, 32, 32, 3) and np.array_equal(crops[0], rgb)
     x = (torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255 - 0.5) / 0.25
     with torch.inference_mode():
