@@ -162,6 +162,7 @@ def run_faces_eval(cfg: FacesEvalConfig, out: Path) -> StageResult:
             g.add_many(gallery[0], gallery[1])
             if "threshold" in metrics:
                 g.set_meta("threshold", str(metrics["threshold"]))
+                g.set_meta("threshold_basis", f"FAR {cfg.targets[0]:g} on validation impostors (faces eval)")
     console.print(f"faces_eval: rank-1 {metrics['rank1']:.2%}" + "".join(
         f", TAR {v:.1%} at {k}" for k, v in metrics.items() if k.startswith("tar_")), highlight=False)
     card = make_card("faces_eval", task=art.task, model=art.arch.to_dict(), parent=str(art.path), metrics=metrics,
