@@ -90,3 +90,19 @@ def test_squeezenet_init_results_back_the_readme():
     for name in ("he_leaky", "he_bn"):
         assert runs[name]["train_loss"][-1] < 0.5 * math.log(2) and runs[name]["test"]["roc_auc"] > 0.9, name
     assert runs["he_bn"]["test"]["f1_at_0.5"] > runs["he_leaky"]["test"]["f1_at_0.5"]
+
+
+def test_face_embedding_result_and_the_shipped_dlib_threshold():
+    """The face benchmark's rows, and dlib-face's calibrated threshold is the one the benchmark measured."""
+    from edgevision.compress.distill.dlib_face import CALIBRATION
+
+    d = _load("face_embedding.json")
+    for row in ("dlib-face", "student"):
+        r = d["rows"][row]
+        assert 0 <= r["lfw_devtest_rank1"] <= 1 and 0 <= r["orl_rank1"] <= 1 and 0 <= r["lfw_pairs"]["accuracy"] <= 1
+        assert r["ms_per_face_1t"] > 0 and r["bytes"] > 0
+    gap = 100 * (d["rows"]["dlib-face"]["lfw_devtest_rank1"] - d["rows"]["student"]["lfw_devtest_rank1"])
+    assert math.isclose(d["rank1_gap_points"], gap)
+    assert math.isclose(d["speedup"], d["rows"]["dlib-face"]["ms_per_face_1t"] / d["rows"]["student"]["ms_per_face_1t"])
+    measured = d["rows"]["dlib-face"]["threshold"][str(CALIBRATION["far"])]
+    assert round(measured, 4) == CALIBRATION["threshold"]

@@ -100,7 +100,8 @@ class DistillStageConfig(TrainConfig, KDConfig):
                   "edgevision distill --teacher runs/t --hint features.3:stages.1 --epochs 2 --out runs/d-hint"),
         aliases=(("--hint", "hints"),))
 
-    teacher: str = Field(..., description="artifact / run folder, or hog, haar-fullbody, haar-upperbody")
+    teacher: str = Field(..., description="artifact / run folder, or hog, haar-fullbody, haar-upperbody, dlib-face "
+                         "(a face embedding: pip install -e \".[teachers]\")")
     student: str = Field("student_cnn", description="model reference of the student: a registered name, "
                          "package.module:callable, path/file.py:callable, timm:NAME or torchvision:NAME")
     student_kwargs: dict[str, Any] = Field(default_factory=dict, description="constructor options of the student, "

@@ -41,11 +41,11 @@ class EnrollConfig(BaseModel):
     db: str = Field(..., description="SQLite gallery file (created if missing)")
     name: str = Field(..., min_length=1, description="the person's name (free text, stored literally)")
     images: list[str] = Field(..., min_length=1, description="face images of that person")
-    artifact: str | None = Field(None, description="face model (.pt/.evz) or run folder (default: the gallery's; "
-                                 "required for a new gallery)")
+    artifact: str | None = Field(None, description="face model (.pt/.evz), run folder or dlib-face (default: the "
+                                 "gallery's; for a new gallery dlib-face, with the [teachers] extra)")
     detect: bool = Field(True, description="find and crop the face with the detector (off: images are face crops)")
     threshold: float | None = Field(None, description="store this acceptance threshold (cosine similarity) in "
-                                    "the gallery")
+                                    "the gallery (default for a new gallery: its embedder's calibrated one)")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Haar detector options (with "
                                      "detect)")
     threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
@@ -105,8 +105,10 @@ class VerifyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     image_a: str = Field(..., description="first image")
     image_b: str = Field(..., description="second image")
-    artifact: str = Field(..., description="face model (.pt/.evz) or run folder")
-    threshold: float = Field(0.5, ge=-1, le=1, description="cosine similarity at or above which they match")
+    artifact: str | None = Field(None, description="face model (.pt/.evz), run folder or dlib-face (default: "
+                                 "dlib-face, with the [teachers] extra)")
+    threshold: float | None = Field(None, ge=-1, le=1, description="cosine similarity at or above which they match "
+                                    "(default: the embedder's calibrated threshold, else 0.5)")
     detect: bool = Field(True, description="find and crop the face with the detector (off: images are face crops)")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Haar detector options (with "
                                      "detect)")

@@ -12,6 +12,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ..compress.distill.dlib_face import INSTALL
+from ..compress.distill.dlib_face import NAME as DLIB
+from ..compress.distill.dlib_face import available as dlib_available
 from ..configs.faces import DetectorConfig, EnrollConfig
 from ..errors import ArtifactError, DataError, EdgevisionError
 from ..runs import RunDir, make_card
@@ -19,14 +22,25 @@ from ..stages import StageResult, stage
 from ..utils.text import printable
 from ..utils.threads import compute_threads
 from .gallery import damaged_as_error, match, rows_query, signed, verified_meta, verified_rows
-from .recognize import DEFAULT_THRESHOLD, UNKNOWN, embed_files, recognizer
+from .recognize import DEFAULT_THRESHOLD, UNKNOWN, default_threshold, embed_files, recognizer
 
 
-def _gallery_artifact(db: str | Path, artifact: str | Path | None) -> str | Path:
-    """The artifact to use with a gallery: the one given, else the one recorded when it was created."""
+def default_embedder(what: str) -> str:
+    """The embedder when no ``--artifact`` is given (a new gallery, verify): dlib-face when its extra is installed."""
+    if dlib_available():
+        return DLIB
+    raise DataError(f"{what} needs a face model: pass --artifact MODEL (a face_cnn run or .pt/.evz), or "
+                    f"--artifact {DLIB} after {INSTALL}")
+
+
+def _gallery_artifact(db: str | Path, artifact: str | Path | None, new_ok: bool = False) -> str | Path:
+    """The artifact to use with a gallery: the one given, else the one recorded when it was created (else, for a
+    new gallery when ``new_ok``, the default embedder)."""
     if artifact:
         return artifact
     p = Path(db)
+    if new_ok and not p.exists():
+        return default_embedder(f"new gallery {p}")
     if not p.is_file():
         raise DataError(f"gallery {p}: no such file (enroll someone first)")
     with _peek(p) as meta:
@@ -65,7 +79,7 @@ def enroll(db: str | Path, name: str, images: list[str | Path], artifact: str | 
     Example:
         >>> enroll("faces.db", "Ada Lovelace", ["ada1.jpg", "ada2.jpg"], artifact="runs/faces/train")
     """
-    rec = recognizer(_gallery_artifact(db, artifact), detector)
+    rec = recognizer(_gallery_artifact(db, artifact, new_ok=True), detector)
     with compute_threads(threads):
         emb, used, problems = embed_files(rec, images, detect)
     if not len(emb):
@@ -75,6 +89,11 @@ def enroll(db: str | Path, name: str, images: list[str | Path], artifact: str | 
         added = g.add(name, emb, used)
         if threshold is not None:
             g.set_meta("threshold", str(threshold))
+            g.set_meta("threshold_basis", "set by the user")
+        elif "threshold" not in g.meta():  # a new gallery: its embedder's calibrated threshold
+            tau, basis = default_threshold(rec)
+            g.set_meta("threshold", str(tau))
+            g.set_meta("threshold_basis", basis)
         total = g.names().get(name, 0)
     return {"name": name, "added": added, "total": total, "skipped": problems, "db": str(db)}
 
@@ -101,11 +120,13 @@ def identify(db: str | Path, images: list[str | Path], artifact: str | Path | No
     return out
 
 
-def verify(image_a: str | Path, image_b: str | Path, artifact: str | Path, threshold: float = DEFAULT_THRESHOLD,
-           detect: bool = True, detector: DetectorConfig | None = None, threads: int | None = None
-           ) -> dict[str, Any]:
-    """Cosine similarity of the largest faces in two images, and whether it reaches ``threshold``."""
-    rec = recognizer(artifact, detector)
+def verify(image_a: str | Path, image_b: str | Path, artifact: str | Path | None = None,
+           threshold: float | None = None, detect: bool = True, detector: DetectorConfig | None = None,
+           threads: int | None = None) -> dict[str, Any]:
+    """Cosine similarity of the largest faces in two images, and whether it reaches ``threshold`` (default: the
+    embedder's calibrated one; ``artifact`` default: dlib-face when its extra is installed)."""
+    rec = recognizer(artifact or default_embedder("faces verify"), detector)
+    threshold = default_threshold(rec)[0] if threshold is None else threshold
     with compute_threads(threads):
         emb, _, problems = embed_files(rec, [image_a, image_b], detect)
     if problems:
@@ -182,5 +203,7 @@ def describe_delete(r: dict[str, Any]) -> str:
 
 def describe_list(r: dict[str, Any]) -> str:
     meta = {k: printable(str(v)) for k, v in r["meta"].items()}  # the gallery file is untrusted input too
-    head = f"model {meta.get('model_name')} ({meta.get('model_id')}), threshold {meta.get('threshold', 'default')}"
+    basis = f" ({meta['threshold_basis']})" if meta.get("threshold_basis") else ""
+    head = (f"model {meta.get('model_name')} ({meta.get('model_id')}), threshold "
+            f"{meta.get('threshold', f'{DEFAULT_THRESHOLD} (default)')}{basis}")
     return "\n".join([head] + [f"  {printable(n)}: {c}" for n, c in r["names"].items()])

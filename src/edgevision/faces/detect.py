@@ -91,8 +91,8 @@ def eye_line_angle(eyes: np.ndarray, w: int) -> float | None:
 
 
 def align(face: np.ndarray) -> tuple[np.ndarray, float]:
-    """Rotate a grey crop about its centre so the eyes are level; returns (crop, angle) (angle 0 if no eyes)."""
-    ang = eye_angle(face)
+    """Rotate a grey (or RGB) crop about its centre so the eyes are level; returns (crop, angle) (0 if no eyes)."""
+    ang = eye_angle(face if face.ndim == 2 else cv2.cvtColor(face, cv2.COLOR_RGB2GRAY))
     if ang is None:
         return face, 0.0
     h, w = face.shape[:2]
@@ -102,9 +102,10 @@ def align(face: np.ndarray) -> tuple[np.ndarray, float]:
 
 def crop_faces(gray: np.ndarray, boxes: np.ndarray, size: tuple[int, int], cfg: DetectorConfig | None = None
                ) -> np.ndarray:
-    """Crops (N, H, W) uint8 at ``size`` (H, W) of the margin-expanded boxes, aligned when ``cfg.align``."""
+    """Crops (N, H, W) uint8 at ``size`` (H, W) of the margin-expanded boxes, aligned when ``cfg.align``; a colour
+    image (H, W, 3) gives colour crops (N, H, W, 3)."""
     cfg = cfg or DetectorConfig()
-    out = np.zeros((len(boxes), *size), np.uint8)
+    out = np.zeros((len(boxes), *size, *gray.shape[2:]), np.uint8)
     for i, (x0, y0, x1, y1) in enumerate(expand(boxes, cfg.margin, gray.shape[:2])):  # a handful of faces
         face = gray[y0:y1, x0:x1]
         if cfg.align:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..artifacts import load_artifact
 from ..config import dump
@@ -35,11 +36,16 @@ from .recognize import FaceRecognizer
 
 
 def dataset_images(ds: SampleDataset) -> tuple[np.ndarray, np.ndarray]:
-    """(grey uint8 (N, H, W), labels (N,)) of a classification split."""
+    """(uint8 images, labels (N,)) of a classification split: grey (N, H, W), or RGB (N, H, W, 3) for colour data."""
     if isinstance(ds, TensorSampleDataset):
-        return ds.images[:, 0].numpy(), ds.targets["label"].numpy()
+        return _hwc(ds.images), ds.targets["label"].numpy()
     items = [s for i in range(len(ds)) if (s := ds[i]) is not None]
-    return np.stack([s["image"][0].numpy() for s in items]), np.array([int(s["label"]) for s in items])
+    return _hwc(torch.stack([s["image"] for s in items])), np.array([int(s["label"]) for s in items])
+
+
+def _hwc(x: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) → (N, H, W) for one channel, else (N, H, W, C)."""
+    return (x[:, 0] if x.shape[1] == 1 else x.permute(0, 2, 3, 1)).contiguous().numpy()
 
 
 def probe_scores(rec: FaceRecognizer, gallery: tuple[list[str], np.ndarray], ds: SampleDataset,
@@ -156,6 +162,7 @@ def run_faces_eval(cfg: FacesEvalConfig, out: Path) -> StageResult:
             g.add_many(gallery[0], gallery[1])
             if "threshold" in metrics:
                 g.set_meta("threshold", str(metrics["threshold"]))
+                g.set_meta("threshold_basis", f"FAR {cfg.targets[0]:g} on validation impostors (faces eval)")
     console.print(f"faces_eval: rank-1 {metrics['rank1']:.2%}" + "".join(
         f", TAR {v:.1%} at {k}" for k, v in metrics.items() if k.startswith("tar_")), highlight=False)
     card = make_card("faces_eval", task=art.task, model=art.arch.to_dict(), parent=str(art.path), metrics=metrics,

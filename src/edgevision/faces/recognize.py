@@ -25,7 +25,7 @@ from ..data.imageio import read_image
 from ..errors import ArtifactError, DataError
 from ..models.contract import features
 from .detect import DetectorConfig, crop_faces, detect_faces, to_gray
-from .dlib import DlibRecognizer
+from .dlib import DlibRecognizer, to_rgb
 from .gallery import Gallery, match
 
 UNKNOWN = "unknown"
@@ -65,22 +65,26 @@ class FaceRecognizer:
             self.dim = int(features(self.model, torch.zeros(1, self.channels, *self.size)).flatten(1).shape[1])
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
-        """L2-normalized embeddings (N, D) float32 of grey uint8 crops (N, H, W) at the model's input size."""
+        """L2-normalized embeddings (N, D) float32 of uint8 crops at the model's input size: grey (N, H, W) or, for
+        a colour model, RGB (N, H, W, 3)."""
         if len(crops) == 0:
             return np.zeros((0, self.dim), np.float32)
-        x = torch.from_numpy(np.ascontiguousarray(crops))[:, None].float().div_(255)
-        x = x.expand(-1, self.channels, -1, -1)
+        x = torch.from_numpy(np.ascontiguousarray(crops))
+        x = (x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)).float().div_(255)
+        x = x.expand(-1, self.channels, -1, -1) if x.shape[1] == 1 else x
         with torch.inference_mode():
             f = features(self.model, (x - self.mean) / self.std).flatten(1)
         return F.normalize(f.float(), dim=1).numpy()
 
     def faces(self, image: np.ndarray, color: Literal["RGB", "BGR"] = "BGR", detect: bool = True
               ) -> tuple[np.ndarray, np.ndarray]:
-        """``(boxes (N, 4) xyxy, crops (N, H, W))``; ``detect=False`` takes the whole image as one face."""
+        """``(boxes (N, 4) xyxy, crops)``: grey (N, H, W), or RGB (N, H, W, 3) for a colour model (the detector
+        always sees grey); ``detect=False`` takes the whole image as one face."""
         gray = to_gray(image, color)
         boxes = detect_faces(gray, self.detector) if detect else np.array([[0, 0, gray.shape[1], gray.shape[0]]])
         cfg = self.detector if detect else self.detector.model_copy(update={"margin": 0.0, "align": False})
-        return boxes, crop_faces(gray, boxes, self.size, cfg)
+        src = gray if self.channels == 1 or image.ndim == 2 or image.shape[2] == 1 else to_rgb(image, color)
+        return boxes, crop_faces(src, boxes, self.size, cfg)
 
     def open_gallery(self, db: str | Path, create: bool = True) -> Gallery:
         g = Gallery(db, self.id, self.dim, self.name, create=create)

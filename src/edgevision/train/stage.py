@@ -141,6 +141,19 @@ def quick_latency(model: torch.nn.Module, input_shape: tuple[int, ...]) -> dict[
             "p90_ms": round(r["p90_ms"], 4)}
 
 
+def no_face(splits: DataSplits) -> dict[str, Any]:
+    """Card field ``no_face`` (count, first files) of a face source that cropped with a detector, with one warning
+    line: those images kept their full frame."""
+    n = splits.info.get("no_face")
+    if not n:
+        return {}
+    files = list(splits.info.get("no_face_files") or [])
+    total = sum(len(d) for d in {id(d): d for d in (splits.train, splits.val, splits.test)}.values())
+    console.print(f"[yellow]warning:[/] no face found in {n} of {total} images (they kept the full frame): "
+                  f"{', '.join(files[:10])}{', …' if len(files) > 10 else ''}", highlight=False, soft_wrap=True)
+    return {"no_face": {"count": int(n), "files": files[:50]}}
+
+
 def finish_model_stage(run: RunDir, stage_name: str, model: torch.nn.Module, task: Task, splits: DataSplits,
                        data_cfg: DataConfig, metrics: dict[str, Any], parent: str | None = None,
                        extra: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> StageResult:
@@ -153,7 +166,8 @@ def finish_model_stage(run: RunDir, stage_name: str, model: torch.nn.Module, tas
     path = save_model(run.path / "model.pt", model, task=task.to_dict(), preprocess=pre,
                       meta={**(meta or {}), "data": data_cfg.model_dump(mode="json"), "stage": stage_name})
     arch = get_arch(model)
-    skips = summarize({"train": splits.train, "val": splits.val, "test": splits.test}, run.path)
+    skips = {**summarize({"train": splits.train, "val": splits.val, "test": splits.test}, run.path),
+             **no_face(splits)}
     card = make_card(stage_name, task=task.to_dict(), model=arch.to_dict(), artifact=path, metrics=metrics,
                      parent=parent, params=count_params(model), macs=count_macs(model, shape),
                      input_shape=list(shape), preprocess=pre, data=data_cfg.model_dump(mode="json"),

@@ -182,9 +182,11 @@ def run_distill(cfg: DistillStageConfig, out: Path) -> StageResult:
 
 
 def _announce(cfg: DistillStageConfig, teacher: Teacher, splits: DataSplits, student: torch.nn.Module) -> None:
+    loss = (f"{cfg.embedding_loss} + {cfg.relational_weight:g}·RKD" if getattr(teacher, "embedding_dim", None)
+            else f"T={cfg.temperature}, {cfg.objective}")
     console.print(f"distill {teacher.name} → {cfg.student} ({count_params(student):,} params) on {splits.source}: "
-                  f"{len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test, T={cfg.temperature}, "
-                  f"α={cfg.alpha}, {cfg.objective}, {cfg.mode}", highlight=False)
+                  f"{len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test, {loss}, "
+                  f"α={cfg.alpha}, {cfg.mode}", highlight=False)
 
 
 def _finish(cfg: DistillStageConfig, run: RunDir, student, teacher: Teacher, base, splits: DataSplits,
