@@ -207,7 +207,7 @@ def load_onnx(path: Path, description: dict[str, Any] | None = None) -> Artifact
     else:
         new = describe(path, opts, meta if meta.get("foreign") else {})
         if opts and any(new.get(k) != meta.get(k) for k in ("preprocess", "task", "input")):
-            record(path, new)
+            record(path, {**{k: v for k, v in meta.items() if k != "format"}, **new})  # keeps e.g. int8 facts
         meta = new
     try:
         ort_session(path, 1)
