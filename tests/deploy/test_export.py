@@ -116,8 +116,8 @@ def test_export_errors(trained, exported, tmp_path):
         ev.export(trained, format="pt", int8=True, out=tmp_path / "a")
     with pytest.raises(ConfigError, match="already ONNX"):
         ev.export(exported.run_dir / "model.onnx", out=tmp_path / "b")
-    with pytest.raises(EdgevisionError, match="unknown export format"):
-        ev.export(trained, format="tflite", out=tmp_path / "c")
+    with pytest.raises(EdgevisionError, match=r"unknown export format 'tensorrt'; installed: .*onnx"):
+        ev.export(trained, format="tensorrt", out=tmp_path / "c")
 
 
 def test_pt_export_with_fp16_storage(trained, tmp_path):
