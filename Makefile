@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev install-zoo quickstart test test-slow test-all test-zoo lint bench clean
+.PHONY: install install-dev install-extras install-zoo quickstart test test-slow test-all test-extras test-zoo lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +14,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(VENV)/bin/python
 	$(PIP) -e .
 	touch $@
 
-# dev = the test tools plus the light optional extras whose tests should run everywhere (OpenVINO + NNCF, dlib)
 $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(VENV)/bin/python
-	$(PIP) -e ".[dev,openvino,teachers]"
+	$(PIP) -e ".[dev]"
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
@@ -39,6 +38,25 @@ install-zoo: $(ZOO_VENV)/.installed  ## a second venv with torch 2.14.1 + torchv
 test-zoo: install-zoo  ## the zoo tests (timm / torchvision architectures) in the zoo venv; they skip elsewhere
 	$(ZOO_PY) -m pytest -q -m zoo $(PYTEST_ARGS)
 
+# The openvino and teachers extras' tests run in a venv of their own: with OpenVINO loaded, the full suite has
+# crashed in a later test (a segmentation fault not yet understood), so the default venv stays without it.
+EXTRAS_VENV := .venv-extras
+EXTRAS_PY   := $(EXTRAS_VENV)/bin/python
+EXTRAS_TESTS := tests/deploy/test_openvino.py tests/bench/test_openvino_engine.py tests/deploy/test_export_best.py \
+                tests/faces/test_dlib_face.py tests/faces/test_face_new_gallery.py tests/compress/distill/test_kd_embedding.py
+
+$(EXTRAS_VENV)/bin/python:
+	$(PYTHON) -m venv $(EXTRAS_VENV)
+
+$(EXTRAS_VENV)/.installed: pyproject.toml constraints.txt | $(EXTRAS_VENV)/bin/python
+	$(EXTRAS_PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,openvino,teachers]"
+	touch $@
+
+install-extras: $(EXTRAS_VENV)/.installed  ## a venv with the openvino and teachers extras
+
+test-extras: install-extras  ## the openvino (export, engine, best) and dlib-face tests, in their own venv
+	$(EXTRAS_PY) -m pytest -q -m "not slow" $(EXTRAS_TESTS) $(PYTEST_ARGS)
+
 quickstart: install  ## train → eval → profile → report on the embedded synthetic dataset
 	$(VENV)/bin/edgevision quickstart --out runs/quickstart
 
@@ -56,4 +74,4 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) $(ZOO_VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(ZOO_VENV) $(EXTRAS_VENV) runs .pytest_cache .ruff_cache
