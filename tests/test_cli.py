@@ -150,8 +150,8 @@ def test_bad_recipe_key_and_value(capsys, tmp_path):
     bad_val.write_text(yaml.safe_dump({"stages": [{"train": {"optimizer": "sgdd"}}]}))
     _one_line_error(*run_cli(capsys, "run", bad_val)[::2], "stages[0].train.optimizer", "'sgd', 'adam' or 'adamw'")
     bad_range = tmp_path / "r.yaml"
-    bad_range.write_text(yaml.safe_dump({"stages": [{"train": {"epochs": 0}}]}))
-    _one_line_error(*run_cli(capsys, "run", bad_range)[::2], "stages[0].train.epochs", "greater than or equal to 1")
+    bad_range.write_text(yaml.safe_dump({"stages": [{"train": {"epochs": -1}}]}))  # 0 is allowed: no training
+    _one_line_error(*run_cli(capsys, "run", bad_range)[::2], "stages[0].train.epochs", "greater than or equal to 0")
     bad_verb = tmp_path / "b.yaml"
     bad_verb.write_text(yaml.safe_dump({"stages": [{"trian": {}}]}))
     _one_line_error(*run_cli(capsys, "run", bad_verb)[::2], "unknown stage 'trian'", "train")
