@@ -68,7 +68,7 @@ def test_eval_predict_profile_report(trained, tmp_path, capsys):
     code, out, _ = run_cli(capsys, "profile", trained, "--json", "--threads", "1", "--out", tmp_path / "pr",
                            "--set", "budget_s=0.1")
     prof = json.loads(out)
-    assert code == 0 and set(prof["latency"]) == {"torch", "onnxruntime"} and prof["file_bytes"] > 0
+    assert code == 0 and {"torch", "onnxruntime"} <= set(prof["latency"]) and prof["file_bytes"] > 0
     assert prof["latency"]["onnxruntime"]["p50_ms"] > 0 and prof["peak_rss_mb"] > 0
     import cv2
     import numpy as np
