@@ -22,16 +22,13 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ..data import BatchLoader, BatchTransform
 from ..errors import EdgevisionError
-from ..tasks import build_task
-from ..train.trainer import evaluate_model
 from ..utils.threads import compute_threads
 from ..utils.timing import interleaved
 from . import openvino as ovx
 from .export import EXPORTERS, ExportFormat, ExportJob, remove_file
 from .onnx import OnnxModule, ort_session
-from .ov_export import TEST_LIMIT
+from .ov_export import metric_on_test_split
 
 CANDIDATES = ("onnx", "openvino")
 
@@ -68,14 +65,8 @@ def _runner(path: Path, precision: str, threads: int):
 
 
 def _metric(job: ExportJob, model: nn.Module) -> tuple[str, float] | None:
-    sp = job.splits()
-    if sp is None or not len(sp.test):
-        return None
-    task = build_task(job.art.task)
-    ds = sp.test.subset(np.arange(TEST_LIMIT)) if len(sp.test) > TEST_LIMIT and hasattr(sp.test, "subset") \
-        else sp.test
-    m = evaluate_model(model, task, BatchLoader(ds, 64, shuffle=False, transform=BatchTransform(sp.mean, sp.std)))
-    return task.primary, float(m[task.primary])
+    r = metric_on_test_split(job, model)
+    return None if r is None else (r[0], r[1])
 
 
 def choose(job: ExportJob, files: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:

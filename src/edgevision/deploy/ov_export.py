@@ -82,20 +82,27 @@ def _int8(job: ExportJob, model: Any, fp32: Path, x: np.ndarray, ref: np.ndarray
     return _entry(path, "int8", x, res, nncf=report)
 
 
-def _test_accuracy(job: ExportJob, fp32: Path, int8: Path) -> dict[str, Any] | None:
-    """The primary metric of the fp32 and int8 IRs on (the first :data:`TEST_LIMIT` samples of) the test split."""
+def metric_on_test_split(job: ExportJob, model: Any) -> tuple[str, float, int] | None:
+    """(primary metric name, its value, samples) of ``model`` on the first :data:`TEST_LIMIT` test samples of the
+    artifact's data; None when there is no test split."""
     sp = job.splits()
     if sp is None or not len(sp.test):
         return None
     task = build_task(job.art.task)
     ds = sp.test.subset(np.arange(TEST_LIMIT)) if len(sp.test) > TEST_LIMIT and hasattr(sp.test, "subset") \
         else sp.test
-    vals = {}
+    m = evaluate_model(model, task, BatchLoader(ds, 64, shuffle=False, transform=BatchTransform(sp.mean, sp.std)))
+    return task.primary, float(m[task.primary]), len(ds)
+
+
+def _test_accuracy(job: ExportJob, fp32: Path, int8: Path) -> dict[str, Any] | None:
+    """The primary metric of the fp32 and int8 IRs on (the first :data:`TEST_LIMIT` samples of) the test split."""
+    vals: dict[str, float] = {}
     for name, path in (("fp32", fp32), ("int8", int8)):
-        loader = BatchLoader(ds, 64, shuffle=False, transform=BatchTransform(sp.mean, sp.std))
-        m = evaluate_model(ovx.OpenVinoModule(path, name), task, loader)
-        vals[name] = float(m[task.primary])
-    return {"metric": task.primary, "samples": len(ds), **vals, "drop_points": 100 * (vals["fp32"] - vals["int8"])}
+        if (r := metric_on_test_split(job, ovx.OpenVinoModule(path, name))) is None:
+            return None
+        metric, vals[name], n = r
+    return {"metric": metric, "samples": n, **vals, "drop_points": 100 * (vals["fp32"] - vals["int8"])}
 
 
 EXPORTERS.register("openvino", ExportFormat(
