@@ -151,3 +151,33 @@ def test_int8_export_meets_99_percent_agreement_on_mnist(tmp_path):
     res = ev.export(train.artifact, int8=True, out=tmp_path / "e")  # default min_agreement=0.99, or it raises
     i8 = next(f for f in res.card["files"] if f["precision"] == "int8")
     assert i8["onnxruntime"]["agreement"] >= 0.99 and i8["engines"] == ["onnxruntime"]
+
+
+def test_int8_under_the_bar_is_retried_with_the_other_weight_width(trained, tmp_path, monkeypatch):
+    """reduce_range auto: when the first int8 file misses the agreement bar, the other width is tried and the
+    better file kept, and its metadata says which width it has."""
+    import edgevision as ev
+    from edgevision.deploy import export as ex
+
+    widths, real_check = [], ex.check
+
+    def quantize_spy(*a, reduce_range=None, **k):
+        widths.append(reduce_range)
+        return real_quantize(*a, reduce_range=reduce_range, **k)
+
+    def check_7bit_fails(path, precision, x, ref, cfg, mode):
+        res = real_check(path, precision, x, ref, cfg, mode)
+        if precision == "int8" and widths[-1]:  # pretend the 7-bit file agrees on only half the samples
+            res["onnxruntime"] = {**res["onnxruntime"], "agreement": 0.5, "pass": False}
+            res["pass"] = False
+        return res
+
+    real_quantize = ex.q.quantize_int8
+    monkeypatch.setattr(ex.cpu, "needs_reduce_range", lambda: True)
+    monkeypatch.setattr(ex.q, "quantize_int8", quantize_spy)
+    monkeypatch.setattr(ex, "check", check_7bit_fails)
+    res = ev.export(trained, int8=True, min_agreement=0.5, stem="int8", out=tmp_path / "e")
+    assert widths == [True, False]
+    row = next(f for f in json.loads((res.run_dir / "export.json").read_text())["files"] if f["precision"] == "int8")
+    assert row["weight_bits"] == 8
+    assert read_metadata(res.run_dir / "model.int8.onnx")["weight_bits"] == 8
