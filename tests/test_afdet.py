@@ -187,3 +187,25 @@ def test_export_parity_in_onnxruntime_and_cv2(tmp_path, decode_in):
         boxes, scores = det.decode(det.raw(x))
         assert np.abs(boxes - ref_boxes).max() < 1e-3 and np.abs(scores - ref_scores).max() < 1e-4
     assert len(ort(images)) == 2
+
+
+def test_int8_quantization_of_the_raw_export_runs_and_agrees(tmp_path):
+    """Static int8 (QDQ) of the bare network (decode in NumPy): the decoded boxes and scores stay close."""
+    import shutil
+
+    from edgevision.deploy.detection import export_detector
+    from edgevision.deploy.detector_runtime import OnnxDetector
+    from edgevision.deploy.int8.graph import prepare_for_int8, quantize_int8
+
+    torch.manual_seed(0)
+    task = DetectionTask(["a"], anchors=[[10, 10]], input_size=[64, 64], score_threshold=0.0)
+    kw = task.adapt_model_kwargs({"num_classes": 1, "width_mult": 0.25}, {"task": "detection", "head": "points"})
+    model = build_model("afdet_mobilenet", **kw).eval()
+    pre = {"input_size": [64, 64], "channels": 3, "mean": [0.5] * 3, "std": [0.25] * 3}
+    fp32, side = export_detector(model, tmp_path / "d.onnx", task.to_dict(), pre, "numpy", dynamic_batch=False)
+    x = np.random.default_rng(0).standard_normal((16, 3, 64, 64)).astype(np.float32)
+    int8 = quantize_int8(prepare_for_int8(fp32, tmp_path / "p.onnx"), tmp_path / "q.onnx", x[:8])
+    shutil.copy(side, int8.with_suffix(".json"))
+    a, b = OnnxDetector(fp32), OnnxDetector(int8)
+    (ba, sa), (bb, sb) = a.decode(a.raw(x[8:])), b.decode(b.raw(x[8:]))
+    assert np.median(np.abs(ba - bb)) < 2.0 and np.abs(sa - sb).max() < 0.05  # pixels at 64², probabilities

@@ -49,7 +49,7 @@ def _squeezenet(in_channels: int, width_mult: float, depth_mult: float, leaky: f
     cut = [i for i, m in enumerate(layers) if isinstance(m, nn.MaxPool2d)][2]  # the pool into stride 16
     c8 = layers[cut - 1].expand1x1.out_channels + layers[cut - 1].expand3x3.out_channels
     s, e = max(1, round(64 * width_mult)), max(1, round(256 * width_mult))
-    down = nn.Sequential(nn.MaxPool2d(3, 2, ceil_mode=True), Fire(c16, s, e, e, leaky, bn=True))
+    down = nn.Sequential(nn.MaxPool2d(3, 2, padding=1), Fire(c16, s, e, e, leaky, bn=True))  # cv2-safe at 2×2
     return [nn.Sequential(*layers[:cut]), nn.Sequential(*layers[cut:]), down], [c8, c16, 2 * e]
 
 
@@ -139,8 +139,12 @@ class AFDet(EdgeModel):
         return self.neck(feats)
 
     def forward_head(self, features: list[torch.Tensor]) -> torch.Tensor:
-        outs = [head(f).flatten(2) for head, f in zip(self.heads, features)]  # (B, K, H_l·W_l) each
-        return torch.cat(outs, 2).permute(0, 2, 1)  # (B, N, K), levels in stride order, row-major
+        k = 4 * (self.reg_max + 1) + self.num_classes
+        # NHWC then a reshape whose only free size is the batch (sizes as constants: cv2.dnn mis-reads the
+        # Shape → Slice → Concat reshape that flatten(2) exports when the batch is above 1)
+        outs = [head(f).permute(0, 2, 3, 1).reshape(-1, int(f.shape[2]) * int(f.shape[3]), k)
+                for head, f in zip(self.heads, features)]
+        return torch.cat(outs, 1)  # (B, N, K), levels in stride order, row-major within a level
 
 
 def _register(name: str, backbone: str, width: float, description: str) -> None:
