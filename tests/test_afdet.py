@@ -209,3 +209,32 @@ def test_int8_quantization_of_the_raw_export_runs_and_agrees(tmp_path):
     a, b = OnnxDetector(fp32), OnnxDetector(int8)
     (ba, sa), (bb, sb) = a.decode(a.raw(x[8:])), b.decode(b.raw(x[8:]))
     assert np.median(np.abs(ba - bb)) < 2.0 and np.abs(sa - sb).max() < 0.05  # pixels at 64², probabilities
+
+
+def test_train_eval_predict_through_the_cli(tmp_path, capsys):
+    import json
+
+    import cv2
+
+    from edgevision.artifacts import load_artifact
+    from edgevision.cli import main
+    from edgevision.tasks.detection import class_probability
+
+    data = ["--data", "synthetic:shapes", "--input-size", "64", "--set", "data.options.n_train=16", "--set",
+            "data.options.n_val=8", "--set", "data.options.n_test=8", "--set", "data.options.num_classes=2"]
+    run = tmp_path / "train"
+    assert main(["train", "--model", "afdet_squeezenet", "--task", "detection", *data, "--epochs", "1",
+                 "--batch-size", "8", "--model-kwargs", "width_mult=0.25", "--out", str(run)]) == 0
+    card = json.loads((run / "card.json").read_text())
+    assert card["task"]["head"] == "points" and "ap50" in card["metrics"]["test"]
+    assert main(["eval", str(run), "--out", str(tmp_path / "ev")]) == 0
+    assert "AP50-11pt" in "".join(capsys.readouterr())
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    cv2.imwrite(str(imgs / "a.png"), np.full((50, 70, 3), 90, np.uint8))
+    assert main(["predict", str(run), str(imgs), "--out", str(tmp_path / "pr")]) == 0
+    line = json.loads((tmp_path / "pr" / "predictions.jsonl").read_text().splitlines()[0])
+    assert "detections" in line and cv2.imread(str(tmp_path / "pr" / "a.png")).shape == (50, 70, 3)
+    art = load_artifact(run)
+    p = class_probability(art.model.eval(), torch.zeros(2, 3, 64, 64), 1)
+    assert p.shape == (2,) and bool(((p > 0) & (p < 1)).all())
