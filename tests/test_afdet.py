@@ -238,3 +238,45 @@ def test_train_eval_predict_through_the_cli(tmp_path, capsys):
     art = load_artifact(run)
     p = class_probability(art.model.eval(), torch.zeros(2, 3, 64, 64), 1)
     assert p.shape == (2,) and bool(((p > 0) & (p < 1)).all())
+
+
+def test_points_distillation_golden_values():
+    from edgevision.tasks.afdet_distill import points_distill_view
+    from edgevision.tasks.kd import soft_kl
+
+    r = 2
+    t = torch.zeros(1, 2, 4 * (r + 1) + 1)
+    t[0, 0, -1], t[0, 1, -1] = 2.0, -2.0  # teacher quality σ(2), σ(−2) at the two points
+    s = t.clone()
+    same = points_distill_view(s, t, r, conf=1.0)
+    assert float(soft_kl(same.student, same.teacher, 2.0, weight=same.weight)) == pytest.approx(0, abs=1e-6)
+    q = torch.sigmoid(torch.tensor([2.0, -2.0]))
+    entropy = float(-(q * q.log() + (1 - q) * (1 - q).log()).mean())
+    assert float(same.extra["conf"]) == pytest.approx(entropy, rel=1e-5)  # BCE to itself = the teacher's entropy
+    s[0, 1, 0:3] = torch.tensor([4.0, 0, 0])  # point 1's left side differs; its weight is σ(−2)
+    v = points_distill_view(s, t, r)
+    assert v.student.shape == (1, r + 1, 8) and v.weight[0].tolist() == pytest.approx([float(q[0])] * 4 +
+                                                                                      [float(q[1])] * 4)
+    p_t, log_s = torch.full((3,), 1 / 3), torch.log_softmax(torch.tensor([2.0, 0, 0]), 0)  # at T = 2
+    kl = float((p_t * (p_t.log() - log_s)).sum())
+    want = 4 * float(q[1]) * kl / (4 * float(q.sum()))  # T² · Σ q·KL / Σ q over the 8 sides
+    assert float(soft_kl(v.student, v.teacher, 2.0, weight=v.weight)) == pytest.approx(want, rel=1e-5)
+
+
+def test_distill_an_afdet_teacher_into_an_afdet_student(tmp_path):
+    import json
+
+    from edgevision.cli import main
+
+    data = ["--data", "synthetic:shapes", "--input-size", "64", "--set", "data.options.n_train=16", "--set",
+            "data.options.n_val=8", "--set", "data.options.n_test=8", "--set", "data.options.num_classes=2"]
+    teacher = tmp_path / "t"
+    assert main(["train", "--model", "afdet_resnet", "--task", "detection", *data, "--epochs", "1",
+                 "--batch-size", "8", "--model-kwargs", "width_mult=0.25", "--out", str(teacher)]) == 0
+    out = tmp_path / "kd"
+    assert main(["distill", "--teacher", str(teacher), "--student", "afdet_squeezenet", "--student-kwargs",
+                 "width_mult=0.25", "--alpha", "0.5", "--temperature", "2", "--epochs", "1", "--batch-size", "8",
+                 "--out", str(out)]) == 0
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert "train_loss_kd_conf" in rows[-1] and "ap50" in json.loads((out / "card.json").read_text())["metrics"][
+        "test"]

@@ -34,6 +34,7 @@ from ..ops.boxes import box_iou
 from ..ops.points import decode_points, make_points
 from ..ops.postprocess import PostprocessConfig, decode_raw, postprocess
 from ..ops.torch_boxes import split_raw
+from .afdet_distill import points_distill_view
 from .afdet_loss import AFDetLossConfig, afdet_loss, split_output
 from .base import TASKS, DistillView, Meter, Task
 from .detection_distill import DetectionDistillWeights, detection_distill_view
@@ -210,11 +211,12 @@ class DetectionTask(Task):
     def distill_view(self, student_out: torch.Tensor, teacher_out: torch.Tensor, batch: dict[str, Any]
                      ) -> DistillView:
         """Per-anchor distillation (:mod:`.detection_distill`): soft class distribution weighted by the teacher's
-        objectness, plus its confidence (BCE) and boxes (smooth-L1) as targets. Needs the teacher's grid/anchors."""
+        objectness, plus its confidence (BCE) and boxes (smooth-L1) as targets. Needs the teacher's grid/anchors.
+        Points head (:mod:`.afdet_distill`): box-bin distributions weighted by the teacher's quality, plus soft
+        class scores; needs an AFDet teacher at the same input size."""
         o = self.opts
         if self.head == "points":
-            raise ConfigError("distillation of an anchor-free (points) detector is not supported yet; distill into "
-                              "a squeezedet student")
+            return points_distill_view(student_out, teacher_out, self.opts.reg_max, o.distill_conf)
         w = DetectionDistillWeights(conf=o.distill_conf, box=o.distill_box, box_beta=o.distill_box_beta)
         return detection_distill_view(student_out, teacher_out, self.num_anchors, w)
 
