@@ -100,9 +100,9 @@ def make_loaders(splits: DataSplits, cfg: TrainConfig, augment: AugmentConfig | 
     dist = dist or Dist()
     plain = BatchTransform(splits.mean, splits.std)
     ebs = cfg.eval_batch_size or max(cfg.batch_size, 128)
-    train = BatchLoader(splits.train, cfg.batch_size, shuffle=True, transform=BatchTransform(splits.mean, splits.std,
-                        augment), train=True, seed=seed, num_workers=num_workers, drop_last=True, rank=dist.rank,
-                        world=dist.world, split="train")
+    augmenting = BatchTransform(splits.mean, splits.std, augment, cfg.epochs)
+    train = BatchLoader(splits.train, cfg.batch_size, shuffle=True, transform=augmenting, train=True, seed=seed,
+                        num_workers=num_workers, drop_last=True, rank=dist.rank, world=dist.world, split="train")
     val = BatchLoader(splits.val, ebs, shuffle=False, transform=plain, num_workers=num_workers, split="val")
     test = BatchLoader(splits.test, ebs, shuffle=False, transform=plain, num_workers=num_workers, split="test")
     return train, val, test
