@@ -20,6 +20,10 @@ class DataConfig(BaseModel):
                                 "(sources with a fixed or their own val split, e.g. pennfudan, ignore it)")
     test_fraction: float = Field(0.1, ge=0, le=0.9, description="fraction of the samples held out for testing "
                                  "(sources with a fixed or their own test split, e.g. pennfudan, mnist, ignore it)")
+    resize: Literal["stretch", "letterbox"] = Field(
+        "stretch", description="how detection images become input_size: stretch (per-axis resize) or letterbox "
+        "(aspect kept, scaled to fit and centred on grey 114 padding, as YOLO); the mapping is recorded with the "
+        "model, so predict, demo and exported detectors map boxes back to the original pixels")
     seed: int = Field(0, description="seed of the random split, of limit's subset and of generated (synthetic) "
                       "data (the training order and augmentation follow the stage's own seed)")
     limit: int | None = Field(None, ge=1, description="keep at most this many samples of each split (a seeded "

@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..metrics.detection import evaluate_detections, format_ap_table
 from ..ops.anchors import grid_anchors, kmeans_anchors
 from ..ops.boxes import box_iou
+from ..ops.letterbox import fit
 from ..ops.postprocess import PostprocessConfig, decode_raw, postprocess
 from ..ops.torch_boxes import split_raw
 from .base import TASKS, DistillView, Meter, Task
@@ -164,14 +165,14 @@ class DetectionTask(Task):
         return DetectionMeter(self)
 
     def decode(self, output: torch.Tensor | np.ndarray, image_sizes: list[tuple[int, int]] | None = None,
-               score_threshold: float | None = None) -> list[dict[str, Any]]:
-        """Detections per image, in the pixels of the original image when ``image_sizes`` (H, W) are given."""
+               score_threshold: float | None = None, resize: str = "stretch") -> list[dict[str, Any]]:
+        """Detections per image, in the pixels of the original image when ``image_sizes`` (H, W) are given
+        (``resize``: how those images became the input, stretch or letterbox, :mod:`edgevision.ops.letterbox`)."""
         raw = output.detach().float().numpy() if isinstance(output, torch.Tensor) else np.asarray(output, np.float32)
         boxes, scores = decode_raw(raw, self.anchors, self.input_size)
-        scale = None
-        if image_sizes is not None:
-            scale = [(h / self.input_size[0], w / self.input_size[1]) for h, w in image_sizes]
-        dets = postprocess(boxes, scores, self.post(score_threshold), scale)
+        dets = postprocess(boxes, scores, self.post(score_threshold))
+        for d, hw in zip(dets, image_sizes or []):
+            d["boxes"] = fit(hw, self.input_size, resize).to_image(d["boxes"])
         return [{"detections": [{"box": [round(float(v), 2) for v in b], "label": self.class_names[int(c)],
                                  "class_id": int(c), "score": round(float(s), 5)}
                                 for b, s, c in zip(d["boxes"], d["scores"], d["labels"])],

@@ -20,6 +20,7 @@ from ..models.complexity import count_macs
 from ..models.contract import check_fits, name_features
 from ..models.refs import ModelSource, accepted
 from ..models.weights import load_weights
+from ..ops.letterbox import resize_record
 from ..runs import RunDir, claim, make_card
 from ..stages import StageResult, run_stage, stage
 from ..tasks import TASKS, Task
@@ -91,7 +92,7 @@ def init_from(model: torch.nn.Module, artifact: str, exclude: list[str] | None =
 
 def preprocess_of(splits: DataSplits) -> dict[str, Any]:
     return {"input_size": list(splits.input_size), "channels": splits.channels, "mean": list(splits.mean),
-            "std": list(splits.std), "resize": "stretch", "color": "RGB" if splits.channels == 3 else "GRAY",
+            "std": list(splits.std), **resize_record(splits.resize), "color": "RGB" if splits.channels == 3 else "GRAY",
             "scale": 1 / 255}
 
 
