@@ -9,6 +9,8 @@ from edgevision.data import BatchTransform
 from edgevision.data.augment import Augmenter
 from edgevision.data.mosaic import canvas_to_output, mixup, mosaic, tile_offsets
 from edgevision.errors import ConfigError
+from edgevision.train.callbacks import Callback, extra_callbacks
+from edgevision.train.stage import train
 
 
 def _objects(b: int = 4, h: int = 32, w: int = 48) -> dict:
@@ -135,3 +137,45 @@ def test_mosaic_options_are_checked():
         validate(AugmentConfig, {"mosaic": {"scale": 1.5}}, "augment")
     with pytest.raises(ConfigError, match="close_mosaic"):
         validate(AugmentConfig, {"close_mosaic": -1}, "augment")
+
+
+def test_mosaic_and_mixup_with_negative_images():
+    """Images without boxes (negatives) mix in like the others; no box appears from nowhere."""
+    batch = _objects()
+    batch["boxes"][1] = torch.zeros((0, 4))
+    batch["labels"][1] = torch.zeros(0, dtype=torch.long)
+    batch["image"][1] = 0
+    out = _aug({"mosaic": {"p": 1.0}, "mixup": {"p": 1.0}}, batch, 2)
+    assert all(len(b) == len(lab) for b, lab in zip(out["boxes"], out["labels"]))
+    assert all(1 not in lab.tolist() for lab in out["labels"])
+    empty = {"image": torch.zeros(2, 3, 16, 16), "boxes": [torch.zeros((0, 4))] * 2,
+             "labels": [torch.zeros(0, dtype=torch.long)] * 2}
+    out = _aug({"mosaic": {"p": 1.0}, "mixup": {"p": 1.0}}, empty, 0)
+    assert [len(b) for b in out["boxes"]] == [0, 0]
+
+
+class _Watch(Callback):
+    """Records, after each epoch, whether mosaic was on in it."""
+
+    def __init__(self):
+        self.seen: dict[int, bool] = {}
+
+    def on_epoch_end(self, trainer, epoch, record):
+        self.seen[epoch] = trainer.train_loader.transform.augmenter.mixing
+
+
+def test_close_mosaic_in_a_training_run_and_its_resume(tmp_path):
+    data = {"source": "synthetic:shapes", "input_size": 32, "options": {"n_train": 16, "n_val": 4, "n_test": 4,
+                                                                        "max_objects": 2}}
+    opts = {"model": "squeezedet_small", "task": "detection", "data": data, "batch_size": 8, "threads": 1,
+            "optimizer": "adamw", "lr": 0.003, "grad_clip": 10.0,
+            "task_options": {"anchors": 3}, "augment": {"mosaic": {"p": 1.0}, "close_mosaic": 1}}
+    whole, first, second = _Watch(), _Watch(), _Watch()
+    with extra_callbacks(whole):
+        train(out=tmp_path / "whole", epochs=4, **opts)
+    assert whole.seen == {0: True, 1: True, 2: True, 3: False}
+    with extra_callbacks(first):
+        train(out=tmp_path / "run", epochs=2, **opts)
+    with extra_callbacks(second):
+        train(out=tmp_path / "run", epochs=4, resume=True, **opts)  # the finished run continues to 4 epochs
+    assert first.seen == {0: True, 1: False} and second.seen == {2: True, 3: False}
