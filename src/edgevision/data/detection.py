@@ -64,6 +64,7 @@ class DetectionDataset(SampleDataset):
                  channels: int, fp: str, resize: str = "stretch") -> None:
         self.records, self.class_names, self.size, self.channels = records, list(class_names), size, channels
         self.fingerprint, self.resize = fp, resize
+        self._hw: dict[int, tuple[int, int]] = {}  # image sizes read for letterbox targets (unannotated formats)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -77,7 +78,7 @@ class DetectionDataset(SampleDataset):
         h, w = self.size
         boxes = r.boxes * np.array([w, h, w, h], np.float32)
         if self.resize != "stretch":
-            hw = hw or r.size or _image_hw(r.path, self.channels)
+            hw = hw or r.size or self._hw.get(i) or self._hw.setdefault(i, _image_hw(r.path, self.channels))
             boxes = fit(hw, self.size, self.resize).to_input(r.boxes * np.array([hw[1], hw[0]] * 2, np.float32))
         return torch.from_numpy(boxes), torch.from_numpy(r.labels)
 

@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..metrics.detection import evaluate_detections, format_ap_table
 from ..ops.anchors import grid_anchors, kmeans_anchors
 from ..ops.boxes import box_iou
-from ..ops.letterbox import fit
+from ..ops.letterbox import LETTERBOX_PAD, fit, fit_image
 from ..ops.postprocess import PostprocessConfig, decode_raw, postprocess
 from ..ops.torch_boxes import split_raw
 from .base import TASKS, DistillView, Meter, Task
@@ -257,7 +257,9 @@ def person_probability(artifact: Any, images: list[np.ndarray] | torch.Tensor,
     if isinstance(images, torch.Tensor):
         x = torch.nn.functional.interpolate(images.float(), size=(h, w), mode="bilinear", align_corners=False)
     else:
-        x = torch.from_numpy(np.stack([cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA) for im in images])
+        pad = int(pre.get("pad", LETTERBOX_PAD))
+        x = torch.from_numpy(np.stack([fit_image(im, (h, w), "letterbox", pad=pad) if pre.get("resize") == "letterbox"
+                                       else cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA) for im in images])
                              .transpose(0, 3, 1, 2).astype(np.float32) / 255)
     x = (x - torch.tensor(pre["mean"]).view(1, -1, 1, 1)) / torch.tensor(pre["std"]).view(1, -1, 1, 1)
     with torch.inference_mode():
