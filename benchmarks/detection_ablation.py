@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,10 @@ def main() -> None:
     out = {"rows": results, "epochs": args.epochs, "model": base["model"], "input": base["data"]["input_size"],
            "train_images": 100, "test_images": 50, "train_threads": 1, "seed": base.get("seed", 0),
            "budget": f"{args.epochs} epochs per row, one torch thread",
-           "cumulative": True, "ema": EMA, "mosaic": MOSAIC, "mixup": MIXUP}
+           "cumulative": True, "ema": EMA, "mosaic": MOSAIC, "mixup": MIXUP,
+           "load_avg_1_5_15_at_save": [round(v, 2) for v in os.getloadavg()],
+           "note": "CPU seconds are process CPU time of one torch thread (robust to a shared machine's load); wall "
+                   "seconds are the epochs' time_s sum and grow with the load"}
     save(args.name, out)
 
 
