@@ -1,5 +1,5 @@
-"""Print the detection and localization tables of docs/results/pennfudan_detection.md (Markdown) from the JSON in
-``benchmarks/results/``.
+"""Print the detection and localization tables of docs/results/pennfudan_detection.md, and the ablation tables of
+docs/results/detection_ablation.md (Markdown), from the JSON in ``benchmarks/results/``.
 
 Usage: python benchmarks/detection_tables.py
 """
@@ -56,8 +56,26 @@ def localization(d: dict) -> list[str]:
     return rows
 
 
+ROW_NAMES = {"baseline": "baseline (the recipe's augmentations)", "ema": "+ EMA of the weights",
+             "mosaic": "+ mosaic", "mixup": "+ mixup", "letterbox": "+ letterbox resize",
+             "close_mosaic": "+ close_mosaic"}
+
+
+def ablation(d: dict) -> list[str]:
+    rows = [f"| {d['model']}, {d['input']}², {d['epochs']} epochs, cumulative | AP50 | Δ AP50 | COCO AP | AP75 | "
+            "train CPU s |", "|---|---|---|---|---|---|"]
+    prev = None
+    for r in d["rows"]:
+        delta = "—" if prev is None else f"{r['ap50'] - prev:+.3f}"
+        rows.append(f"| {ROW_NAMES.get(r['row'], r['row'])} | {r['ap50']:.3f} | {delta} | {r['coco_map']:.3f} | "
+                    f"{r['ap75']:.3f} | {r['train_cpu_s']:.0f} |")
+        prev = r["ap50"]
+    return rows
+
+
 def main() -> None:
-    for name, fn in (("pennfudan_detection", detection), ("localization", localization)):
+    for name, fn in (("pennfudan_detection", detection), ("localization", localization),
+                     ("detection_ablation", ablation), ("detection_ablation_e20", ablation)):
         d = load(name)
         print("\n".join(fn(d)) if d else f"({name}.json not found)", end="\n\n")
     c = load("coco128_smoke")

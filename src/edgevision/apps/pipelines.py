@@ -21,7 +21,6 @@ Pipelines work on RGB uint8 frames (H, W, 3) of any size; ``infer`` calls the en
 
 from __future__ import annotations
 
-import inspect
 import json
 from typing import Any
 
@@ -31,7 +30,7 @@ from ..artifacts import Artifact
 from ..registry import Registry
 from ..tasks import build_task
 from .engines import Engine
-from .predict import preprocess_array
+from .predict import decode_options, preprocess_array
 
 PIPELINES: Registry = Registry("demo pipeline", builtins=("edgevision.apps", "edgevision.faces"), plural="pipelines")
 
@@ -44,7 +43,6 @@ class Pipeline:
         self.options = options or {}  # task-specific demo options (e.g. the faces gallery)
         self.task = build_task(art.task)
         self.extra_ms: dict[str, float] = {}  # sub-stage times a step measured itself (e.g. "recognize")
-        self._sizes = "image_sizes" in inspect.signature(self.task.decode).parameters
 
     def preprocess(self, frame: np.ndarray) -> np.ndarray:
         """RGB frame (H, W, 3) → normalized model input (1, C, h, w) float32."""
@@ -55,9 +53,7 @@ class Pipeline:
 
     def postprocess(self, raw: Any, frame: np.ndarray) -> dict[str, Any]:
         """Raw output of one frame → a JSON-able prediction in the frame's pixels."""
-        if self._sizes:
-            return self.task.decode(raw, image_sizes=[frame.shape[:2]])[0]
-        return self.task.decode(raw)[0]
+        return self.task.decode(raw, **decode_options(self.task, self.art.preprocess, [frame.shape[:2]]))[0]
 
     def draw(self, frame: np.ndarray, pred: dict[str, Any]) -> np.ndarray:
         return self.task.draw(frame, pred)

@@ -17,9 +17,10 @@ from torch import nn
 from ..artifacts import Artifact, load_artifact
 from ..config import dump
 from ..configs.apps import PredictConfig
-from ..data.imageio import is_image_file, read_image, resize
+from ..data.imageio import is_image_file, read_image
 from ..data.unreadable import SKIPPED_FILE, describe
 from ..errors import DataError
+from ..ops.letterbox import LETTERBOX_PAD, fit_image
 from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
 from ..tasks import build_task
@@ -69,10 +70,12 @@ def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
 def preprocess_array(images: list[np.ndarray], pre: dict[str, Any]) -> np.ndarray:
     """RGB/grey uint8 images → the normalized (B, C, H, W) float32 array the artifact expects.
 
-    x = (resize(image) · scale − mean) / std, with the artifact's ``input_size``, ``scale``, ``mean``, ``std``.
+    x = (resize(image) · scale − mean) / std, with the artifact's ``input_size``, ``scale``, ``mean``, ``std``; the
+    resize stretches or letterboxes as the artifact's ``resize`` says (:mod:`edgevision.ops.letterbox`).
     """
     size, ch = tuple(pre["input_size"]), int(pre.get("channels", images[0].shape[-1] if images[0].ndim == 3 else 1))
-    x = np.stack([resize(to_channels(im, ch), size) for im in images]).astype(np.float32)
+    mode, pad = pre.get("resize", "stretch"), int(pre.get("pad", LETTERBOX_PAD))
+    x = np.stack([fit_image(to_channels(im, ch), size, mode, pad=pad) for im in images]).astype(np.float32)
     x *= float(pre.get("scale", 1 / 255))
     x = (x - np.asarray(pre["mean"], np.float32)) / np.asarray(pre["std"], np.float32)
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
@@ -91,14 +94,18 @@ def predict_images(art: Artifact, images: list[np.ndarray], batch_size: int = 32
         for i in range(0, len(images), batch_size):
             chunk = images[i:i + batch_size]
             out = art.model(preprocess(chunk, art.preprocess))
-            preds += task.decode(out, image_sizes=[im.shape[:2] for im in chunk]) if _takes_sizes(task) else \
-                task.decode(out)
+            preds += task.decode(out, **decode_options(task, art.preprocess, [im.shape[:2] for im in chunk]))
     return preds
 
 
-def _takes_sizes(task: Any) -> bool:
-
-    return "image_sizes" in inspect.signature(task.decode).parameters
+def decode_options(task: Any, pre: dict[str, Any], sizes: list[tuple[int, int]]) -> dict[str, Any]:
+    """The keyword arguments of ``task.decode`` that map its output to images of ``sizes``: the sizes, and the
+    artifact's resize mode for tasks that undo a letterbox."""
+    params = inspect.signature(task.decode).parameters
+    out: dict[str, Any] = {"image_sizes": sizes} if "image_sizes" in params else {}
+    if "resize" in params:
+        out["resize"] = pre.get("resize", "stretch")
+    return out
 
 
 @stage("predict", PredictConfig, input_field="artifact", summary="run an artifact on images")

@@ -20,6 +20,10 @@ class DataConfig(BaseModel):
                                 "(sources with a fixed or their own val split, e.g. pennfudan, ignore it)")
     test_fraction: float = Field(0.1, ge=0, le=0.9, description="fraction of the samples held out for testing "
                                  "(sources with a fixed or their own test split, e.g. pennfudan, mnist, ignore it)")
+    resize: Literal["stretch", "letterbox"] = Field(
+        "stretch", description="how detection images become input_size: stretch (per-axis resize) or letterbox "
+        "(aspect kept, scaled to fit and centred on grey 114 padding, as YOLO); the mapping is recorded with the "
+        "model, so predict, demo and exported detectors map boxes back to the original pixels")
     seed: int = Field(0, description="seed of the random split, of limit's subset and of generated (synthetic) "
                       "data (the training order and augmentation follow the stage's own seed)")
     limit: int | None = Field(None, ge=1, description="keep at most this many samples of each split (a seeded "
@@ -118,12 +122,38 @@ class ClaheOp(_Op):
     tiles: int = Field(8, ge=1, le=64, description="the CLAHE grid is tiles × tiles")
 
 
+class MosaicOp(_Op):
+    """Bochkovskiy et al. (2020, YOLOv4)'s mosaic: 4 images of the batch tiled into a 2H×2W canvas around a random
+    centre, then one random zoom and shift back to H×W (detection boxes and segmentation masks follow)."""
+
+    p: float = Field(1.0, ge=0, le=1, description="probability that an output image is a mosaic (drawn per sample)")
+    scale: float = Field(0.5, ge=0, lt=1, description="the zoom s of the canvas is uniform in [1 − scale, "
+                         "1 + scale] (YOLO's 0.5; s = 1 shows a W×H window of the 2W×2H canvas)")
+    translate: float = Field(0.1, ge=0, le=0.5, description="largest shift of the canvas centre, as a fraction of "
+                             "the output side (uniform per axis)")
+    min_size: float = Field(2.0, ge=0, description="boxes narrower or shorter than this many output pixels after "
+                            "clipping are dropped")
+    min_visible: float = Field(0.1, ge=0, le=1, description="boxes keeping less than this fraction of their mapped "
+                               "area inside the output are dropped")
+    fill: float = Field(114 / 255, ge=0, le=1, description="value (0–1 scale) of the canvas where no image lies "
+                        "(YOLO's grey 114)")
+
+
+class MixupOp(_Op):
+    """Zhang et al. (2018)'s mixup for detection: x ← λ·x_i + (1 − λ)·x_j with another image j of the batch, both
+    box sets kept."""
+
+    p: float = Field(0.15, ge=0, le=1, description="probability that an image is blended with another (per sample)")
+    alpha: float = Field(32.0, gt=0, description="λ ~ Beta(alpha, alpha) (YOLO's 32: λ stays near ½)")
+
+
 class AugmentConfig(BaseModel):
     """Augmentations and their parameters; an op that is absent (None) is off.
 
-    The geometric ops (crop → perspective → rotate → translate → flips) are composed into one warp that moves
+    Detection and segmentation batches may first become mosaics (then the other ops apply to the mosaic); the
+    geometric ops (crop → perspective → rotate → translate → flips) are composed into one warp that moves
     boxes and masks too; the photometric ops follow (color_jitter → blur → avg_blur → contrast → brightness →
-    noise → salt_pepper → clahe). Only training batches are augmented.
+    noise → salt_pepper → clahe), with mixup (detection) between the two. Only training batches are augmented.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -148,6 +178,12 @@ class AugmentConfig(BaseModel):
                                   "images (Björgvinsdóttir & Seibold 2016)")
     color_jitter: ColorJitterOp | None = Field(None, description="{p, brightness, contrast, saturation, hue}: "
                                                "per-sample colour jitter")
+    mosaic: MosaicOp | None = Field(None, description="{p, scale, translate, min_size, min_visible, fill}: 4-image "
+                                    "mosaic (Bochkovskiy et al. 2020), detection and segmentation batches")
+    mixup: MixupOp | None = Field(None, description="{p, alpha}: blend two images of the batch and keep both box "
+                                  "sets (Zhang et al. 2018), detection batches")
+    close_mosaic: int = Field(0, ge=0, description="turn mosaic and mixup off for the last N training epochs, so "
+                              "the model ends on images like the test ones (YOLO's close_mosaic; 0 = never)")
 
     def is_identity(self) -> bool:
         return all(not v for v in self.model_dump().values())

@@ -33,63 +33,55 @@ from ..configs.data import (
     RotateOp,
     TranslateOp,
 )
+from .mosaic import mixup, mosaic
+from .warp import coin, eye, uniform, warp_boxes, warp_images
 
-
-def _coin(p: float, b: int, gen: torch.Generator) -> torch.Tensor:
-    return torch.rand(b, generator=gen) < p
-
-
-def _uniform(lo: float, hi: float, b: int, gen: torch.Generator) -> torch.Tensor:
-    return lo + (hi - lo) * torch.rand(b, generator=gen, dtype=torch.float64)
-
-
-def _eye(b: int) -> torch.Tensor:
-    return torch.eye(3, dtype=torch.float64).repeat(b, 1, 1)
+__all__ = ["AugmentConfig", "Augmenter", "homography", "sample_geometry", "warp_boxes", "warp_images"]
 
 
 def _about_centre(m: torch.Tensor, w: int, h: int) -> torch.Tensor:
-    t, ti = _eye(len(m)), _eye(len(m))
+    t, ti = eye(len(m)), eye(len(m))
     t[:, 0, 2], t[:, 1, 2] = w / 2, h / 2
     ti[:, 0, 2], ti[:, 1, 2] = -w / 2, -h / 2
     return t @ m @ ti
 
 
 def _flip(b: int, w: int, h: int, p: float, axis: int, gen: torch.Generator) -> torch.Tensor:
-    m = _eye(b)
-    on = _coin(p, b, gen)
+    m = eye(b)
+    on = coin(p, b, gen)
     m[on, axis, axis] = -1
     m[on, axis, 2] = w if axis == 0 else h
     return m
 
 
 def _rotate(b: int, w: int, h: int, op: RotateOp, gen: torch.Generator) -> torch.Tensor:
-    on = _coin(op.p, b, gen)
-    th = torch.deg2rad(_uniform(-op.degrees, op.degrees, b, gen)) * on
-    m = _eye(b)
+    on = coin(op.p, b, gen)
+    th = torch.deg2rad(uniform(-op.degrees, op.degrees, b, gen)) * on
+    m = eye(b)
     m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = th.cos(), -th.sin(), th.sin(), th.cos()
     return _about_centre(m, w, h)
 
 
 def _crop(b: int, w: int, h: int, op: CropOp, gen: torch.Generator) -> torch.Tensor:
     """Random-resized crop: a window of the given area and aspect ratio is stretched to the full image."""
-    on = _coin(op.p, b, gen)
-    area = _uniform(*op.scale, b, gen)
-    logr = _uniform(math.log(op.ratio[0]), math.log(op.ratio[1]), b, gen)
+    on = coin(op.p, b, gen)
+    area = uniform(*op.scale, b, gen)
+    logr = uniform(math.log(op.ratio[0]), math.log(op.ratio[1]), b, gen)
     cw = (area * logr.exp()).sqrt().clamp(max=1.0) * w
     ch = (area / logr.exp()).sqrt().clamp(max=1.0) * h
     x0, y0 = torch.rand(b, generator=gen, dtype=torch.float64) * (w - cw), torch.rand(
         b, generator=gen, dtype=torch.float64) * (h - ch)
-    m = _eye(b)
+    m = eye(b)
     m[:, 0, 0], m[:, 1, 1] = w / cw, h / ch
     m[:, 0, 2], m[:, 1, 2] = -x0 * w / cw, -y0 * h / ch
-    return torch.where(on[:, None, None], m, _eye(b))
+    return torch.where(on[:, None, None], m, eye(b))
 
 
 def _translate(b: int, op: TranslateOp, gen: torch.Generator) -> torch.Tensor:
-    on = _coin(op.p, b, gen)
-    m = _eye(b)
-    m[:, 0, 2] = torch.round(_uniform(-op.pixels, op.pixels, b, gen)) * on
-    m[:, 1, 2] = torch.round(_uniform(-op.pixels, op.pixels, b, gen)) * on
+    on = coin(op.p, b, gen)
+    m = eye(b)
+    m[:, 0, 2] = torch.round(uniform(-op.pixels, op.pixels, b, gen)) * on
+    m[:, 1, 2] = torch.round(uniform(-op.pixels, op.pixels, b, gen)) * on
     return m
 
 
@@ -105,12 +97,12 @@ def homography(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
 
 
 def _perspective(b: int, w: int, h: int, op: PerspectiveOp, gen: torch.Generator) -> torch.Tensor:
-    on = _coin(op.p, b, gen)
+    on = coin(op.p, b, gen)
     corners = torch.tensor([[0, 0], [w, 0], [w, h], [0, h]], dtype=torch.float64)
     cells = torch.tensor([[0, 0], [2, 0], [2, 2], [0, 2]], dtype=torch.float64)  # corner cells of the 3×3 grid
     src = (cells + torch.rand(b, 4, 2, generator=gen, dtype=torch.float64)) * torch.tensor([w / 3, h / 3])
     m = homography(src, corners.expand(b, 4, 2))
-    return torch.where(on[:, None, None], m, _eye(b))
+    return torch.where(on[:, None, None], m, eye(b))
 
 
 def sample_geometry(cfg: AugmentConfig, b: int, h: int, w: int, gen: torch.Generator) -> torch.Tensor | None:
@@ -134,36 +126,6 @@ def sample_geometry(cfg: AugmentConfig, b: int, h: int, w: int, gen: torch.Gener
     for s in steps[1:]:
         m = s @ m
     return m
-
-
-def warp_images(x: torch.Tensor, m: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
-    """Warp (B, C, H, W) so that output pixel p' samples source ``m⁻¹ p'`` (pixel-edge coordinates)."""
-    b, _, h, w = x.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64) + 0.5, torch.arange(w, dtype=torch.float64) + 0.5,
-                            indexing="ij")
-    pts = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(1, -1, 3)  # (1, HW, 3) pixel centres
-    src = pts @ torch.linalg.inv(m).transpose(1, 2)  # (B, HW, 3)
-    src = src[..., :2] / src[..., 2:].clamp(min=1e-9)
-    grid = torch.stack([src[..., 0] / w * 2 - 1, src[..., 1] / h * 2 - 1], -1).reshape(b, h, w, 2)
-    return F.grid_sample(x, grid.to(x.dtype), mode=mode, padding_mode="zeros", align_corners=False)
-
-
-def warp_boxes(boxes: torch.Tensor, m: torch.Tensor, w: int, h: int, min_size: float = 2.0) -> tuple[torch.Tensor,
-                                                                                                   torch.Tensor]:
-    """Map xyxy boxes (N, 4) by per-box matrices (N, 3, 3); return clipped boxes and a keep mask.
-
-    The new box is the axis-aligned hull of the 4 mapped corners, clipped to the image; boxes narrower or
-    shorter than ``min_size`` pixels after clipping are dropped.
-    """
-    x1, y1, x2, y2 = boxes.double().unbind(-1)
-    cx = torch.stack([x1, x2, x2, x1], -1)
-    cy = torch.stack([y1, y1, y2, y2], -1)
-    pts = torch.stack([cx, cy, torch.ones_like(cx)], -1) @ m.transpose(1, 2)  # (N, 4, 3)
-    px, py = pts[..., 0] / pts[..., 2], pts[..., 1] / pts[..., 2]
-    out = torch.stack([px.min(1).values.clamp(0, w), py.min(1).values.clamp(0, h),
-                       px.max(1).values.clamp(0, w), py.max(1).values.clamp(0, h)], -1)
-    keep = ((out[:, 2] - out[:, 0]) >= min_size) & ((out[:, 3] - out[:, 1]) >= min_size)
-    return out.to(boxes.dtype), keep
 
 
 def _apply_geometry(batch: dict[str, Any], m: torch.Tensor) -> None:
@@ -248,11 +210,11 @@ def _chroma_matrices(sat: torch.Tensor, hue: torch.Tensor) -> torch.Tensor:
 def _color_jitter(x: torch.Tensor, op: ColorJitterOp, gen: torch.Generator) -> torch.Tensor:
     """Brightness · contrast · (saturation, hue) per sample on (B, C, H, W) in [0, 1]."""
     b = len(x)
-    on = _coin(op.p, b, gen)[:, None, None, None]
-    bright = _uniform(1 - op.brightness, 1 + op.brightness, b, gen).float()[:, None, None, None]
-    contrast = _uniform(1 - op.contrast, 1 + op.contrast, b, gen).float()[:, None, None, None]
-    sat = _uniform(1 - op.saturation, 1 + op.saturation, b, gen).float()
-    hue = _uniform(-op.hue, op.hue, b, gen).float() * (2 * math.pi)
+    on = coin(op.p, b, gen)[:, None, None, None]
+    bright = uniform(1 - op.brightness, 1 + op.brightness, b, gen).float()[:, None, None, None]
+    contrast = uniform(1 - op.contrast, 1 + op.contrast, b, gen).float()[:, None, None, None]
+    sat = uniform(1 - op.saturation, 1 + op.saturation, b, gen).float()
+    hue = uniform(-op.hue, op.hue, b, gen).float() * (2 * math.pi)
     y = x * bright
     mean = y.mean((1, 2, 3), keepdim=True)
     y = (y - mean) * contrast + mean
@@ -267,18 +229,18 @@ def _photometric(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
         x = _color_jitter(x, cfg.color_jitter, gen).clamp(0, 1)
 
     def pick(p: float) -> torch.Tensor:
-        return _coin(p, b, gen)[:, None, None, None]
+        return coin(p, b, gen)[:, None, None, None]
 
     if cfg.blur:
-        x = _blur_some(x, _coin(cfg.blur.p, b, gen), _blur, cfg.blur)
+        x = _blur_some(x, coin(cfg.blur.p, b, gen), _blur, cfg.blur)
     if cfg.avg_blur:
-        x = _blur_some(x, _coin(cfg.avg_blur.p, b, gen), _avg_blur, cfg.avg_blur)
+        x = _blur_some(x, coin(cfg.avg_blur.p, b, gen), _avg_blur, cfg.avg_blur)
     if cfg.contrast:
-        f = _uniform(*cfg.contrast.range, b, gen).float()[:, None, None, None]
+        f = uniform(*cfg.contrast.range, b, gen).float()[:, None, None, None]
         mean = x.mean((1, 2, 3), keepdim=True)
         x = torch.where(pick(cfg.contrast.p), (x - mean) * f + mean, x)
     if cfg.brightness:
-        f = _uniform(*cfg.brightness.range, b, gen).float()[:, None, None, None]
+        f = uniform(*cfg.brightness.range, b, gen).float()[:, None, None, None]
         x = torch.where(pick(cfg.brightness.p), x * f, x)
     if cfg.noise:
         n = torch.randn(x.shape, generator=gen) * (cfg.noise.sigma / 255)
@@ -290,7 +252,7 @@ def _photometric(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
         x = torch.where(sel & (r < a / 2), torch.zeros_like(x), x)
         x = torch.where(sel & (r > 1 - a / 2), torch.ones_like(x), x)
     if cfg.clahe:
-        sel = _coin(cfg.clahe.p, b, gen)
+        sel = coin(cfg.clahe.p, b, gen)
         if sel.any():
             x = x.clone()
             x[sel] = _clahe(x[sel], cfg.clahe)
@@ -298,16 +260,35 @@ def _photometric(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> t
 
 
 class Augmenter:
-    """Callable that augments a batch dict in place of its ``image`` (float, [0, 1]) and targets."""
+    """Callable that augments a batch dict in place of its ``image`` (float, [0, 1]) and targets.
 
-    def __init__(self, cfg: AugmentConfig) -> None:
-        self.cfg = cfg
+    Order: mosaic → the composed geometric warp → mixup → photometric ops. With ``close_mosaic`` N and the run's
+    ``epochs`` E, mosaic and mixup are off from epoch E − N on (:meth:`set_epoch` is called before each epoch; the
+    switch is a function of the epoch alone, so a resumed run switches at the same epoch).
+    """
+
+    def __init__(self, cfg: AugmentConfig, epochs: int | None = None) -> None:
+        self.cfg, self.epochs = cfg, epochs
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    @property
+    def mixing(self) -> bool:
+        """Whether mosaic and mixup are on in the current epoch."""
+        n = self.cfg.close_mosaic
+        return not (n and self.epochs is not None and self.epoch >= self.epochs - n)
 
     def __call__(self, batch: dict[str, Any], gen: torch.Generator) -> dict[str, Any]:
-        x = batch["image"]
-        b, _, h, w = x.shape
+        mixing = self.mixing
+        if self.cfg.mosaic and mixing:
+            batch = mosaic(batch, self.cfg.mosaic, gen)
+        b, _, h, w = batch["image"].shape
         m = sample_geometry(self.cfg, b, h, w, gen)
         if m is not None:
             _apply_geometry(batch, m)
+        if self.cfg.mixup and mixing:
+            batch = mixup(batch, self.cfg.mixup, gen)
         batch["image"] = _photometric(batch["image"], self.cfg, gen)
         return batch

@@ -104,6 +104,7 @@ class DataSplits:
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    resize: str = "stretch"  # how images became input_size (ops.letterbox.RESIZE_MODES)
 
     @property
     def num_classes(self) -> int:

@@ -106,7 +106,8 @@ def parse_coco(path: Path, opt: CocoOptions, cat_ids: list[int] | None = None) -
         objs = per_image.get(img_id, [])
         boxes = normalized(np.array([o[0] for o in objs], np.float32).reshape(-1, 4), hh, ww)
         labels = np.array([o[1] for o in objs], np.int64)
-        records.append(DetectionRecord(img_dir / fname, *keep_valid(boxes, labels), id=img_id))
+        records.append(DetectionRecord(img_dir / fname, *keep_valid(boxes, labels), id=img_id,
+                                       size=(round(hh), round(ww))))
     return records, ids, names
 
 

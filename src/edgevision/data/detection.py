@@ -1,8 +1,9 @@
 """Shared machinery of the detection formats (VOC, COCO, YOLO): records, a lazy dataset, splits, archives.
 
 Every reader produces :class:`DetectionRecord` s whose boxes are xyxy **normalized to [0, 1]** of the original
-image, so the canonical target at any input size is ``boxes · (W, H, W, H)`` in pixels (the image is stretched to
-the input size, like every other source) plus ``labels``. Small datasets are decoded once into memory (the fast
+image, so the canonical target at any input size is ``boxes · (W, H, W, H)`` in pixels when the image is stretched
+to the input size (the default, like every other source), or those of the letterboxed image
+(:mod:`edgevision.ops.letterbox`), plus ``labels``. Small datasets are decoded once into memory (the fast
 batch path); large ones stay lazy and are decoded by loader workers.
 """
 
@@ -21,10 +22,11 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..ops.letterbox import fit, fit_image
 from ..utils.io import temp_dir_beside
 from ..utils.progress import make_progress
 from .base import DataSplits, SampleDataset, SubsetDataset, TensorSampleDataset
-from .imageio import read_image, resize
+from .imageio import read_image
 from .paths import find_dataset, open_zip
 from .sources import DataConfig, fingerprint
 from .unreadable import record
@@ -41,6 +43,7 @@ class DetectionRecord:
     boxes: np.ndarray
     labels: np.ndarray
     id: int = 0
+    size: tuple[int, int] | None = None  # (h, w) of the image when the annotation says so (letterbox needs it)
 
 
 def normalized(boxes_px: np.ndarray, h: float, w: float) -> np.ndarray:
@@ -55,12 +58,13 @@ def keep_valid(boxes: np.ndarray, labels: np.ndarray, min_size: float = 1e-4) ->
 
 
 class DetectionDataset(SampleDataset):
-    """Records decoded on access: image stretched to ``size`` (H, W), boxes scaled to it."""
+    """Records decoded on access: image stretched or letterboxed (``resize``) to ``size`` (H, W), boxes mapped."""
 
     def __init__(self, records: list[DetectionRecord], class_names: list[str], size: tuple[int, int],
-                 channels: int, fp: str) -> None:
+                 channels: int, fp: str, resize: str = "stretch") -> None:
         self.records, self.class_names, self.size, self.channels = records, list(class_names), size, channels
-        self.fingerprint = fp
+        self.fingerprint, self.resize = fp, resize
+        self._hw: dict[int, tuple[int, int]] = {}  # image sizes read for letterbox targets (unannotated formats)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -68,18 +72,29 @@ class DetectionDataset(SampleDataset):
     def name_of(self, i: int) -> str:
         return str(self.records[i].path)
 
-    def target(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def target(self, i: int, hw: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pixel boxes at the input size and labels; letterbox needs the image's (h, w): given, annotated, or read."""
         r = self.records[i]
         h, w = self.size
-        return torch.from_numpy(r.boxes * np.array([w, h, w, h], np.float32)), torch.from_numpy(r.labels)
+        boxes = r.boxes * np.array([w, h, w, h], np.float32)
+        if self.resize != "stretch":
+            hw = hw or r.size or self._hw.get(i) or self._hw.setdefault(i, _image_hw(r.path, self.channels))
+            boxes = fit(hw, self.size, self.resize).to_input(r.boxes * np.array([hw[1], hw[0]] * 2, np.float32))
+        return torch.from_numpy(boxes), torch.from_numpy(r.labels)
 
     def __getitem__(self, i: int) -> dict[str, Any] | None:
         img = read_image(self.records[i].path, self.channels)
         if img is None:
             return None
-        boxes, labels = self.target(i)
-        return {"image": torch.from_numpy(np.ascontiguousarray(resize(img, self.size).transpose(2, 0, 1))),
-                "id": self.records[i].id, "boxes": boxes, "labels": labels}
+        boxes, labels = self.target(i, img.shape[:2])
+        x = fit_image(img, self.size, self.resize)
+        return {"image": torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), "id": self.records[i].id,
+                "boxes": boxes, "labels": labels}
+
+
+def _image_hw(path: Path, channels: int) -> tuple[int, int]:
+    img = read_image(path, channels)
+    return img.shape[:2] if img is not None else (1, 1)
 
 
 def dataset_boxes(ds: SampleDataset) -> list[np.ndarray]:
@@ -98,16 +113,18 @@ def materialize(ds: DetectionDataset, workers: int = 4) -> TensorSampleDataset:
     """Decode every image once (threads: OpenCV releases the GIL) into an in-memory dataset."""
     keep: list[int] = []
     images: list[np.ndarray] = []
+    sizes: list[tuple[int, int]] = []
     with make_progress() as bar, ThreadPoolExecutor(workers) as pool:
         job = bar.add_task(f"decoding {len(ds)} images", total=len(ds))
         for i, img in enumerate(pool.map(lambda r: read_image(r.path, ds.channels), ds.records)):
             bar.update(job, advance=1)
             if img is not None:
                 keep.append(i)
-                images.append(resize(img, ds.size).transpose(2, 0, 1))
+                sizes.append(img.shape[:2])
+                images.append(fit_image(img, ds.size, ds.resize).transpose(2, 0, 1))
     h, w = ds.size
     stack = torch.from_numpy(np.stack(images)) if images else torch.zeros((0, ds.channels, h, w), dtype=torch.uint8)
-    targets = [ds.target(i) for i in keep]
+    targets = [ds.target(i, hw) for i, hw in zip(keep, sizes)]
     out = TensorSampleDataset(stack, {"boxes": [t[0] for t in targets], "labels": [t[1] for t in targets]},
                               ds.class_names, ds.fingerprint,
                               torch.tensor([ds.records[i].id for i in keep], dtype=torch.long))
@@ -133,12 +150,14 @@ def build_splits(parts: dict[str, list[DetectionRecord]], class_names: list[str]
     out: dict[str, SampleDataset] = {}
     for name in ("train", "val", "test"):
         recs = parts.get(name, [])
-        ds = DetectionDataset(recs, class_names, size, ch, fingerprint(source, size, ch, name, len(recs)))
+        fp = fingerprint(source, size, ch, name, len(recs), *(["letterbox"] if cfg.resize == "letterbox" else []))
+        ds = DetectionDataset(recs, class_names, size, ch, fp, cfg.resize)
         fits = len(recs) * size[0] * size[1] * ch <= MEMORY_BUDGET
         out[name] = materialize(ds) if recs and (in_memory if in_memory is not None else fits) else ds
     info = {"split": {k: len(v) for k, v in parts.items()}, "boxes": int(sum(len(r.boxes) for v in parts.values()
                                                                              for r in v))}
-    return DataSplits(out["train"], out["val"], out["test"], class_names, ch, size, source, info=info)
+    return DataSplits(out["train"], out["val"], out["test"], class_names, ch, size, source, info=info,
+                      resize=cfg.resize)
 
 
 def split_records(records: list[DetectionRecord], cfg: DataConfig) -> dict[str, list[DetectionRecord]]:

@@ -24,10 +24,17 @@ from .unreadable import name_of, record, warn_new
 class BatchTransform:
     """uint8 (B, C, H, W) → float [0, 1] → optional augmentation → (x − mean) / std."""
 
-    def __init__(self, mean: list[float], std: list[float], augment: AugmentConfig | None = None) -> None:
+    def __init__(self, mean: list[float], std: list[float], augment: AugmentConfig | None = None,
+                 epochs: int | None = None) -> None:
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-        self.augmenter = Augmenter(augment) if augment is not None and not augment.is_identity() else None
+        on = augment is not None and not augment.is_identity()
+        self.augmenter = Augmenter(augment, epochs) if on else None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Tell the augmenter the epoch (``close_mosaic`` turns mosaic and mixup off for the last epochs)."""
+        if self.augmenter is not None:
+            self.augmenter.set_epoch(epoch)
 
     def __call__(self, batch: dict[str, Any], gen: torch.Generator | None) -> dict[str, Any]:
         if "image" not in batch:
@@ -132,6 +139,8 @@ class BatchLoader:
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+        if self.train:
+            self.transform.set_epoch(epoch)
 
     def _order(self) -> torch.Tensor:
         n = len(self.dataset)

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..ops.letterbox import fit, fit_image
 from .base import DataSplits, TensorSampleDataset
-from .imageio import resize
 from .paths import open_zip, require_dataset
 from .sources import SOURCES, DataConfig, fingerprint
 
@@ -87,11 +87,11 @@ def fixed_split(stems: list[str]) -> dict[str, list[str]]:
             "train": sorted(order[N_TEST + N_VAL:])}
 
 
-def _scaled(rec: PennFudanImage, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    h, w = rec.image.shape[:2]
-    sy, sx = size[0] / h, size[1] / w
-    boxes = rec.boxes * np.array([sx, sy, sx, sy], np.float32)
-    return resize(rec.image, size), resize(rec.mask[..., None], size, nearest=True)[..., 0], boxes
+def _scaled(rec: PennFudanImage, size: tuple[int, int], mode: str = "stretch") -> tuple[np.ndarray, np.ndarray,
+                                                                                        np.ndarray]:
+    boxes = fit(rec.image.shape[:2], size, mode).to_input(rec.boxes)
+    mask = fit_image(rec.mask[..., None], size, mode, nearest=True, pad=0)[..., 0]
+    return fit_image(rec.image, size, mode), mask, boxes
 
 
 @SOURCES.register("pennfudan")
@@ -104,7 +104,7 @@ def pennfudan_source(arg: str, cfg: DataConfig, task: str) -> DataSplits:
     parts = fixed_split(list(recs))
     splits = {}
     for name, stems in parts.items():
-        arr = [_scaled(recs[s], size) for s in stems]
+        arr = [_scaled(recs[s], size, cfg.resize) for s in stems]
         images = torch.from_numpy(np.stack([a[0] for a in arr])).permute(0, 3, 1, 2).contiguous()
         ids = torch.tensor([sorted(recs).index(s) for s in stems])
         if task == "detection":
@@ -114,6 +114,7 @@ def pennfudan_source(arg: str, cfg: DataConfig, task: str) -> DataSplits:
         else:
             targets = {"mask": torch.from_numpy((np.stack([a[1] for a in arr]) > 0).astype(np.uint8))}
             names = ["background", "person"]
-        splits[name] = TensorSampleDataset(images, targets, names, fingerprint("pennfudan", size, task, name), ids)
+        fp = fingerprint("pennfudan", size, task, name, *(["letterbox"] if cfg.resize == "letterbox" else []))
+        splits[name] = TensorSampleDataset(images, targets, names, fp, ids)
     return DataSplits(splits["train"], splits["val"], splits["test"], names, 3, size, "pennfudan",
-                      info={"split": {k: len(v) for k, v in parts.items()}, "stems": parts})
+                      info={"split": {k: len(v) for k, v in parts.items()}, "stems": parts}, resize=cfg.resize)

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from ..config import validate
 from ..configs.data import DataConfig
-from ..errors import DataError, EdgevisionError
+from ..errors import ConfigError, DataError, EdgevisionError
 from ..registry import Registry
 from .base import DataSplits, SampleDataset, SubsetDataset, TensorSampleDataset
 
@@ -58,6 +58,9 @@ def load_data(cfg: DataConfig, task: str = "classification") -> DataSplits:
         raise EdgevisionError(f"task {task!r}: expected one of {', '.join(TASK_TARGETS)}")
     fmt, arg = parse_source(cfg.source)
     splits = SOURCES.get(fmt)(arg, cfg, "classification" if task == "face" else task)  # face = identity labels
+    if splits.resize != cfg.resize:
+        raise ConfigError(f"data.resize={cfg.resize}: source {cfg.source!r} ({task}) only stretches images to "
+                          f"input_size; letterbox is for the detection formats (pennfudan, voc, coco, yolo)")
     if cfg.limit:
         for name in ("train", "val", "test"):
             setattr(splits, name, _limit(splits.split(name), cfg.limit, cfg.seed))

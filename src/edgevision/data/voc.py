@@ -93,7 +93,7 @@ def _record(folder: Path, xml: Path, names: list[str], opt: VocOptions, index: i
         raise DataError(f"{xml}: class {unknown[0]!r} is not in options.classes ({', '.join(names)})")
     boxes = normalized(np.array([o[1] for o in objs], np.float32).reshape(-1, 4), *size)
     labels = np.array([names.index(o[0]) for o in objs], np.int64)
-    return DetectionRecord(path, *keep_valid(boxes, labels), id=index)
+    return DetectionRecord(path, *keep_valid(boxes, labels), id=index, size=(int(size[0]), int(size[1])))
 
 
 def _class_names(xmls: list[Path], opt: VocOptions) -> list[str]:

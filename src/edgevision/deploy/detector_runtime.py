@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import ArtifactError
+from ..ops.letterbox import LETTERBOX_PAD, fit, fit_image
 from ..ops.points import decode_points
 from ..ops.postprocess import PostprocessConfig, decode_raw, postprocess
 from .onnx import ort_session
@@ -35,6 +36,7 @@ class OnnxDetector:
         self.input_hw = (int(pre["input_size"][0]), int(pre["input_size"][1]))
         self.mean = np.asarray(pre["mean"], np.float32)
         self.std = np.asarray(pre["std"], np.float32)
+        self.resize, self.pad = str(pre.get("resize", "stretch")), int(pre.get("pad", LETTERBOX_PAD))
         self.anchors = np.asarray(self.meta["anchors"], np.float32)
         p = self.meta["postprocess"]
         self.post = PostprocessConfig(int(p["top_n"]), float(p["nms_iou"]),
@@ -65,11 +67,9 @@ class OnnxDetector:
         return run
 
     def preprocess(self, images: list[np.ndarray]) -> np.ndarray:
-        """RGB uint8 (H, W, 3) images → normalized (B, 3, h, w) float32 at the model's input size (stretched)."""
-        h, w = self.input_hw
-        x = np.stack([im if im.shape[:2] == (h, w) else
-                      cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA if im.shape[0] > h else cv2.INTER_LINEAR)
-                      for im in images])
+        """RGB uint8 (H, W, 3) images → normalized (B, 3, h, w) float32 at the model's input size (stretched or
+        letterboxed, as the sidecar's ``resize`` says)."""
+        x = np.stack([fit_image(im, self.input_hw, self.resize, pad=self.pad) for im in images])
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)  # NCHW first: long inner loops below
         x *= (1 / (255 * self.std))[None, :, None, None]  # (x/255 − mean)/std as one multiply-add per pixel
         x -= (self.mean / self.std)[None, :, None, None]
@@ -88,5 +88,7 @@ class OnnxDetector:
 
     def __call__(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
         boxes, scores = self.decode(self.raw(self.preprocess(images)))
-        scale = [(im.shape[0] / self.input_hw[0], im.shape[1] / self.input_hw[1]) for im in images]
-        return postprocess(boxes, scores, self.post, scale)
+        dets = postprocess(boxes, scores, self.post)
+        for d, im in zip(dets, images):  # input pixels → the image's own (undoing the stretch or letterbox)
+            d["boxes"] = fit(im.shape[:2], self.input_hw, self.resize).to_image(d["boxes"])
+        return dets

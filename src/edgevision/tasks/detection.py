@@ -31,6 +31,7 @@ from ..errors import ConfigError
 from ..metrics.detection import evaluate_detections, format_ap_table
 from ..ops.anchors import grid_anchors, kmeans_anchors
 from ..ops.boxes import box_iou
+from ..ops.letterbox import LETTERBOX_PAD, fit, fit_image
 from ..ops.points import decode_points, make_points
 from ..ops.postprocess import PostprocessConfig, decode_raw, postprocess
 from ..ops.torch_boxes import split_raw
@@ -228,14 +229,14 @@ class DetectionTask(Task):
         return DetectionMeter(self)
 
     def decode(self, output: torch.Tensor | np.ndarray, image_sizes: list[tuple[int, int]] | None = None,
-               score_threshold: float | None = None) -> list[dict[str, Any]]:
-        """Detections per image, in the pixels of the original image when ``image_sizes`` (H, W) are given."""
+               score_threshold: float | None = None, resize: str = "stretch") -> list[dict[str, Any]]:
+        """Detections per image, in the pixels of the original image when ``image_sizes`` (H, W) are given
+        (``resize``: how those images became the input, stretch or letterbox, :mod:`edgevision.ops.letterbox`)."""
         raw = output.detach().float().numpy() if isinstance(output, torch.Tensor) else np.asarray(output, np.float32)
         boxes, scores = self.decode_numpy(raw, self.input_size)
-        scale = None
-        if image_sizes is not None:
-            scale = [(h / self.input_size[0], w / self.input_size[1]) for h, w in image_sizes]
-        dets = postprocess(boxes, scores, self.post(score_threshold), scale)
+        dets = postprocess(boxes, scores, self.post(score_threshold))
+        for d, hw in zip(dets, image_sizes or []):
+            d["boxes"] = fit(hw, self.input_size, resize).to_image(d["boxes"])
         return [{"detections": [{"box": [round(float(v), 2) for v in b], "label": self.class_names[int(c)],
                                  "class_id": int(c), "score": round(float(s), 5)}
                                 for b, s, c in zip(d["boxes"], d["scores"], d["labels"])],
@@ -328,7 +329,9 @@ def person_probability(artifact: Any, images: list[np.ndarray] | torch.Tensor,
     if isinstance(images, torch.Tensor):
         x = torch.nn.functional.interpolate(images.float(), size=(h, w), mode="bilinear", align_corners=False)
     else:
-        x = torch.from_numpy(np.stack([cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA) for im in images])
+        pad = int(pre.get("pad", LETTERBOX_PAD))
+        x = torch.from_numpy(np.stack([fit_image(im, (h, w), "letterbox", pad=pad) if pre.get("resize") == "letterbox"
+                                       else cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA) for im in images])
                              .transpose(0, 3, 1, 2).astype(np.float32) / 255)
     x = (x - torch.tensor(pre["mean"]).view(1, -1, 1, 1)) / torch.tensor(pre["std"]).view(1, -1, 1, 1)
     with torch.inference_mode():

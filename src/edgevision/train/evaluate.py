@@ -31,7 +31,8 @@ def data_for(art: Artifact, data: DataConfig | None, task: str) -> tuple[DataCon
         raise DataError(f"{art.path}: the artifact does not record its dataset; pass --data")
     pre = art.preprocess
     cfg = base.model_copy(update={"input_size": tuple(pre["input_size"]), "channels": pre["channels"],
-                                  "mean": tuple(pre["mean"]), "std": tuple(pre["std"])})
+                                  "mean": tuple(pre["mean"]), "std": tuple(pre["std"]),
+                                  "resize": pre.get("resize", "stretch")})
     return cfg, load_data(cfg, task)
 
 

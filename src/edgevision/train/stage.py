@@ -20,6 +20,7 @@ from ..models.complexity import count_macs
 from ..models.contract import check_fits, name_features
 from ..models.refs import ModelSource, accepted
 from ..models.weights import load_weights
+from ..ops.letterbox import resize_record
 from ..runs import RunDir, claim, make_card
 from ..stages import StageResult, run_stage, stage
 from ..tasks import TASKS, Task
@@ -91,7 +92,7 @@ def init_from(model: torch.nn.Module, artifact: str, exclude: list[str] | None =
 
 def preprocess_of(splits: DataSplits) -> dict[str, Any]:
     return {"input_size": list(splits.input_size), "channels": splits.channels, "mean": list(splits.mean),
-            "std": list(splits.std), "resize": "stretch", "color": "RGB" if splits.channels == 3 else "GRAY",
+            "std": list(splits.std), **resize_record(splits.resize), "color": "RGB" if splits.channels == 3 else "GRAY",
             "scale": 1 / 255}
 
 
@@ -100,9 +101,9 @@ def make_loaders(splits: DataSplits, cfg: TrainConfig, augment: AugmentConfig | 
     dist = dist or Dist()
     plain = BatchTransform(splits.mean, splits.std)
     ebs = cfg.eval_batch_size or max(cfg.batch_size, 128)
-    train = BatchLoader(splits.train, cfg.batch_size, shuffle=True, transform=BatchTransform(splits.mean, splits.std,
-                        augment), train=True, seed=seed, num_workers=num_workers, drop_last=True, rank=dist.rank,
-                        world=dist.world, split="train")
+    augmenting = BatchTransform(splits.mean, splits.std, augment, cfg.epochs)
+    train = BatchLoader(splits.train, cfg.batch_size, shuffle=True, transform=augmenting, train=True, seed=seed,
+                        num_workers=num_workers, drop_last=True, rank=dist.rank, world=dist.world, split="train")
     val = BatchLoader(splits.val, ebs, shuffle=False, transform=plain, num_workers=num_workers, split="val")
     test = BatchLoader(splits.test, ebs, shuffle=False, transform=plain, num_workers=num_workers, split="test")
     return train, val, test
