@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev install-extras install-zoo quickstart test test-slow test-all test-extras test-zoo lint bench clean
+.PHONY: install install-dev install-extras install-zoo install-peer quickstart test test-slow test-all test-extras test-zoo lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,19 @@ $(ZOO_VENV)/.installed: pyproject.toml constraints-zoo.txt | $(ZOO_VENV)/bin/pyt
 	touch $@
 
 install-zoo: $(ZOO_VENV)/.installed  ## a second venv with torch 2.14.1 + torchvision + timm (see docs/zoo.md)
+
+# ultralytics is the detection benchmark's yardstick only (benchmarks/yolo_peer.py; AGPL-3.0, never imported by
+# edgevision). Its wheel asks for opencv-python, which would shadow opencv-python-headless: it is installed without
+# its dependencies, and the few it needs beyond the zoo's come pinned from constraints-zoo.txt.
+PEER_DEPS := polars polars-runtime-32 psutil requests scipy pillow
+
+$(ZOO_VENV)/.installed-peer: $(ZOO_VENV)/.installed
+	$(ZOO_PY) -m pip install --quiet --disable-pip-version-check --no-deps -c constraints-zoo.txt ultralytics \
+		ultralytics-thop
+	$(ZOO_PY) -m pip install --quiet --disable-pip-version-check -c constraints-zoo.txt $(PEER_DEPS)
+	touch $@
+
+install-peer: $(ZOO_VENV)/.installed-peer  ## ultralytics in the zoo venv, for benchmarks/yolo_peer.py
 
 test-zoo: install-zoo  ## the zoo tests (timm / torchvision architectures) in the zoo venv; they skip elsewhere
 	$(ZOO_PY) -m pytest -q -m zoo $(PYTEST_ARGS)
