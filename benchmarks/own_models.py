@@ -3,7 +3,8 @@
 For each architecture (random weights: this measures structure and speed, not accuracy), at a small input and, for
 timm ``mobilenetv3_small_100`` and torchvision ``resnet18``, at 224²:
 
-1. build it and save it as an edgevision artifact (``timm:NAME`` / ``torchvision:NAME`` references where the
+1. build it, fill its norm layers' running statistics from a few batches of noise (:func:`settle_norms`), and
+   save it as an edgevision artifact (``timm:NAME`` / ``torchvision:NAME`` references where the
    model registry takes them, else the architecture registered in this process);
 2. ``shrink --macs 0.5 --epochs 0`` (params and MACs before / after, or the one-line reason it stopped);
 3. ``export`` fp32 ONNX of the dense and the shrunk model, each with its parity check;
@@ -75,6 +76,23 @@ def build(ref: str, size: int) -> torch.nn.Module:
         return build_model(name, num_classes=CLASSES).eval()
 
 
+def settle_norms(model: torch.nn.Module, size: int, batches: int = 4) -> torch.nn.Module:
+    """Fill the norm layers' running statistics from a few forward passes on N(0, 1) images, as training would.
+
+    With the statistics of a fresh init (mean 0, variance 1) the activations of random weights shrink layer by layer
+    until they are denormal floats, which some kernels run many times slower: latency ratios would time that, not
+    the architecture."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the batches
+    model.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            model(torch.randn(8, 3, size, size))
+    return model.eval()
+
+
 def _data(size: int) -> dict[str, Any]:
     return {"source": "synthetic:shapes", "input_size": size, "mean": IMAGENET["mean"], "std": IMAGENET["std"],
             "options": {"num_classes": CLASSES, "n_train": 64, "n_val": 32, "n_test": 32}}
@@ -100,7 +118,7 @@ def _step(row: dict[str, Any], key: str, fn) -> Any:
 def run_case(ref: str, size: int, work: Path, budget: float) -> dict[str, Any]:
     data = _data(size)
     row: dict[str, Any] = {"architecture": ref, "input": [3, size, size]}
-    model = build(ref, size)
+    model = settle_norms(build(ref, size), size)
     pre = {"input_size": [size, size], "channels": 3, **IMAGENET, "resize": "stretch", "color": "RGB",
            "scale": 1 / 255}
     dense = save_model(work / "dense.pt", model, task={"name": "classification", "class_names": list("abcd")},

@@ -1,6 +1,7 @@
-"""SqueezeDet on Penn-Fudan pedestrians: AP on the fixed held-out split, size, MACs, and 1-thread speed.
+"""A detector on Penn-Fudan pedestrians: AP on the fixed held-out split, size, MACs, and 1-thread speed.
 
-Trains the ``train`` stage of the packaged recipe ``pennfudan-detection`` from scratch (no pretrained weights exist
+Trains the ``train`` stage of a packaged recipe (``--recipe``, default ``pennfudan-detection``, SqueezeDet;
+``pennfudan-detection-afdet`` is the anchor-free AFDet) from scratch (no pretrained weights exist
 offline) on the fixed 100-image training split, then on the 50 held-out test images measures:
 
 - AP@0.5 (VOC all-point, the headline ``ap50``), AP@0.5 11-point, COCO mAP@[.5:.95] (``coco_map``), computed
@@ -19,7 +20,11 @@ The goal is AP@0.5 ≥ 0.80 at ≥ 30 fps at 320². The training run lives in ``
 ``~/.cache/edgevision/bench/pennfudan_detection``) in a folder named by model, input size and epochs, and resumes /
 is reused when it is already complete.
 
+Results go to ``results/pennfudan_detection.json`` for the default recipe and model, else to
+``results/pennfudan_detection_<model>.json`` (``--name`` overrides).
+
 Usage: flock /tmp/edgevision-bench.lock python benchmarks/pennfudan_detection.py [--epochs N] [--threads 1]
+       flock /tmp/edgevision-bench.lock python benchmarks/pennfudan_detection.py --recipe pennfudan-detection-afdet
        python benchmarks/pennfudan_detection.py --train-only   # the long training, outside the lock
 """
 
@@ -54,9 +59,11 @@ from edgevision.train.evaluate import evaluate
 from edgevision.train.stage import train
 from edgevision.utils.timing import measure
 
+DEFAULT_RECIPE = "pennfudan-detection"
 
-def recipe_train_options() -> dict[str, Any]:
-    with resources.as_file(resources.files("edgevision") / "recipes" / "pennfudan-detection.yaml") as p:
+
+def recipe_train_options(name: str = DEFAULT_RECIPE) -> dict[str, Any]:
+    with resources.as_file(resources.files("edgevision") / "recipes" / f"{name}.yaml") as p:
         recipe = yaml.safe_load(Path(p).read_text())
     opts = dict(recipe["stages"][0]["train"])
     opts["data"] = recipe["data"]
@@ -106,13 +113,16 @@ def at_320(model: torch.nn.Module, work: Path) -> Callable[[], Any]:
     """The same trained network (bare ConvDet output) exported at 3×320×320, as a timed batch-1 call, so the
     JSON can say how fast the goal's input size would be (the grid grows from 16² to 20² cells; weights are shared
     because the network is fully convolutional)."""
-    sess = ort_session(export_onnx(model, work / "squeezedet_320.onnx", (3, 320, 320), dynamic_batch=False), 1)
+    path = work / f"{type(model).__name__.lower()}_320.onnx"
+    sess = ort_session(export_onnx(model, path, (3, 320, 320), dynamic_batch=False), 1)
     x = np.random.default_rng(0).standard_normal((1, 3, 320, 320)).astype(np.float32)
     return lambda: sess.run(None, {"input": x})
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--recipe", default=DEFAULT_RECIPE, help="packaged recipe whose train stage is measured")
+    ap.add_argument("--name", help="results file name (default: pennfudan_detection[_<model>])")
     ap.add_argument("--epochs", type=int, help="override the recipe's epochs")
     ap.add_argument("--model", help="override the recipe's model")
     ap.add_argument("--input", type=int, help="override the recipe's square input size")
@@ -125,7 +135,7 @@ def main() -> None:
     args = ap.parse_args()
     require("penn_fudan_ped")
     torch.set_num_threads(args.threads)
-    opts = recipe_train_options()
+    opts = recipe_train_options(args.recipe)
     if args.epochs:
         opts["epochs"] = args.epochs
     if args.model:
@@ -144,14 +154,15 @@ def main() -> None:
 
     splits = load_data(DataConfig.model_validate(art.meta["data"]), "detection")
     shape = art.input_shape
-    fp32, _ = export_detector(art.model, work / "squeezedet_fp32.onnx", art.task, art.preprocess, "numpy",
+    tag = opts["model"]
+    fp32, _ = export_detector(art.model, work / f"{tag}_fp32.onnx", art.task, art.preprocess, "numpy",
                               dynamic_batch=False)
-    graph, _ = export_detector(art.model, work / "squeezedet_graph.onnx", art.task, art.preprocess, "graph",
+    graph, _ = export_detector(art.model, work / f"{tag}_graph.onnx", art.task, art.preprocess, "graph",
                                dynamic_batch=False)
     pre = art.preprocess
     mean, std = np.asarray(pre["mean"], np.float32), np.asarray(pre["std"], np.float32)
     calib = ((splits.train.images[:64].permute(0, 2, 3, 1).numpy() / 255 - mean) / std).transpose(0, 3, 1, 2)
-    int8 = quantize_int8(fp32, work / "squeezedet_int8.onnx", np.ascontiguousarray(calib, dtype=np.float32))
+    int8 = quantize_int8(fp32, work / f"{tag}_int8.onnx", np.ascontiguousarray(calib, dtype=np.float32))
 
     task = build_task(art.task)
     dets = {"fp32": OnnxDetector(fp32, threads=1), "int8": OnnxDetector(int8, threads=1),
@@ -195,14 +206,15 @@ def main() -> None:
         "goal": {"ap50": 0.80, "fps_1t": 30, "input": 320, "ap50_met": test["ap50"] >= 0.80, "fps_met": fps >= 30},
         "ms_fp32_at_320": round(ms.get("fp32_320", ms["fp32"]), 3),
         "fps_1t_at_320": round(1000 / (ms.get("fp32_320", ms["fp32"]) + post_ms), 1),
-        "model": opts["model"], "input": list(shape), "test_images": len(splits.test), "train_images":
-            len(splits.train), "best_epoch": res.metrics.get("best_epoch"), "epochs": opts["epochs"],
+        "model": opts["model"], "recipe": args.recipe, "input": list(shape), "test_images": len(splits.test),
+        "train_images": len(splits.train), "best_epoch": res.metrics.get("best_epoch"), "epochs": opts["epochs"],
         "train_seconds": round(sum(r.get("time_s", 0) for r in history), 1), "train_threads": args.threads,
         "timing_threads": 1, "timed_under_lock": not args.unlocked,
         "int8_method": "onnxruntime.quantization.quantize_static, QDQ, per-channel int8 weights, uint8 activations, "
                        "MinMax calibration on 64 training images", "per_class": test["per_class"],
         "train_options": opts}
-    save("pennfudan_detection", result)
+    default = args.recipe == DEFAULT_RECIPE and opts["model"] == recipe_train_options()["model"]
+    save(args.name or ("pennfudan_detection" if default else f"pennfudan_detection_{opts['model']}"), result)
     print({k: result[k] for k in ("ap50", "coco_map", "fps_1t", "fps_1t_int8", "ms_fp32", "ms_int8", "ms_post",
                                   "ap50_onnx_int8", "params", "macs")})
 

@@ -190,3 +190,23 @@ def test_zoo_references_map_the_convention_onto_the_library(monkeypatch):
     assert build_model("torchvision:resnet18", num_classes=5).out_features == 5
     with pytest.raises(ConfigError, match=r"timm has no architecture 'resnet19' \(did you mean: resnet18\?\)"):
         resolve("timm:resnet19")
+
+
+def test_a_recipe_finds_its_model_file_beside_it_from_any_working_directory(net_file, tmp_path, monkeypatch):
+    from edgevision.recipe import load_recipe, plan
+
+    (tmp_path / "ckpt.pth").write_bytes(b"")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("data: {source: 'synthetic:shapes', input_size: 16}\nstages:\n"
+                      "  - train: {model: 'user_net.py:Net', model_kwargs: {n_out: 4}, weights: ckpt.pth, epochs: 1}\n"
+                      "  - profile: {target: '@train'}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    rc = load_recipe(recipe)
+    train = rc.stages[0]["train"]
+    assert train["model"] == f"{net_file.resolve()}:Net" and train["weights"] == str((tmp_path / "ckpt.pth").resolve())
+    assert rc.stages[1]["profile"]["target"] == "@train"  # not a file: left as written
+    plan(rc, tmp_path / "runs")  # validates with the resolved reference
+    recipe.write_text("stages:\n  - train: {model: 'missing.py:Net'}\n")
+    assert load_recipe(recipe).stages[0]["train"]["model"] == "missing.py:Net"  # left for the working directory

@@ -39,6 +39,9 @@ def check_output(name, model, y, batch, num_classes):
         assert y.shape == (batch, 4 + num_classes)
     elif task == "segmentation":  # per-pixel logits at the input's size
         assert y.shape == (batch, num_classes, *_shape(name)[1:])
+    elif task == "detection" and MODELS.entry(name).meta.get("head") == "points":  # (B, N, 4(R + 1) + C)
+        n = sum((s // st) ** 2 for s, st in zip([_shape(name)[1]] * 3, model.strides))
+        assert y.shape == (batch, n, 4 * (model.reg_max + 1) + num_classes)
     elif task == "detection":  # a ConvDet grid: K·(4 + 1 + C) channels per cell
         assert y.ndim == 4 and y.shape[:2] == (batch, model.num_anchors * (5 + num_classes)) and y.shape[2] > 0
     else:

@@ -129,8 +129,35 @@ def recipe_path(recipe: str | Path) -> Path:
 
 
 def load_recipe(recipe: str | Path | dict[str, Any]) -> RecipeConfig:
-    """Read and validate a recipe: a file, a packaged recipe's name, or an already loaded mapping."""
-    return validate(RecipeConfig, recipe if isinstance(recipe, dict) else load_yaml(recipe_path(recipe)), prefix="")
+    """Read and validate a recipe: a file, a packaged recipe's name, or an already loaded mapping. In a file, the
+    model files it names (``model: nets/my_net.py:Net``, ``weights: ckpt.pth``) are looked up beside the recipe
+    first (:func:`beside`), so a recipe and its files move together."""
+    if isinstance(recipe, dict):
+        return validate(RecipeConfig, recipe, prefix="")
+    path = recipe_path(recipe)
+    return validate(RecipeConfig, beside(load_yaml(path), path.parent), prefix="")
+
+
+FILE_KEYS = ("model", "student", "teacher", "target", "weights")  # option keys whose values may name a user file
+
+
+def beside(value: Any, folder: Path) -> Any:
+    """``value`` with each relative file named under :data:`FILE_KEYS` (a ``file.py:callable`` reference's file,
+    or a weights file) made absolute when it exists in ``folder``; otherwise left for the working directory."""
+    if isinstance(value, list):
+        return [beside(v, folder) for v in value]
+    if not isinstance(value, dict):
+        return value
+    return {k: _beside_one(v, folder) if k in FILE_KEYS and isinstance(v, str) else beside(v, folder)
+            for k, v in value.items()}
+
+
+def _beside_one(text: str, folder: Path) -> str:
+    head, sep, attr = text.rpartition(":") if text.rpartition(":")[0].endswith(".py") else (text, "", "")
+    p = Path(head).expanduser()
+    if p.is_absolute() or not (folder / p).is_file():
+        return text
+    return f"{(folder / p).resolve()}{sep}{attr}"
 
 
 def plan(rc: RecipeConfig, root: Path) -> tuple[list[_Stage], list[dict[str, Any]]]:

@@ -111,3 +111,27 @@ def test_groups_never_fully_removed(bad):
     assert keep_count(16, 0, 8) == 8
     assert keep_count(20, 10, 8) == 8 and keep_count(20, 19.9, 8) == 20
     assert keep_count(20, 15, 8) == 16 and keep_count(6, 1, 8) == 6
+
+
+class _GroupedSplit(nn.Module):
+    """A grouped (not depthwise) conv and a channel split: both unknown to the graph, so both pin."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(16, 8, 1)
+        self.g = nn.Conv2d(16, 16, 3, padding=1, groups=4)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1, x2 = torch.split(self.g(torch.relu(self.a(x))), 8, 1)
+        return self.fc(self.b(torch.cat([x2, x1], 1)).mean((2, 3)))
+
+
+def test_an_unreachable_target_names_the_ops_that_pin_channels():
+    from edgevision.compress.structured.shrink import shrink_model
+    from edgevision.errors import EdgevisionError
+
+    graph = build_graph(_GroupedSplit(), (3, 16, 16))
+    assert graph.pinned_by == {"Conv2d (groups=4)": 1, "split": 1}
+    with pytest.raises(EdgevisionError, match=r"does not know: Conv2d \(groups=4\) ×1, split ×1\)"):
+        shrink_model(_GroupedSplit(), (3, 16, 16), macs=0.5)

@@ -114,7 +114,7 @@ def test_export_errors(trained, exported, tmp_path):
 
     with pytest.raises(ConfigError, match="does not support --int8"):
         ev.export(trained, format="pt", int8=True, out=tmp_path / "a")
-    with pytest.raises(ConfigError, match="already ONNX"):
+    with pytest.raises(ConfigError, match=r"--format onnx needs a torch artifact .*converts with --format openvino"):
         ev.export(exported.run_dir / "model.onnx", out=tmp_path / "b")
     with pytest.raises(EdgevisionError, match=r"unknown export format 'tensorrt'; installed: .*onnx"):
         ev.export(trained, format="tensorrt", out=tmp_path / "c")

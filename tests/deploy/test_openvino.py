@@ -47,6 +47,22 @@ def test_openvino_export_passes_parity_in_openvino(trained, kind, tmp_path):
         assert files["int8"]["bytes"] < files["bf16"]["bytes"] < files["fp32"]["bytes"]
 
 
+def test_a_foreign_onnx_file_converts_to_fp32_and_int8_irs(trained, tmp_path):
+    """A file from plain ``torch.onnx.export`` (no edgevision metadata), described by flags once."""
+    model = load_artifact(trained["concat"]).model
+    path = tmp_path / "user.onnx"
+    torch.onnx.export(model, (torch.randn(1, 3, 32, 32),), str(path), dynamo=False, input_names=["x"])
+    res = ev.export(path, format="openvino", int8=True, min_agreement=0.8, out=tmp_path / "e",
+                    data=tiny_data(n_train=64, size=32), mean=[0.5] * 3, std=[0.25] * 3)
+    files = {f["precision"]: f for f in res.card["files"]}
+    assert set(files) == {"fp32", "int8"} and files["fp32"]["openvino"]["max_rel_err"] <= 1e-4
+    assert res.card["params"] == sum(p.numel() for p in model.parameters())
+    ir = load_artifact(tmp_path / "e" / "model.xml")
+    assert ir.preprocess["mean"] == [0.5] * 3  # the description travels into the IR's metadata
+    with pytest.raises(ConfigError, match="--format pt needs a torch artifact"):
+        ev.export(path, format="pt", out=tmp_path / "t")
+
+
 def test_an_ir_is_an_artifact_that_evaluates_like_torch(trained, tmp_path):
     res = ev.export(trained["residual"], format="openvino", out=tmp_path / "e")
     assert res.artifact == tmp_path / "e" / "model.xml"

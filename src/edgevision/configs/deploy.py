@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from .compress import FinetuneConfig
 from .data import DataConfig
@@ -27,8 +27,9 @@ REDUCE_RANGE_HELP = ("int8 weights in 7 bits, so that x86 CPUs without VNNI (AVX
 HOLDOUT_HELP = "first val (else test) samples of the parity checks (8 random inputs when the data is unknown)"
 ONNX_ENGINES = ("onnxruntime", "cv2")
 
-class ExportConfig(BaseModel):
-    """``edgevision export``: an artifact, a format, and precision variants."""
+class ExportConfig(ForeignOnnxOptions):
+    """``edgevision export``: an artifact, a format, and precision variants (a foreign ONNX input is described by
+    the :class:`ForeignOnnxOptions` once, like in the other verbs)."""
 
     cli: ClassVar[Verb] = Verb(
         "export", "edgevision:export",

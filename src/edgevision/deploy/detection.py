@@ -1,10 +1,15 @@
-"""Exporting a SqueezeDet detector to ONNX, with the decode either in the graph or in NumPy post-processing.
+"""Exporting a detector (SqueezeDet's anchors or AFDet's points) to ONNX, with the decode either in the graph or
+in NumPy post-processing.
 
 - ``decode="graph"``: the graph ends with the anchor decode and the scores, output (B, A, 4 + C) =
   ``[x1, y1, x2, y2, score per class]`` in input pixels (score = σ(conf)·softmax(class)); only top-N, NMS and the
   threshold remain, in NumPy.
 - ``decode="numpy"``: the graph is the bare network, output (B, K·(5 + C), Hf, Wf); the whole post-processing of
   :mod:`edgevision.ops.postprocess` runs in NumPy.
+
+An anchor-free AFDet (task ``head="points"``) exports the same two ways: :class:`DecodedPointDetector` ends the graph
+with points ∓ stride·E[bins] and σ(class), output (B, N, 4 + C) in input pixels; ``numpy`` keeps (B, N, 4(R+1) + C)
+and :func:`edgevision.ops.points.decode_points` runs after it.
 
 Either way a sidecar ``<name>.json`` holds what post-processing needs (anchors, classes, input size, thresholds,
 normalization), and :class:`~edgevision.deploy.detector_runtime.OnnxDetector` runs the pair in onnxruntime or
@@ -22,6 +27,7 @@ from torch import nn
 
 from ..errors import EdgevisionError
 from ..ops.anchors import grid_anchors
+from ..ops.points import make_points
 from ..ops.torch_boxes import cxcywh_to_xyxy, decode
 from ..utils.io import write_json
 from .onnx import export_onnx, ort_session, parity
@@ -54,6 +60,36 @@ class DecodedDetector(nn.Module):
         return torch.cat([boxes, scores], -1)
 
 
+class DecodedPointDetector(nn.Module):
+    """Wraps an AFDet so its output is decoded boxes and scores, (B, N, 4 + C), for a fixed input size."""
+
+    def __init__(self, model: nn.Module, input_hw: tuple[int, int], strides: list[int], reg_max: int) -> None:
+        super().__init__()
+        self.model, self.input_hw, self.reg_max = model.eval(), input_hw, reg_max
+        pts, st = make_points(input_hw, strides)
+        self.register_buffer("points", torch.from_numpy(pts))
+        self.register_buffer("strides", torch.from_numpy(st)[:, None])
+        self.register_buffer("proj", torch.arange(reg_max + 1, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raw = self.model(x)
+        n, r1 = raw.shape[1], self.reg_max + 1
+        bins = raw[..., :4 * r1].reshape(-1, n * 4, r1)  # 3-D for cv2.dnn: (B, N·4, R+1)
+        dist = (torch.softmax(bins, -1) * self.proj).sum(-1).reshape(-1, n, 4) * self.strides
+        boxes = torch.cat([self.points - dist[..., :2], self.points + dist[..., 2:]], -1)
+        h, w = self.input_hw
+        boxes = torch.minimum(torch.relu(boxes), torch.tensor([w, h, w, h], dtype=boxes.dtype))
+        return torch.cat([boxes, torch.sigmoid(raw[..., 4 * r1:])], -1)
+
+
+def decoded_graph(model: nn.Module, task: dict[str, Any], input_hw: tuple[int, int]) -> nn.Module:
+    """The decode-in-graph wrapper for the task's head."""
+    if task.get("head") == "points":
+        return DecodedPointDetector(model, input_hw, list(task.get("strides", [8, 16, 32])),
+                                    int(task.get("reg_max", 8)))
+    return DecodedDetector(model, np.asarray(task["anchors"], np.float32), input_hw)
+
+
 def model_in_channels(model: nn.Module) -> int:
     first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
     return first.in_channels
@@ -77,8 +113,7 @@ def export_detector(model: nn.Module, path: str | Path, task: dict[str, Any], pr
     if task.get("name") != "detection":
         raise EdgevisionError(f"export_detector needs a detection model, got task {task.get('name')!r}")
     h, w = (int(v) for v in preprocess["input_size"])
-    anchors = np.asarray(task["anchors"], np.float32)
-    net = DecodedDetector(model, anchors, (h, w)) if decode_in == "graph" else model.eval()
+    net = decoded_graph(model, task, (h, w)) if decode_in == "graph" else model.eval()
     shape = (int(preprocess["channels"]), h, w)
     path = export_onnx(net, path, shape, dynamic_batch=dynamic_batch)
     # raw logits are O(10); decoded boxes are pixels (up to the input side), so allow the same relative error
@@ -92,6 +127,8 @@ def export_detector(model: nn.Module, path: str | Path, task: dict[str, Any], pr
 def sidecar(task: dict[str, Any], preprocess: dict[str, Any], decode_in: str) -> dict[str, Any]:
     keys = ("top_n", "nms_iou", "score_threshold")
     defaults = {"top_n": 64, "nms_iou": 0.45, "score_threshold": 0.3}
+    head = {"head": "points", "strides": list(task.get("strides", [8, 16, 32])),
+            "reg_max": int(task.get("reg_max", 8))} if task.get("head") == "points" else {}
     return {"format": SIDECAR_FORMAT, "decode": decode_in, "class_names": list(task["class_names"]),
-            "anchors": [list(map(float, a)) for a in task["anchors"]],
+            "anchors": [list(map(float, a)) for a in task["anchors"]], **head,
             "postprocess": {k: task.get(k, defaults[k]) for k in keys}, "preprocess": preprocess}

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import ArtifactError
 from ..ops.letterbox import LETTERBOX_PAD, fit, fit_image
+from ..ops.points import decode_points
 from ..ops.postprocess import PostprocessConfig, decode_raw, postprocess
 from .onnx import ort_session
 
@@ -81,6 +82,8 @@ class OnnxDetector:
         """Graph output → boxes (B, A, 4) and scores (B, A, C) in input pixels."""
         if self.meta["decode"] == "graph":
             return out[..., :4], out[..., 4:]
+        if self.meta.get("head") == "points":
+            return decode_points(out, self.input_hw, self.meta["strides"], int(self.meta["reg_max"]))
         return decode_raw(out, self.anchors, self.input_hw)
 
     def __call__(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:

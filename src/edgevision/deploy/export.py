@@ -58,6 +58,7 @@ from .int8 import cpu
 from .int8 import graph as q
 from .int8.stem import choose_stem
 from .onnx import OnnxModule, export_onnx, write_metadata
+from .onnxstats import onnx_macs, onnx_params
 
 PRECISION_FLAGS = ("int8", "fp16", "bf16")
 
@@ -73,11 +74,17 @@ class ExportFormat:
     extra: str | None = None  # the optional extra it needs (`pip install 'edgevision[EXTRA]'`)
     available: Callable[[], bool] = lambda: True  # whether that extra is installed (without importing it)
     companions: tuple[str, ...] = ()  # suffixes of the files written beside each main file (an IR's .bin)
+    onnx_input: bool = False  # converts an ONNX artifact (an edgevision export or a foreign file), not only torch
     # picks among the files ``fn`` wrote (``best``): returns the files kept and a report for the card
     choose: Callable[[ExportJob, list[dict[str, Any]]], tuple[list[dict[str, Any]], dict[str, Any]]] | None = None
 
 
 EXPORTERS: Registry = Registry("export format", builtins=("edgevision.deploy",), plural="exporters")
+
+
+def onnx_formats() -> list[str]:
+    """The formats that take an ONNX artifact as their input."""
+    return [n for n in EXPORTERS.names() if EXPORTERS.get(n).onnx_input]
 
 
 def export_format(name: str) -> ExportFormat:
@@ -354,9 +361,11 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
     if bad:
         raise ConfigError(f"export --format {cfg.format} does not support {', '.join('--' + b for b in bad)}; "
                           f"it supports: {', '.join(sorted(fmt.options)) or 'no precision options'}")
-    art = load_artifact(cfg.artifact)
-    if isinstance(art.model, OnnxModule):
-        raise ConfigError(f"{art.path}: export needs a torch artifact (.pt, .evz); this file is already ONNX")
+    art = load_artifact(cfg.artifact, cfg.onnx_description())
+    if isinstance(art.model, OnnxModule) and not fmt.onnx_input:
+        raise ConfigError(f"{art.path}: export --format {cfg.format} needs a torch artifact (.pt, .evz); an ONNX file "
+                          f"converts with --format {' or '.join(onnx_formats())}, and its int8 file comes from "
+                          f"`edgevision quantize`")
     run = RunDir(out).mkdir()
     run.card_path.unlink(missing_ok=True)
     clear_previous(run, art.path)
@@ -401,15 +410,24 @@ def best_line(report: dict[str, Any]) -> str:
             f"rejected")
 
 
+def model_facts(art: Artifact) -> dict[str, Any]:
+    """Architecture, params and MACs for a card (counted on the graph itself when the artifact is an ONNX file)."""
+    if isinstance(art.model, OnnxModule):
+        path = art.model.path
+        return {"model": art.arch.to_dict(), "params": onnx_params(path), "macs": onnx_macs(path, art.input_shape)}
+    return {"model": get_arch(art.model).to_dict(), "params": count_params(art.model),
+            "macs": count_macs(art.model, art.input_shape)}
+
+
 def _write_card(cfg: ExportConfig, art: Artifact, run: RunDir, passed: list[dict[str, Any]],
                 rejected: list[dict[str, Any]], best: dict[str, Any] | None = None) -> None:
     """The card lists the files that passed (the last is the main artifact) and those rejected (removed)."""
     main = passed[-1]
-    card = make_card("export", task=art.task, model=get_arch(art.model).to_dict(), artifact=run.path / main["file"],
+    card = make_card("export", task=art.task, artifact=run.path / main["file"],
                      parent=str(art.path), format=cfg.format, files=passed,
                      rejected=[{"file": f["file"], "precision": f["precision"]} for f in rejected],
-                     params=count_params(art.model), macs=count_macs(art.model, art.input_shape),
-                     input_shape=list(art.input_shape), preprocess=art.preprocess, data=art.meta.get("data"),
+                     **model_facts(art), input_shape=list(art.input_shape), preprocess=art.preprocess,
+                     data=art.meta.get("data"),
                      precision=main["precision"], **({"best": best} if best else {}))
     if rejected:
         card["status"] = "partial"  # a recipe re-runs a partial export; the passed files are usable meanwhile

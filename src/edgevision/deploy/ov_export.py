@@ -1,7 +1,8 @@
 """``export --format openvino``: OpenVINO IR files (fp32, bf16 compute, NNCF int8), each parity-checked in OpenVINO.
 
 The IR is converted from the same ONNX graph the ``onnx`` format writes (so both formats see one graph), and
-checked like the ONNX files against the torch model on the hold-out:
+checked like the ONNX files against the torch model on the hold-out (an ONNX artifact, an edgevision export or a
+foreign file, converts as it is and is checked against its own outputs in onnxruntime):
 
 - ``model.xml`` (fp32): ``max |ir − torch| / max |torch| ≤ rtol``;
 - ``model.bf16.xml`` (fp16 weight storage, bf16 compute hint) and ``model.int8.xml`` (NNCF): top-1 agreement
@@ -24,7 +25,7 @@ from ..train.trainer import evaluate_model
 from . import openvino as ovx
 from .export import EXPORTERS, ExportFormat, ExportJob, agreement_check, onnx_metadata, score, torch_outputs
 from .int8 import graph as q
-from .onnx import export_onnx
+from .onnx import OnnxModule, export_onnx
 
 TEST_LIMIT = 2000  # first test samples of the int8 accuracy check
 
@@ -40,9 +41,12 @@ def _openvino(job: ExportJob) -> list[dict[str, Any]]:
     ovx.require()
     x, real = job.probe()
     ref = torch_outputs(job.model, x)
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_file = export_onnx(job.model, Path(tmp) / "model.onnx", job.shape, cfg.opset, cfg.dynamic_batch)
-        model = ovx.convert(onnx_file)
+    if isinstance(job.model, OnnxModule):  # an ONNX artifact converts as it is; its reference is onnxruntime's
+        model = ovx.convert(job.art.path)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx_file = export_onnx(job.model, Path(tmp) / "model.onnx", job.shape, cfg.opset, cfg.dynamic_batch)
+            model = ovx.convert(onnx_file)
     fp32 = ovx.save_ir(model, job.run.path / "model.xml", onnx_metadata(job.art, job.model, "fp32"))
     files = [_entry(fp32, "fp32", x, score(ovx.run_ir(fp32, x, "fp32"), ref, cfg, "float"))]
     if cfg.bf16:
@@ -108,4 +112,4 @@ def _test_accuracy(job: ExportJob, fp32: Path, int8: Path) -> dict[str, Any] | N
 EXPORTERS.register("openvino", ExportFormat(
     ".xml", frozenset({"int8", "bf16"}), _openvino,
     "OpenVINO IR (.xml + .bin): fp32, bf16 compute, int8 via NNCF", extra="openvino",
-    available=lambda: ovx.available(), companions=(".bin",)))
+    available=lambda: ovx.available(), companions=(".bin",), onnx_input=True))

@@ -17,6 +17,7 @@ not faster.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,21 +31,18 @@ from ..compress.finetune import FinetuneContext, already_done, eval_metrics, fin
 from ..config import dump
 from ..configs.deploy import QuantizeConfig
 from ..errors import ConfigError, EdgevisionError
-from ..models.base import count_params, get_arch
-from ..models.complexity import count_macs
 from ..runs import RunDir, make_card
 from ..stages import StageResult, run_stage, stage
 from ..train.objects import module_input
 from ..train.trainer import scalars
 from ..utils.io import write_json
 from ..utils.timing import Phases
-from .export import agreement_check, cv2_compatible, onnx_metadata, parity_failure, torch_outputs
+from .export import agreement_check, cv2_compatible, model_facts, onnx_metadata, parity_failure, torch_outputs
 from .int8 import cpu
 from .int8 import graph as q
 from .int8.qat import FakeQuantized, fold_batchnorm
 from .int8.stem import choose_stem, latency_pair
 from .onnx import OnnxModule, export_onnx, write_metadata
-from .onnxstats import onnx_macs, onnx_params
 
 
 def _onnx_metrics(path: Path, ctx: FinetuneContext, loader: Any) -> dict[str, Any]:
@@ -66,14 +64,6 @@ def _export(model: torch.nn.Module, art: Artifact, path: Path, precision: str, *
         export_onnx(model, path, art.input_shape)
         cv2_compatible(path)
     return write_metadata(path, onnx_metadata(art, model, precision, **extra))
-
-
-def _facts(art: Artifact, model: torch.nn.Module, fp32: Path) -> dict[str, Any]:
-    """Architecture, params and MACs for the card (of the graph itself when the input is an ONNX file)."""
-    if isinstance(model, OnnxModule):
-        return {"model": art.arch.to_dict(), "params": onnx_params(fp32), "macs": onnx_macs(fp32, art.input_shape)}
-    return {"model": get_arch(model).to_dict(), "params": count_params(model),
-            "macs": count_macs(model, art.input_shape)}
 
 
 def _check_onnx_input(cfg: QuantizeConfig, art: Artifact) -> None:
@@ -251,7 +241,8 @@ def _finish_int8(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: 
     write_json(run.path / "quantize.json", res)
     metrics = {"test": scalars(m8, ""), "fp32_test": scalars(m32, ""), "drop_points": round(drop, 3)}
     card = make_card("quantize", task=art.task, artifact=final, metrics=metrics, parent=str(art.path),
-                     precision="int8", **_facts(art, r.model, r.fp32), input_shape=list(art.input_shape),
+                     precision="int8", **model_facts(dataclasses.replace(art, model=r.model)),
+                     input_shape=list(art.input_shape),
                      preprocess=art.preprocess, data=art.meta.get("data"), parity=parity,
                      latency={"engine": "onnxruntime", "threads": threads, **lat["int8"]},
                      speedup_vs_fp32=round(speedup, 3), verdict=verdict)
@@ -275,10 +266,9 @@ def _half(cfg: QuantizeConfig, art: Artifact, ctx: FinetuneContext, run: RunDir)
     write_json(run.path / "quantize.json", {"precision": cfg.precision, "bytes_before": size0, "bytes_after": size1,
                                             "parent": {"test": scalars(before, "")}, "test": scalars(after, ""),
                                             "drop_points": round(drop, 3), "verdict": verdict})
-    card = make_card("quantize", task=art.task, model=get_arch(art.model).to_dict(), artifact=path,
+    card = make_card("quantize", task=art.task, artifact=path,
                      metrics={"test": scalars(after, ""), "drop_points": round(drop, 3)}, parent=str(art.path),
-                     precision=cfg.precision, params=count_params(art.model),
-                     macs=count_macs(art.model, art.input_shape), input_shape=list(art.input_shape),
+                     precision=cfg.precision, **model_facts(art), input_shape=list(art.input_shape),
                      preprocess=art.preprocess, data=art.meta.get("data"), verdict=verdict)
     run.write_card(card)
     return StageResult(run.path, path, card)

@@ -1,6 +1,7 @@
 """Model registry and families. Importing this package registers every built-in model."""
 
 from . import (  # noqa: F401  (registration)
+    afdet,
     enet,
     facenet,
     lenet,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .anchors import MAX_DELTA_WH
@@ -64,3 +66,23 @@ def split_raw(raw: torch.Tensor, num_anchors: int) -> tuple[torch.Tensor, torch.
     x = raw.reshape(b, num_anchors, ch // num_anchors, hf, wf).permute(0, 3, 4, 1, 2)
     x = x.reshape(b, hf * wf * num_anchors, ch // num_anchors)
     return x[..., :4], x[..., 4], x[..., 5:]
+
+
+def paired_ciou(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor]:
+    """Element-wise IoU and Complete IoU of xyxy boxes (…, 4), predictions ``a`` against targets ``b``
+    (Zheng et al. 2020, "Distance-IoU loss"):
+
+        CIoU = IoU − ρ²(centres) / c² − α·v,   v = 4/π² · (atan(w_b/h_b) − atan(w_a/h_a))²,   α = v / (1 − IoU + v)
+
+    with c the diagonal of the smallest enclosing box; α is a weight, so it carries no gradient.
+    """
+    iou, _ = paired_iou_giou(a, b)
+    wa, ha = (a[..., 2] - a[..., 0]).clamp(min=eps), (a[..., 3] - a[..., 1]).clamp(min=eps)
+    wb, hb = (b[..., 2] - b[..., 0]).clamp(min=eps), (b[..., 3] - b[..., 1]).clamp(min=eps)
+    hull = torch.maximum(a[..., 2:], b[..., 2:]) - torch.minimum(a[..., :2], b[..., :2])
+    c2 = (hull**2).sum(-1) + eps
+    rho2 = (((a[..., :2] + a[..., 2:]) - (b[..., :2] + b[..., 2:])) ** 2).sum(-1) / 4
+    v = (4 / math.pi**2) * (torch.atan(wb / hb) - torch.atan(wa / ha)) ** 2
+    with torch.no_grad():
+        alpha = v / (1 - iou + v + eps)
+    return iou, iou - rho2 / c2 - alpha * v

@@ -1,4 +1,14 @@
-"""Object detection with SqueezeDet (OpenCV GSoC 2017): the task owns the anchors, the loss and post-processing.
+"""Object detection: the task owns the targets, the loss and post-processing, for two kinds of head.
+
+``head`` is recorded in the task spec, set from the model's registry metadata
+(:meth:`DetectionTask.adapt_model_kwargs`):
+
+- ``anchors`` — SqueezeDet (OpenCV GSoC 2017), raw ConvDet maps (B, K(5 + C), Hf, Wf);
+- ``points`` — the anchor-free AFDet (:mod:`edgevision.models.afdet`), (B, N, 4(R + 1) + C): task-aligned
+  assignment, BCE + CIoU + DFL (:mod:`.afdet_loss`), decode points + stride·E[bins] → σ(class) scores
+  (:mod:`edgevision.ops.points`), then the same top-N / NMS.
+
+For the anchor head:
 
 - anchors: k-means over the training boxes at the input size (d = 1 − IoU), or given explicitly;
 - loss: :func:`~edgevision.tasks.detection_loss.squeezedet_loss` (λ_bbox = 5, λ⁺ = 75, λ⁻ = 100, all options);
@@ -8,7 +18,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -22,8 +32,11 @@ from ..metrics.detection import evaluate_detections, format_ap_table
 from ..ops.anchors import grid_anchors, kmeans_anchors
 from ..ops.boxes import box_iou
 from ..ops.letterbox import LETTERBOX_PAD, fit, fit_image
+from ..ops.points import decode_points, make_points
 from ..ops.postprocess import PostprocessConfig, decode_raw, postprocess
 from ..ops.torch_boxes import split_raw
+from .afdet_distill import points_distill_view
+from .afdet_loss import AFDetLossConfig, afdet_loss, split_output
 from .base import TASKS, DistillView, Meter, Task
 from .detection_distill import DetectionDistillWeights, detection_distill_view
 from .detection_loss import LossWeights, squeezedet_loss
@@ -48,6 +61,15 @@ class DetectionOptions(BaseModel):
     distill_conf: float = Field(1.0, ge=0, description="distillation: weight of the teacher-confidence BCE")
     distill_box: float = Field(1.0, ge=0, description="distillation: weight of the teacher-box smooth-L1")
     distill_box_beta: float = Field(0.1, gt=0, description="distillation: smooth-L1 β of the box targets")
+    head: Literal["anchors", "points"] = Field("anchors", description="set from the model: anchor or point head")
+    reg_max: int = Field(8, ge=1, le=32, description="points head: DFL bins 0…reg_max per side (from the model)")
+    strides: list[int] = Field([8, 16, 32], description="points head: the output strides (from the model)")
+    assign_topk: int = Field(10, ge=1, description="points head: task-aligned top-k positives per box (TOOD)")
+    assign_alpha: float = Field(1.0, ge=0, description="points head: alignment exponent of the class score")
+    assign_beta: float = Field(6.0, ge=0, description="points head: alignment exponent of the IoU")
+    lambda_ciou: float = Field(7.5, ge=0, description="points head: weight of the CIoU box loss")
+    lambda_dfl: float = Field(1.5, ge=0, description="points head: weight of the distribution focal loss")
+    lambda_bce: float = Field(0.5, ge=0, description="points head: weight of the class BCE")
 
 
 def dataset_boxes(ds: Any) -> list[np.ndarray]:
@@ -67,12 +89,11 @@ class DetectionMeter(Meter):
 
     def update(self, out: dict[str, Any], batch: dict[str, Any]) -> None:
         raw = out["output"].detach().float().numpy()
-        hw = tuple(batch["image"].shape[-2:])
-        boxes, scores = decode_raw(raw, np.asarray(self.task.anchors, np.float32), hw)
+        boxes, scores = self.task.decode_numpy(raw, tuple(batch["image"].shape[-2:]))
         self.dets += postprocess(boxes, scores, self.task.eval_post())
         self.gts += [{"boxes": b.numpy(), "labels": lab.numpy()} for b, lab in zip(batch["boxes"], batch["labels"])]
         n = len(raw)
-        for k in ("loss", "loss_bbox", "loss_conf", "loss_class"):
+        for k in (k for k in out if k.startswith("loss")):
             self.sums[k] = self.sums.get(k, 0.0) + float(out[k]) * n
         self.n += n
 
@@ -83,9 +104,10 @@ class DetectionMeter(Meter):
         return {**{k: v / self.n for k, v in self.sums.items()}, **m, "n": self.n}
 
 
-@TASKS.register("detection", description="SqueezeDet boxes per anchor: AP50 and COCO AP")
+@TASKS.register("detection", description="boxes per anchor (SqueezeDet) or per point (AFDet): AP50 and COCO AP")
 class DetectionTask(Task):
-    """SqueezeDet detection. Outputs are raw ConvDet maps (B, K(5 + C), Hf, Wf); ``anchors`` are (w, h) pixels."""
+    """Detection. ``head="anchors"``: raw ConvDet maps (B, K(5 + C), Hf, Wf), ``anchors`` (w, h) pixels;
+    ``head="points"``: (B, N, 4(reg_max + 1) + C) over the points of ``strides`` (the anchors are unused)."""
 
     name = "detection"
     primary = "ap50"
@@ -102,7 +124,12 @@ class DetectionTask(Task):
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.weights = LossWeights(opts.lambda_bbox, opts.lambda_conf_pos, opts.lambda_conf_neg, opts.lambda_class,
                                    opts.match_iou)
-        self._grid_cache: dict[tuple[int, ...], torch.Tensor] = {}
+        self._grid_cache: dict[tuple[int, ...], Any] = {}
+        self.afdet = afdet_config(opts)
+
+    @property
+    def head(self) -> str:
+        return self.opts.head
 
     @classmethod
     def for_data(cls, splits: Any, **options: Any) -> DetectionTask:
@@ -121,9 +148,25 @@ class DetectionTask(Task):
 
     def adapt_model_kwargs(self, kwargs: dict[str, Any], model_meta: dict[str, Any]) -> dict[str, Any]:
         if model_meta.get("task") != "detection":
-            raise ConfigError("task detection needs a detection model (squeezedet, squeezedet_small, "
-                              "squeezedet_mobilenet); see `edgevision models`")
-        return {**kwargs, "num_anchors": self.num_anchors}
+            raise ConfigError("task detection needs a detection model (squeezedet*, afdet*); see `edgevision models`")
+        if model_meta.get("head") != "points":
+            return {**kwargs, "num_anchors": self.num_anchors}
+        side = max(self.afdet_strides())
+        if self.input_size[0] % side or self.input_size[1] % side:
+            raise ConfigError(f"data.input_size {self.input_size[0]}x{self.input_size[1]}: an anchor-free detector "
+                              f"needs sides that are multiples of {side}")
+        reg_max = int(kwargs.get("reg_max", self.opts.reg_max))
+        self._set_options(head="points", reg_max=reg_max)
+        return {**kwargs, "reg_max": reg_max}
+
+    def _set_options(self, **changes: Any) -> None:
+        """Record head options learned from the model, so the saved task spec rebuilds the same task."""
+        self.kwargs.update(changes)
+        self.opts = self.opts.model_copy(update=changes)
+        self.afdet = afdet_config(self.opts)
+
+    def afdet_strides(self) -> list[int]:
+        return list(self.opts.strides)
 
     def post(self, score_threshold: float | None = None) -> PostprocessConfig:
         """Post-processing for predictions: the doc's top-N (64), NMS, and the display threshold."""
@@ -142,7 +185,24 @@ class DetectionTask(Task):
             self._grid_cache[key] = torch.from_numpy(grid_anchors(hf, wf, input_hw, self.anchors))
         return self._grid_cache[key]
 
+    def points(self, input_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Points (N, 2) as (x, y) pixels and their strides (N,) for an input size (cached)."""
+        key = ("points", *input_hw)
+        if key not in self._grid_cache:
+            pts, st = make_points(input_hw, self.opts.strides)
+            self._grid_cache[key] = (torch.from_numpy(pts), torch.from_numpy(st))
+        return self._grid_cache[key]
+
+    def decode_numpy(self, raw: np.ndarray, input_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Raw outputs → boxes (B, A, 4) xyxy in input pixels and scores (B, A, C), for either head."""
+        if self.head == "points":
+            return decode_points(raw, input_hw, self.opts.strides, self.opts.reg_max)
+        return decode_raw(raw, self.anchors, input_hw)
+
     def loss_parts(self, output: torch.Tensor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        if self.head == "points":
+            pts, st = self.points(tuple(batch["image"].shape[-2:]))
+            return afdet_loss(output, pts, st, batch["boxes"], batch["labels"], self.afdet)
         anchors = self.grid(output.shape[2], output.shape[3], tuple(batch["image"].shape[-2:]))
         return squeezedet_loss(output, anchors, batch["boxes"], batch["labels"], self.weights)
 
@@ -152,8 +212,12 @@ class DetectionTask(Task):
     def distill_view(self, student_out: torch.Tensor, teacher_out: torch.Tensor, batch: dict[str, Any]
                      ) -> DistillView:
         """Per-anchor distillation (:mod:`.detection_distill`): soft class distribution weighted by the teacher's
-        objectness, plus its confidence (BCE) and boxes (smooth-L1) as targets. Needs the teacher's grid/anchors."""
+        objectness, plus its confidence (BCE) and boxes (smooth-L1) as targets. Needs the teacher's grid/anchors.
+        Points head (:mod:`.afdet_distill`): box-bin distributions weighted by the teacher's quality, plus soft
+        class scores; needs an AFDet teacher at the same input size."""
         o = self.opts
+        if self.head == "points":
+            return points_distill_view(student_out, teacher_out, self.opts.reg_max, o.distill_conf)
         w = DetectionDistillWeights(conf=o.distill_conf, box=o.distill_box, box_beta=o.distill_box_beta)
         return detection_distill_view(student_out, teacher_out, self.num_anchors, w)
 
@@ -169,7 +233,7 @@ class DetectionTask(Task):
         """Detections per image, in the pixels of the original image when ``image_sizes`` (H, W) are given
         (``resize``: how those images became the input, stretch or letterbox, :mod:`edgevision.ops.letterbox`)."""
         raw = output.detach().float().numpy() if isinstance(output, torch.Tensor) else np.asarray(output, np.float32)
-        boxes, scores = decode_raw(raw, self.anchors, self.input_size)
+        boxes, scores = self.decode_numpy(raw, self.input_size)
         dets = postprocess(boxes, scores, self.post(score_threshold))
         for d, hw in zip(dets, image_sizes or []):
             d["boxes"] = fit(hw, self.input_size, resize).to_image(d["boxes"])
@@ -183,7 +247,7 @@ class DetectionTask(Task):
         ground-truth box greedily to the best same-class detection with IoU ≥ 0.5 (0 = every object found, nothing
         else reported)."""
         raw = output.detach().float().numpy()
-        boxes, scores = decode_raw(raw, self.anchors, tuple(batch["image"].shape[-2:]))
+        boxes, scores = self.decode_numpy(raw, tuple(batch["image"].shape[-2:]))
         errs = []
         for det, gt, lab in zip(postprocess(boxes, scores, self.post()), batch["boxes"], batch["labels"]):
             errs.append(_match_error(det["boxes"], det["labels"], gt.numpy(), lab.numpy()))
@@ -202,6 +266,12 @@ class DetectionTask(Task):
 
     def summary(self, metrics: dict[str, Any]) -> str:
         return f"AP50 {metrics.get('ap50', float('nan')):.4f}  AP[.5:.95] {metrics.get('map', float('nan')):.4f}"
+
+
+def afdet_config(o: DetectionOptions) -> AFDetLossConfig:
+    """The points head's assignment and loss settings from the task options."""
+    return AFDetLossConfig(o.reg_max, o.assign_topk, o.assign_alpha, o.assign_beta, o.lambda_ciou, o.lambda_bce,
+                           o.lambda_dfl)
 
 
 def _match_error(pb: np.ndarray, pl: np.ndarray, gb: np.ndarray, gl: np.ndarray, thr: float = 0.5) -> float:
@@ -231,6 +301,8 @@ def class_probability(model: torch.nn.Module, x: torch.Tensor, class_id: int) ->
     This is the score of the image's best detection of ``class_id`` (NMS and thresholds never change the max).
     """
     raw = model(x).float()
+    if raw.dim() == 3:  # anchor-free (B, N, 4(R+1) + C): score = σ(class logit)
+        return torch.sigmoid(split_output(raw, int(model.reg_max))[1][..., class_id]).amax(1)
     k = getattr(model, "num_anchors", None) or raw.shape[1] // (5 + getattr(model, "num_classes", 1))
     _, conf, cls = split_raw(raw, k)
     return (torch.sigmoid(conf) * torch.softmax(cls, -1)[..., class_id]).amax(1)

@@ -20,6 +20,7 @@ channel); units touching the same layers form a :class:`LayerGroup` (e.g. the re
 from __future__ import annotations
 
 import fnmatch
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +108,7 @@ class DependencyGraph:
     groups: list[LayerGroup]
     pinned_units: int
     layer_macs: dict[str, int]  # MACs of each dense/depthwise layer at batch 1 (all calls)
+    pinned_by: dict[str, int] = field(default_factory=dict)  # op label -> how many such ops pinned their channels
 
     def describe(self) -> list[dict[str, Any]]:
         return [{"group": g.name, "channels": len(g), "layers": sorted({p for p, _ in g.signature})}
@@ -123,6 +125,7 @@ class _Builder:
         self.pinned: list[int] = []
         self.params: dict[tuple[str, str], np.ndarray] = {}  # (layer path, role) -> atom per channel
         self.blocked: set[str] = set()
+        self.pinned_by: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ atoms
     def ndim(self, key: int) -> int:
@@ -152,9 +155,14 @@ class _Builder:
         return self.params[(path, role)]
 
     def pin_op(self, op: Op) -> None:
-        """Unknown semantics: every channel the op reads or writes stays."""
+        """Unknown semantics: every channel the op reads or writes stays (counted under the op's label)."""
+        touched = False
         for k in op.inputs + op.outputs:
-            self.pin(self.atoms(k))
+            atoms = self.atoms(k)
+            touched |= atoms is not None
+            self.pin(atoms)
+        if touched:
+            self.pinned_by[op_label(op)] += 1
 
     # ------------------------------------------------------------------ walk
     def run(self) -> None:
@@ -402,4 +410,16 @@ def build_graph(model: nn.Module, input_shape: tuple[int, ...], ignore: list[str
         if any(fnmatch.fnmatchcase(path, pat) for pat in ignore):
             b.pin(atoms)
     groups, pinned = b.groups()
-    return DependencyGraph(model, tuple(input_shape), layouts, groups, pinned, layer_macs(trace, layouts))
+    return DependencyGraph(model, tuple(input_shape), layouts, groups, pinned, layer_macs(trace, layouts),
+                           dict(b.pinned_by.most_common()))
+
+
+def op_label(op: Op) -> str:
+    """What an op is, for messages: a module's class (a grouped conv with its groups) or a function's name."""
+    if op.kind != "module" or op.module is None:
+        return op.name
+    m, name = op.module, type(op.module).__name__
+    groups = getattr(m, "groups", 1)
+    if isinstance(m, nn.modules.conv._ConvNd) and groups not in (1, m.in_channels):
+        return f"{name} (groups={groups})"
+    return name

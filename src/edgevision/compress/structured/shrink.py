@@ -193,7 +193,15 @@ def _unreachable(graph: DependencyGraph, scores: dict[str, torch.Tensor], macs: 
         if (r, m) != (round_to, max_ratio) and (alt := _reach(graph, scores, scope, r, m, total)) >= macs:
             return f"{head}; {knob} reaches it (up to {alt:.1%})"
     return (f"{head}; {_fixed_share(graph, total):.0%} of the MACs are in layers whose channels are pinned (model "
-            f"input/output, ignored layers, ops the dependency graph does not know)")
+            f"input/output, ignored layers, {pinning_ops(graph)})")
+
+
+def pinning_ops(graph: DependencyGraph, top: int = 3) -> str:
+    """``ops the dependency graph does not know`` with the most frequent of them (``split ×12, …``)."""
+    names = [f"{k} ×{n}" for k, n in list(graph.pinned_by.items())[:top]]
+    more = len(graph.pinned_by) - top
+    return "ops the dependency graph does not know" + (": " + ", ".join(names) + (f", +{more} kinds" if more > 0
+                                                                                  else "") if names else "")
 
 
 def _sizes(graph: DependencyGraph) -> str:
@@ -218,7 +226,7 @@ def miss_note(graph: DependencyGraph, scores: dict[str, torch.Tensor], got: floa
                     f"round_to=1 would remove {alt:.1%}")
     if got < want:
         return (f"{head}: no group loses more than max_ratio={max_ratio}, and {_fixed_share(graph, total):.0%} of "
-                f"the MACs are in layers whose channels are pinned")
+                f"the MACs are in layers whose channels are pinned ({pinning_ops(graph)})")
     return f"{head}: the groups ({_sizes(graph)} channels) allow no finer step"
 
 
