@@ -7,6 +7,10 @@ Trains the ``train`` stage of the packaged recipe ``pennfudan-detection`` (``squ
     baseline → +ema (Polyak averaging of the weights) → +mosaic (Bochkovskiy et al. 2020) → +mixup (Zhang et al.
     2018) → +letterbox (aspect-preserving resize) → +close_mosaic (no mosaic/mixup in the last quarter of the epochs)
 
+plus, with ``--rows``, ``afdet_on_ema``: the +ema row with the anchor-free AFDet head and its task-aligned
+assignment, CIoU and DFL (the model and task options of the ``pennfudan-detection-afdet`` recipe) instead of
+SqueezeDet.
+
 and scores every row on the same 50 held-out test images like ``edgevision eval`` (top 300 before NMS, scores ≥
 0.01): AP50 (VOC all-point), COCO AP@[.5:.95], AP75. ``train_cpu_s`` is the process CPU time of the row's training
 (one torch thread, so CPU seconds ≈ wall seconds on a quiet core). Rows are cumulative, so a row's gain is over the
@@ -39,6 +43,7 @@ from pennfudan_detection import recipe_train_options
 EMA = {"ema": 0.99, "ema_tau": 50}  # few optimizer steps at this budget (12 per epoch): a short average
 MOSAIC = {"p": 1.0, "scale": 0.5, "translate": 0.1}
 MIXUP = {"p": 0.15, "alpha": 32.0}
+EXTRA_ROWS = ("afdet_on_ema",)  # not cumulative: run with --rows (the +ema row's options with AFDet's head)
 
 
 def _with(opts: dict[str, Any], augment: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
@@ -55,6 +60,8 @@ def rows(base: dict[str, Any], epochs: int) -> dict[str, dict[str, Any]]:
     out["mixup"] = _with(out["mosaic"], {"mixup": MIXUP})
     out["letterbox"] = _with(out["mixup"], data={"resize": "letterbox"})
     out["close_mosaic"] = _with(out["letterbox"], {"close_mosaic": max(1, epochs // 4)})
+    afdet = recipe_train_options("pennfudan-detection-afdet")  # the anchor-free head, swapped into the +ema row
+    out["afdet_on_ema"] = {**out["ema"], "model": afdet["model"], "task_options": afdet["task_options"]}
     return out
 
 
@@ -89,7 +96,7 @@ def main() -> None:
     torch.set_num_threads(1)
     base = {**recipe_train_options(), "epochs": args.epochs, "threads": 1}
     table = rows(base, args.epochs)
-    wanted = args.rows.split(",") if args.rows else list(table)
+    wanted = args.rows.split(",") if args.rows else [r for r in table if r not in EXTRA_ROWS]
     work = Path(args.work) / f"e{args.epochs}"
     results = []
     for name in wanted:

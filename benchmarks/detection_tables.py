@@ -58,7 +58,7 @@ def localization(d: dict) -> list[str]:
 
 ROW_NAMES = {"baseline": "baseline (the recipe's augmentations)", "ema": "+ EMA of the weights",
              "mosaic": "+ mosaic", "mixup": "+ mixup", "letterbox": "+ letterbox resize",
-             "close_mosaic": "+ close_mosaic"}
+             "close_mosaic": "+ close_mosaic", "afdet_on_ema": "AFDet head on the + EMA row"}
 
 
 def ablation(d: dict) -> list[str]:
@@ -75,7 +75,8 @@ def ablation(d: dict) -> list[str]:
 
 def main() -> None:
     for name, fn in (("pennfudan_detection", detection), ("localization", localization),
-                     ("detection_ablation", ablation), ("detection_ablation_e20", ablation)):
+                     ("detection_ablation", ablation), ("detection_ablation_e20", ablation),
+                     ("detection_ablation_e20_afdet", ablation)):
         d = load(name)
         print("\n".join(fn(d)) if d else f"({name}.json not found)", end="\n\n")
     c = load("coco128_smoke")

@@ -131,3 +131,27 @@ def test_letterbox_is_refused_by_sources_that_only_stretch():
 
     with pytest.raises(ConfigError, match="letterbox"):
         load_data(DataConfig(source="synthetic:shapes", input_size=32, resize="letterbox"), "classification")
+
+
+def test_predict_and_demo_pipeline_map_letterboxed_boxes_back(tmp_path):
+    """A letterboxed artifact: predict_images and the demo's detection pipeline give the same boxes, in the frame's
+    pixels, as the task's decode of the letterboxed input."""
+    from edgevision.apps.engines import make_engine
+    from edgevision.apps.pipelines import PIPELINES
+    from edgevision.apps.predict import predict_images, preprocess_array
+    from edgevision.artifacts import load_artifact, save_model
+    from edgevision.tasks import build_task
+
+    model, task, pre, _ = _detector(tmp_path, "letterbox")
+    art = load_artifact(save_model(tmp_path / "model.pt", model, task=task, preprocess=pre))
+    frame = np.random.default_rng(1).integers(0, 255, (48, 120, 3), dtype=np.uint8)
+    with torch.no_grad():
+        ref = build_task(task).decode(model(torch.from_numpy(preprocess_array([frame], pre))),
+                                      image_sizes=[frame.shape[:2]], resize="letterbox")[0]
+    pipe = PIPELINES.get("detection")(art, make_engine(art, "torch"))
+    shown = pipe.postprocess(pipe.infer(pipe.preprocess(frame)), frame)
+    got = predict_images(art, [frame])[0]
+    for pred in (shown, got):
+        assert np.allclose([d["box"] for d in pred["detections"][:10]], [d["box"] for d in ref["detections"][:10]],
+                           atol=0.05)
+    assert all(d["box"][3] <= 48 and d["box"][2] <= 120 for d in got["detections"])
