@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import replace
@@ -119,6 +120,21 @@ def at_320(model: torch.nn.Module, work: Path) -> Callable[[], Any]:
     return lambda: sess.run(None, {"input": x})
 
 
+REFERENCE = "squeezedet_small"
+
+
+def reference_net(shape: tuple[int, ...], work: Path) -> Callable[[], Any]:
+    """An untrained ``squeezedet_small`` (9 anchors, 1 class) at the same input as a timed batch-1 call: latency
+    does not depend on the weights, so timing it interleaved with the measured network gives a ratio that holds
+    on a loaded machine, and ties the run to the headline SqueezeDet numbers."""
+    from edgevision.models import build_model
+
+    net = build_model(REFERENCE, num_classes=1, num_anchors=9).eval()
+    sess = ort_session(export_onnx(net, work / f"{REFERENCE}_ref.onnx", shape, dynamic_batch=False), 1)
+    x = np.random.default_rng(0).standard_normal((1, *shape)).astype(np.float32)
+    return lambda: sess.run(None, {"input": x})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recipe", default=DEFAULT_RECIPE, help="packaged recipe whose train stage is measured")
@@ -182,6 +198,8 @@ def main() -> None:
     timed = {k: (lambda d=d: d.raw(x1)) for k, d in dets.items()}
     if tuple(shape[1:]) != (320, 320):
         timed["fp32_320"] = at_320(art.model, work)
+    if opts["model"] != REFERENCE:
+        timed["reference"] = reference_net(tuple(shape), work)
     ms = latencies(timed)
     det, raw = dets["fp32"], dets["fp32"].raw(x1)
     pre_ms = measure(lambda: det.preprocess([test_imgs[0]]), warmup=5, min_runs=50, budget_s=1.0)["p50_ms"]
@@ -205,6 +223,9 @@ def main() -> None:
                              "score_threshold": task.eval_post().score_threshold},
         "goal": {"ap50": 0.80, "fps_1t": 30, "input": 320, "ap50_met": test["ap50"] >= 0.80, "fps_met": fps >= 30},
         "ms_fp32_at_320": round(ms.get("fp32_320", ms["fp32"]), 3),
+        **({"ms_reference": round(ms["reference"], 3), "reference": f"{REFERENCE} (untrained, same input)",
+            "fp32_vs_reference": round(ms["fp32"] / ms["reference"], 3)} if "reference" in ms else {}),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
         "fps_1t_at_320": round(1000 / (ms.get("fp32_320", ms["fp32"]) + post_ms), 1),
         "model": opts["model"], "recipe": args.recipe, "input": list(shape), "test_images": len(splits.test),
         "train_images": len(splits.train), "best_epoch": res.metrics.get("best_epoch"), "epochs": opts["epochs"],
