@@ -3,7 +3,7 @@
 For each architecture (random weights: this measures structure and speed, not accuracy), at a small input and, for
 timm ``mobilenetv3_small_100`` and torchvision ``resnet18``, at 224²:
 
-1. build it, fill its norm layers' running statistics from a few batches of noise (:func:`settle_norms`), and
+1. build it, fill its norm layers' running statistics from a few training batches (:func:`settle_norms`), and
    save it as an edgevision artifact (``timm:NAME`` / ``torchvision:NAME`` references where the
    model registry takes them, else the architecture registered in this process);
 2. ``shrink --macs 0.5 --epochs 0`` (params and MACs before / after, or the one-line reason it stopped);
@@ -35,6 +35,7 @@ import torch
 import edgevision as ev
 from _common import save
 from edgevision.artifacts import load_artifact, save_model
+from edgevision.data import BatchTransform, DataConfig, load_data
 from edgevision.deploy.int8.stem import latency_pair
 from edgevision.errors import EdgevisionError
 from edgevision.models import MODELS, build_model, count_params
@@ -77,19 +78,24 @@ def build(ref: str, size: int) -> torch.nn.Module:
 
 
 def settle_norms(model: torch.nn.Module, size: int, batches: int = 4) -> torch.nn.Module:
-    """Fill the norm layers' running statistics from a few forward passes on N(0, 1) images, as training would.
+    """Fill the norm layers' running statistics from a few batches of the benchmark's training images, as training
+    would.
 
     With the statistics of a fresh init (mean 0, variance 1) the activations of random weights shrink layer by layer
-    until they are denormal floats, which some kernels run many times slower: latency ratios would time that, not
-    the architecture."""
+    until they are denormal floats, which some kernels run many times slower, so latency ratios would time that, not
+    the architecture; statistics of other inputs (noise) let them grow to ~1e4 on the real images instead."""
+    splits = load_data(DataConfig.model_validate(_data(size)), "classification")
+    tf = BatchTransform(splits.mean, splits.std)
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.reset_running_stats()
             m.momentum = None  # a cumulative average over the batches
     model.train()
+    gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for _ in range(batches):
-            model(torch.randn(8, 3, size, size))
+            idx = torch.randint(0, len(splits.train), (16,), generator=gen)
+            model(tf(dict(splits.train.get_batch(idx)), None)["image"])
     return model.eval()
 
 
