@@ -25,10 +25,10 @@ import torch
 from pydantic import TypeAdapter, ValidationError
 from torch import nn
 
-from ..errors import ConfigError, cause_of, suggest
+from ..errors import ConfigError, EdgevisionError, cause_of, suggest
 from ..registry import Registry
 from .modspec import RESIZED, module_from_spec, resize_channels
-from .refs import REFERENCE_FORMS, ModelSource, check_names, is_reference, resolve_foreign
+from .refs import REFERENCE_FORMS, ZOO, ModelSource, check_names, is_reference, resolve_foreign
 
 MODELS: Registry = Registry("model", builtins=("edgevision.models",), plural="models")
 
@@ -113,6 +113,8 @@ def _call_foreign(source: ModelSource, kwargs: dict[str, Any]) -> nn.Module:
     args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
     try:
         model = source.factory(**kwargs)
+    except EdgevisionError:
+        raise  # already one line (a zoo reference's missing cached weights)
     except Exception as e:
         raise ConfigError(f"model {source.label!r}: calling it with ({args}) failed: {type(e).__name__}: "
                           f"{cause_of(e)}") from None
@@ -125,7 +127,10 @@ def _call_foreign(source: ModelSource, kwargs: dict[str, Any]) -> nn.Module:
 def build_from_spec(spec: ArchSpec | dict[str, Any]) -> nn.Module:
     """Rebuild a model from its spec, including recorded surgery (weights are not loaded)."""
     spec = spec if isinstance(spec, ArchSpec) else ArchSpec.from_dict(spec)
-    model = build_model(spec.name, **spec.kwargs)
+    kwargs = dict(spec.kwargs)
+    if spec.name.partition(":")[0] in ZOO:  # the weights come from the file: no cache is needed to rebuild
+        kwargs.pop("pretrained", None)
+    model = build_model(spec.name, **kwargs)
     for path, mspec in spec.surgery.items():
         if mspec.get("type") == RESIZED:  # a foreign per-channel layer keeps its type with fewer channels
             resize_channels(model.get_submodule(path), mspec["args"]["channels"])

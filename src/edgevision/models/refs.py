@@ -7,7 +7,8 @@ A reference is accepted wherever a model name goes (``--model``, ``--student``, 
 - ``path/to/file.py:callable``: a class or factory in a Python file (recorded with the file's absolute path, so
   the artifact reloads from any working directory);
 - ``timm:<name>`` and ``torchvision:<name>``: architectures of those libraries, imported only when used, built
-  without pretrained weights.
+  without pretrained weights unless ``pretrained=true`` is given and the library's cache holds them
+  (:mod:`edgevision.models.pretrained`; nothing is downloaded).
 
 :func:`edgevision.models.base.resolve` turns a reference into a :class:`ModelSource` (the callable, its canonical
 reference and the registry metadata, empty for foreign callables). The architecture spec records the canonical
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, suggest
+from .pretrained import timm_pretrained, torchvision_pretrained
 
 ZOO = ("timm", "torchvision")
 ZOO_EXTRA = "pip install -e '.[zoo]' (or make install-zoo)"
@@ -162,11 +164,16 @@ def _zoo_factory(lib: str, name: str, ref: str) -> Callable[..., Any]:
     if name not in names:
         raise ConfigError(f"model reference {ref!r}: {lib} has no architecture {name!r}{suggest(name, names)}")
     if lib == "timm":
-        def timm_model(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> Any:
+        def timm_model(num_classes: int = 1000, in_channels: int = 3, pretrained: bool = False, **kwargs: Any) -> Any:
+            if pretrained:
+                return timm_pretrained(mod.create_model, name, ref, num_classes=num_classes, in_chans=in_channels,
+                                       **kwargs)
             return mod.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_channels, **kwargs)
         return timm_model
 
-    def torchvision_model(num_classes: int = 1000, **kwargs: Any) -> Any:
+    def torchvision_model(num_classes: int = 1000, pretrained: bool = False, **kwargs: Any) -> Any:
+        if pretrained:
+            return torchvision_pretrained(mod.models, name, ref, num_classes, **kwargs)
         return mod.models.get_model(name, weights=None, num_classes=num_classes, **kwargs)
     return torchvision_model
 
