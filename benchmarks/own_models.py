@@ -115,7 +115,7 @@ def _step(row: dict[str, Any], key: str, fn) -> Any:
     try:
         out = fn()
     except Exception as e:  # a foreign architecture may stop any step: that is the finding
-        row[key] = {"error": str(e).splitlines()[0][:300] if str(e) else type(e).__name__}
+        row[key] = {"error": str(e).splitlines()[0][:600] if str(e) else type(e).__name__}
         return None
     row.setdefault(key, {})["seconds"] = round(time.perf_counter() - t0, 1)
     return out

@@ -20,7 +20,7 @@ Runs in the zoo venv with the peer installed (``make install-peer``; ultralytics
 as the yardstick, never imported by edgevision)::
 
     flock /tmp/edgevision-bench.lock .venv-zoo/bin/python benchmarks/yolo_peer.py --epochs 40 \\
-        --ours ~/.cache/edgevision/bench/pennfudan_detection/*/train/model.pt
+        --ours ~/.cache/edgevision/bench/pennfudan_detection/train-afdet_*-256-60/model.pt
 """
 
 from __future__ import annotations
@@ -63,8 +63,10 @@ def yolo_dataset(root: Path) -> tuple[Path, dict[str, list[Any]]]:
         for s in stems:
             r = recs[s]
             img = root / "images" / split / f"{s}.png"
-            if not img.exists():
-                cv2.imwrite(str(img), cv2.cvtColor(r.image, cv2.COLOR_RGB2BGR))
+            if not img.exists():  # written beside and renamed: an interrupted run leaves no half image
+                tmp = img.with_name(img.stem + ".part.png")
+                cv2.imwrite(str(tmp), cv2.cvtColor(r.image, cv2.COLOR_RGB2BGR))
+                tmp.replace(img)
             h, w = r.image.shape[:2]
             b = r.boxes
             cx, cy, bw, bh = (b[:, 0] + b[:, 2]) / 2 / w, (b[:, 1] + b[:, 3]) / 2 / h, (b[:, 2] - b[:, 0]) / w, \

@@ -280,3 +280,17 @@ def test_distill_an_afdet_teacher_into_an_afdet_student(tmp_path):
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert "train_loss_kd_conf" in rows[-1] and "ap50" in json.loads((out / "card.json").read_text())["metrics"][
         "test"]
+
+
+def test_class_probability_reads_decoded_and_point_outputs_without_model_attributes():
+    """An ONNX teacher has no reg_max / num_classes attributes: the task spec's values tell the layouts apart."""
+    from edgevision.tasks.detection import class_probability
+
+    decoded = torch.zeros(2, 5, 4 + 2)
+    decoded[0, 3, 5], decoded[1, 1, 5] = 0.9, 0.4  # scores of class 1
+    p = class_probability(lambda x: decoded, torch.zeros(2, 3, 8, 8), 1, num_classes=2)
+    assert torch.allclose(p, torch.tensor([0.9, 0.4]))
+    points = torch.full((1, 5, 4 * 9 + 2), -5.0)
+    points[0, 2, 4 * 9 + 1] = 0.0  # σ(0) = 0.5 for class 1 at point 2
+    q = class_probability(lambda x: points, torch.zeros(1, 3, 8, 8), 1, reg_max=8, num_classes=2)
+    assert torch.allclose(q, torch.tensor([0.5]))

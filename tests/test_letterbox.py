@@ -155,3 +155,14 @@ def test_predict_and_demo_pipeline_map_letterboxed_boxes_back(tmp_path):
         assert np.allclose([d["box"] for d in pred["detections"][:10]], [d["box"] for d in ref["detections"][:10]],
                            atol=0.05)
     assert all(d["box"][3] <= 48 and d["box"][2] <= 120 for d in got["detections"])
+
+
+def test_pennfudan_segmentation_refuses_letterbox():
+    """Segmentation maps its label map back by stretching, so a letterboxed segmentation source is refused."""
+    from conftest import require_data
+    from edgevision.data import DataConfig, load_data
+    from edgevision.errors import ConfigError
+
+    require_data("penn_fudan_ped")
+    with pytest.raises(ConfigError, match="letterbox is for the detection formats"):
+        load_data(DataConfig(source="pennfudan", input_size=64, resize="letterbox"), "segmentation")

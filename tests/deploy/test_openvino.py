@@ -47,6 +47,11 @@ def test_openvino_export_passes_parity_in_openvino(trained, kind, tmp_path):
         assert files["int8"]["bytes"] < files["bf16"]["bytes"] < files["fp32"]["bytes"]
 
 
+def _int8_onnx(trained, tmp_path):
+    res = ev.export(trained["plain"], format="onnx", int8=True, min_agreement=0.0, out=tmp_path / "e8")
+    return res.run_dir / "model.int8.onnx"
+
+
 def test_a_foreign_onnx_file_converts_to_fp32_and_int8_irs(trained, tmp_path):
     """A file from plain ``torch.onnx.export`` (no edgevision metadata), described by flags once."""
     model = load_artifact(trained["concat"]).model
@@ -59,6 +64,9 @@ def test_a_foreign_onnx_file_converts_to_fp32_and_int8_irs(trained, tmp_path):
     assert res.card["params"] == sum(p.numel() for p in model.parameters())
     ir = load_artifact(tmp_path / "e" / "model.xml")
     assert ir.preprocess["mean"] == [0.5] * 3  # the description travels into the IR's metadata
+    with pytest.raises(ConfigError, match="the ONNX file is int8; --format openvino converts fp32 files"):
+        ev.export(_int8_onnx(trained, tmp_path), format="openvino",
+                  out=tmp_path / "x")
     with pytest.raises(ConfigError, match="--format pt needs a torch artifact"):
         ev.export(path, format="pt", out=tmp_path / "t")
 

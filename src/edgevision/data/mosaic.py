@@ -2,7 +2,8 @@
 
 Mosaic, per output image i of an H×W batch: take 4 images of the batch (i itself and three random permutations),
 tile them into a 2H×2W canvas around a random centre (cx, cy) ∈ [W/2, 3W/2] × [H/2, 3H/2] — the top-left image
-ends at the centre, the others are placed clockwise — then map the canvas back to H×W with one affine
+ends at the centre, the others follow in Z order (top-right, bottom-left, bottom-right) — then map the canvas
+back to H×W with one affine
 
     M = T(W/2 + t_x·W, H/2 + t_y·H) · S(s) · T(−W, −H),   s ~ U(1 − scale, 1 + scale), t ~ U(−translate, translate)
 

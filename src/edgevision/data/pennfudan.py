@@ -117,4 +117,5 @@ def pennfudan_source(arg: str, cfg: DataConfig, task: str) -> DataSplits:
         fp = fingerprint("pennfudan", size, task, name, *(["letterbox"] if cfg.resize == "letterbox" else []))
         splits[name] = TensorSampleDataset(images, targets, names, fp, ids)
     return DataSplits(splits["train"], splits["val"], splits["test"], names, 3, size, "pennfudan",
-                      info={"split": {k: len(v) for k, v in parts.items()}, "stems": parts}, resize=cfg.resize)
+                      info={"split": {k: len(v) for k, v in parts.items()}, "stems": parts},
+                      resize=cfg.resize if task == "detection" else "stretch")  # segmentation decodes stretched

@@ -366,6 +366,10 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
         raise ConfigError(f"{art.path}: export --format {cfg.format} needs a torch artifact (.pt, .evz); an ONNX file "
                           f"converts with --format {' or '.join(onnx_formats())}, and its int8 file comes from "
                           f"`edgevision quantize`")
+    if isinstance(art.model, OnnxModule) and art.meta.get("precision", "fp32") != "fp32":
+        raise ConfigError(f"{art.path}: the ONNX file is {art.meta['precision']}; --format {cfg.format} converts fp32 "
+                          f"files (the fp32 model.onnx of an export, or a foreign fp32 file) and makes its own "
+                          f"bf16 / int8 variants")
     run = RunDir(out).mkdir()
     run.card_path.unlink(missing_ok=True)
     clear_previous(run, art.path)

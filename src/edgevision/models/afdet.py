@@ -152,7 +152,7 @@ def _register(name: str, backbone: str, width: float, description: str) -> None:
         return AFDet(**{"backbone": backbone, "width_mult": width, **kwargs})
 
     MODELS.register(name, build, default_input=(3, 256, 256), family="afdet", task="detection", head="points",
-                    description=description)
+                    strides=list(STRIDES), description=description)
 
 
 _register("afdet_mobilenet", "mobilenet_v1", 0.5, "anchor-free: MobileNetV1 ×0.5 trunk, PAN 64, decoupled DFL head")

@@ -24,6 +24,9 @@ NOT_CACHED = "pretrained weights are not in this machine's {where}; nothing is d
              "there (the library's own download, on a machine with internet), or train with --weights FILE"
 
 
+HEAD_TENSORS = 2  # the classifier's weight and bias: what another num_classes may leave unloaded
+
+
 @contextlib.contextmanager
 def hub_offline() -> Iterator[None]:
     """Hugging Face hub in offline mode (cache only) for the duration."""
@@ -52,8 +55,8 @@ def timm_pretrained(create: Callable[..., Any], name: str, ref: str, **kwargs: A
     try:
         with hub_offline():
             return create(name, pretrained=True, **kwargs)
-    except Exception as e:
-        where = "Hugging Face cache (HF_HOME, default ~/.cache/huggingface)"
+    except Exception as e:  # offline, the usual cause is a cache miss; the library's own reason is kept
+        where = "Hugging Face cache (HF_HOME, default ~/.cache/huggingface), or timm could not use them"
         raise ConfigError(f"model reference {ref!r}: {NOT_CACHED.format(where=where)} ({cause_of(e)[:160]})") from None
 
 
@@ -85,8 +88,10 @@ def torchvision_pretrained(models: Any, name: str, ref: str, num_classes: int, *
     model = models.get_model(name, weights=None, num_classes=num_classes, **kwargs)
     own = model.state_dict()
     fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if len(fits) < len(own) and len(weights.meta.get("categories", [])) == num_classes:
+    left = [k for k in own if k not in fits]
+    head = 0 if len(weights.meta.get("categories", [])) == num_classes else HEAD_TENSORS
+    if len(left) > head:  # beyond a classifier resized for num_classes: another architecture's file
         raise ConfigError(f"model reference {ref!r}: the cached weights {path} do not match the architecture "
-                          f"({len(own) - len(fits)} of {len(own)} tensors)")
+                          f"({len(left)} of {len(own)} tensors, e.g. {', '.join(left[:3])})")
     model.load_state_dict(fits, strict=False)
     return model

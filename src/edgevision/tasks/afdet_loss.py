@@ -6,9 +6,9 @@ the batch (ground truth padded to (B, G); no Python loop over boxes).
     t_gn = s_gn^α · u_gn^β,   s = σ(predicted class-c logit),  u = IoU(predicted box, g)   (both detached)
 
 is computed where the point's centre lies inside g; each box takes its top-k points by t as positives; a point
-claimed by several boxes keeps the one it overlaps most. Defaults α = 1, β = 6, k = 10 (TOOD; YOLOv8: 0.5, 6, 10).
-The class target of a positive is the normalized alignment t̂ = t · max_n(u_gn) / max_n(t_gn) (per box, over its
-positives), 0 elsewhere.
+claimed by several boxes keeps the one it overlaps most. Defaults α = 1, β = 6 (TOOD) and k = 10 (YOLOv8's; TOOD
+takes 13; YOLOv8's α is 0.5). The class target of a positive is the normalized alignment
+t̂ = t · max_n(u_gn) / max_n(t_gn) (per box, over its positives), 0 elsewhere.
 
 **Losses** (normalized by T = Σ t̂, at least 1):
 

@@ -18,7 +18,7 @@ For the anchor head:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import cv2
 import numpy as np
@@ -63,7 +63,8 @@ class DetectionOptions(BaseModel):
     distill_box_beta: float = Field(0.1, gt=0, description="distillation: smooth-L1 β of the box targets")
     head: Literal["anchors", "points"] = Field("anchors", description="set from the model: anchor or point head")
     reg_max: int = Field(8, ge=1, le=32, description="points head: DFL bins 0…reg_max per side (from the model)")
-    strides: list[int] = Field([8, 16, 32], description="points head: the output strides (from the model)")
+    strides: list[Annotated[int, Field(ge=1)]] = Field([8, 16, 32], min_length=1,
+                                                      description="points head: the output strides (the model's)")
     assign_topk: int = Field(10, ge=1, description="points head: task-aligned top-k positives per box (TOOD)")
     assign_alpha: float = Field(1.0, ge=0, description="points head: alignment exponent of the class score")
     assign_beta: float = Field(6.0, ge=0, description="points head: alignment exponent of the IoU")
@@ -151,6 +152,10 @@ class DetectionTask(Task):
             raise ConfigError("task detection needs a detection model (squeezedet*, afdet*); see `edgevision models`")
         if model_meta.get("head") != "points":
             return {**kwargs, "num_anchors": self.num_anchors}
+        own = model_meta.get("strides")
+        if own is not None and list(own) != list(self.afdet_strides()):
+            raise ConfigError(f"task_options.strides {self.afdet_strides()}: this model's outputs are at strides "
+                              f"{list(own)}; drop the option (it is set from the model)")
         side = max(self.afdet_strides())
         if self.input_size[0] % side or self.input_size[1] % side:
             raise ConfigError(f"data.input_size {self.input_size[0]}x{self.input_size[1]}: an anchor-free detector "
@@ -295,14 +300,22 @@ def _colour(c: int) -> tuple[int, int, int]:
     return int(bgr[0]), int(bgr[1]), int(bgr[2])
 
 
-def class_probability(model: torch.nn.Module, x: torch.Tensor, class_id: int) -> torch.Tensor:
+def class_probability(model: torch.nn.Module, x: torch.Tensor, class_id: int, reg_max: int | None = None,
+                      num_classes: int | None = None) -> torch.Tensor:
     """max over anchors of Pr(object)·Pr(class | object) for normalized inputs x (B, C, H, W) → (B,).
 
     This is the score of the image's best detection of ``class_id`` (NMS and thresholds never change the max).
+    A (B, N, K) output is a points head's (K = 4(R + 1) + C: σ(class logit)) or a graph-decoded export's
+    (K = 4 + C: boxes then scores); ``reg_max`` and ``num_classes`` tell them apart when the model (an ONNX file)
+    does not carry them.
     """
     raw = model(x).float()
-    if raw.dim() == 3:  # anchor-free (B, N, 4(R+1) + C): score = σ(class logit)
-        return torch.sigmoid(split_output(raw, int(model.reg_max))[1][..., class_id]).amax(1)
+    if raw.dim() == 3:
+        c = num_classes or getattr(model, "num_classes", None)
+        if c is not None and raw.shape[-1] == 4 + c:  # decoded in the graph: [x1, y1, x2, y2, scores]
+            return raw[..., 4 + class_id].amax(1)
+        r = reg_max if reg_max is not None else int(model.reg_max)
+        return torch.sigmoid(split_output(raw, r)[1][..., class_id]).amax(1)
     k = getattr(model, "num_anchors", None) or raw.shape[1] // (5 + getattr(model, "num_classes", 1))
     _, conf, cls = split_raw(raw, k)
     return (torch.sigmoid(conf) * torch.softmax(cls, -1)[..., class_id]).amax(1)
@@ -326,6 +339,8 @@ def person_probability(artifact: Any, images: list[np.ndarray] | torch.Tensor,
         raise ConfigError(f"{artifact.path}: the detector has no class {class_name!r} (classes: {', '.join(names)})")
     pre = artifact.preprocess
     h, w = pre["input_size"]
+    if isinstance(images, torch.Tensor) and pre.get("resize") == "letterbox":  # letterboxed like its training data
+        images = [(t.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy() for t in images.float()]
     if isinstance(images, torch.Tensor):
         x = torch.nn.functional.interpolate(images.float(), size=(h, w), mode="bilinear", align_corners=False)
     else:
@@ -335,7 +350,8 @@ def person_probability(artifact: Any, images: list[np.ndarray] | torch.Tensor,
                              .transpose(0, 3, 1, 2).astype(np.float32) / 255)
     x = (x - torch.tensor(pre["mean"]).view(1, -1, 1, 1)) / torch.tensor(pre["std"]).view(1, -1, 1, 1)
     with torch.inference_mode():
-        return class_probability(artifact.model.eval(), x, names.index(class_name))
+        return class_probability(artifact.model.eval(), x, names.index(class_name), task.get("reg_max") if
+                                 isinstance(task, dict) and task.get("head") == "points" else None, len(names))
 
 
 def draw_detections(image: np.ndarray, detections: list[dict[str, Any]]) -> np.ndarray:

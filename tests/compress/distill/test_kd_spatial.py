@@ -214,3 +214,20 @@ def test_detector_artifact_teaches_presence_and_itself(tmp_path):
     assert isinstance(same, ArtifactTeacher) and same.logits(torch.rand(2, 3, 32, 32)).shape[:2] == (2, 2 * 7)
     with pytest.raises(ConfigError, match="cannot teach a 'segmentation' student"):
         build_teacher(str(path), task="segmentation")
+
+
+@pytest.mark.parametrize("op", [{"mosaic": {"p": 1.0}}, {"mixup": {"p": 0.5}}, {"hflip": 0.5}])
+def test_offline_distillation_refuses_augmentations_that_move_targets(op):
+    """Cached teacher outputs are for un-augmented images: a mosaic, a mixup or a flip would misalign them."""
+    from types import SimpleNamespace
+
+    from edgevision.compress.distill.stage import check_options
+    from edgevision.data.augment import AugmentConfig
+    from edgevision.errors import ConfigError
+
+    cfg = SimpleNamespace(mode="offline", augment=AugmentConfig.model_validate(op), hints=None)
+    with pytest.raises(ConfigError, match=f"augment.{next(iter(op))} moves pixels and boxes"):
+        check_options(cfg, SimpleNamespace(module=None, name="t"), SimpleNamespace(spatial_output=True,
+                                                                                    name="detection"))
+    check_options(SimpleNamespace(mode="online", augment=cfg.augment, hints=None), None,
+                  SimpleNamespace(spatial_output=True, name="detection"))  # online: fine

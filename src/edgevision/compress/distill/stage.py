@@ -71,7 +71,7 @@ def open_teacher_and_data(cfg: DistillStageConfig) -> tuple[Teacher, DataConfig,
     return teacher, data_cfg, task, splits
 
 
-GEOMETRIC = ("hflip", "vflip", "rotate", "crop", "translate", "perspective")
+GEOMETRIC = ("hflip", "vflip", "rotate", "crop", "translate", "perspective", "mosaic", "mixup")
 
 
 def base_task(cfg: DistillStageConfig, task_name: str, splits: DataSplits, teacher: Teacher) -> Task:
