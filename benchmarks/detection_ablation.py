@@ -38,6 +38,7 @@ from _common import require, save
 from edgevision.data.detection import cache_dir
 from edgevision.train.evaluate import evaluate
 from edgevision.train.stage import train
+from edgevision.utils.io import write_json
 from pennfudan_detection import recipe_train_options
 
 EMA = {"ema": 0.99, "ema_tau": 50}  # few optimizer steps at this budget (12 per epoch): a short average
@@ -61,7 +62,8 @@ def rows(base: dict[str, Any], epochs: int) -> dict[str, dict[str, Any]]:
     out["letterbox"] = _with(out["mixup"], data={"resize": "letterbox"})
     out["close_mosaic"] = _with(out["letterbox"], {"close_mosaic": max(1, epochs // 4)})
     afdet = recipe_train_options("pennfudan-detection-afdet")  # the anchor-free head, swapped into the +ema row
-    out["afdet_on_ema"] = {**out["ema"], "model": afdet["model"], "task_options": afdet["task_options"]}
+    # afdet_mobilenet, the model this row was measured with (the AFDet recipe has since moved to afdet_resnet)
+    out["afdet_on_ema"] = {**out["ema"], "model": "afdet_mobilenet", "task_options": afdet["task_options"]}
     return out
 
 
@@ -70,8 +72,8 @@ def run_row(name: str, opts: dict[str, Any], work: Path) -> dict[str, Any]:
     cpu_file = work / f"{name}-train_cpu_s.json"  # kept beside the run: a reused run keeps its measured time
     cpu0 = time.process_time()
     res = train(out=work / name, resume=True, **opts)
-    if not cpu_file.exists():
-        cpu_file.write_text(json.dumps(round(time.process_time() - cpu0, 1)))
+    if not cpu_file.exists():  # atomic: an interrupted write leaves no file, and the next run measures again
+        write_json(cpu_file, round(time.process_time() - cpu0, 1))
     cpu = json.loads(cpu_file.read_text())
     history = [json.loads(x) for x in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
     ev = evaluate(res.artifact, out=work / f"{name}-eval", split="test")
@@ -80,7 +82,7 @@ def run_row(name: str, opts: dict[str, Any], work: Path) -> dict[str, Any]:
     return {"row": name, "ap50": test["ap50"], "coco_map": test["map"], "ap75": test["map75"],
             "train_cpu_s": cpu, "train_wall_s": train_s,
             "best_epoch": res.metrics.get("best_epoch"), "augment": opts.get("augment"), "data": opts["data"],
-            "ema": opts.get("ema", 0)}
+            "ema": opts.get("ema", 0), "model": opts["model"]}
 
 
 def main() -> None:
