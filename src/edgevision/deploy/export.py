@@ -37,6 +37,7 @@ from torch import nn
 
 from .._version import __version__
 from ..artifacts import Artifact, load_artifact, save_model
+from ..artifacts import resolve as resolve_artifact
 from ..config import dump
 from ..configs.deploy import ExportConfig
 from ..data import DataSplits
@@ -361,11 +362,12 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
     if bad:
         raise ConfigError(f"export --format {cfg.format} does not support {', '.join('--' + b for b in bad)}; "
                           f"it supports: {', '.join(sorted(fmt.options)) or 'no precision options'}")
-    art = load_artifact(cfg.artifact, cfg.onnx_description())
-    if isinstance(art.model, OnnxModule) and not fmt.onnx_input:
-        raise ConfigError(f"{art.path}: export --format {cfg.format} needs a torch artifact (.pt, .evz); an ONNX file "
+    src = resolve_artifact(cfg.artifact)
+    if src.suffix == ".onnx" and not fmt.onnx_input:  # before loading: a described foreign file stays unchanged
+        raise ConfigError(f"{src}: export --format {cfg.format} needs a torch artifact (.pt, .evz); an ONNX file "
                           f"converts with --format {' or '.join(onnx_formats())}, and its int8 file comes from "
                           f"`edgevision quantize`")
+    art = load_artifact(src, cfg.onnx_description())
     if isinstance(art.model, OnnxModule) and art.meta.get("precision", "fp32") != "fp32":
         raise ConfigError(f"{art.path}: the ONNX file is {art.meta['precision']}; --format {cfg.format} converts fp32 "
                           f"files (the fp32 model.onnx of an export, or a foreign fp32 file) and makes its own "
