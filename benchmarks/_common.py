@@ -30,3 +30,38 @@ def save(name: str, result: dict[str, Any], path: str | Path | None = None) -> P
     path = write_json(Path(path) if path else RESULTS / f"{name}.json", result)
     print(f"wrote {path}")
     return path
+
+
+def ship(name: str, source: str | Path, card: dict[str, Any]) -> Path:
+    """Pack ``source`` (a run folder, ``.pt`` or ``.evz``) and install it as the shipped model ``name``.
+
+    Writes ``src/edgevision/pretrained/NAME.evz`` and ``NAME.card.json`` atomically: the source run's card, then
+    ``card`` (``summary``, ``task``, ``data``, ``teacher``, ``metrics``, ``license``, ``benchmark``) over it.
+    Exits when the packed file exceeds the shipped-size budget.
+    """
+    import shutil
+    import tempfile
+
+    import edgevision as ev
+    from edgevision import shipped
+    from edgevision.artifacts import resolve
+    from edgevision.runs import RunDir
+    from edgevision.utils.io import write_json
+
+    src = resolve(source)
+    with tempfile.TemporaryDirectory() as tmp:
+        evz = src if src.suffix == ".evz" else ev.pack(src, out=Path(tmp) / "pack").artifact
+        size = evz.stat().st_size
+        if size > shipped.MAX_BYTES:
+            sys.exit(f"error: {evz}: {size:,} bytes; a shipped model must stay within {shipped.MAX_BYTES:,}")
+        base = RunDir(src.parent).card() if (src.parent / "card.json").exists() else {}
+        dest = Path(__file__).resolve().parents[1] / "src" / "edgevision" / "pretrained"
+        dest.mkdir(parents=True, exist_ok=True)
+        part = dest / f".{name}.evz.part"
+        shutil.copyfile(evz, part)
+        part.replace(dest / f"{name}.evz")
+    full = {**base, **card, "name": name, "artifact": f"{name}.evz", "file_bytes": size,
+            "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+    write_json(dest / f"{name}.card.json", full)
+    print(f"shipped {name}: {size:,} bytes → {dest / (name + '.evz')}")
+    return dest / f"{name}.evz"

@@ -41,7 +41,7 @@ import cv2
 import torch
 
 import edgevision as ev
-from _common import require, save
+from _common import require, save, ship
 from edgevision.artifacts import load_artifact
 from edgevision.compress.distill.score import distillation_score, evaluate_teacher, ms_per_image
 from edgevision.compress.distill.teachers import Teacher, build_teacher
@@ -75,6 +75,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--out", default=str(ROOT / "runs" / "bench" / "people_presence"))
     p.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "people_presence.json"))
     p.add_argument("--resume", action="store_true", help="reuse finished stages in --out")
+    p.add_argument("--ship", action="store_true", help="install the first seed's distilled student as the shipped "
+                   "model person-presence (src/edgevision/pretrained/)")
     return p.parse_args()
 
 
@@ -164,6 +166,23 @@ def main() -> None:
     print(f"teacher chosen by validation ROC-AUC: {best}")
     runs = train_students(args, out, teachers[best]["ref"])
     write(args, splits, teachers, best, runs, {"teacher_cnn": t_cnn})
+    if args.ship:
+        ship_student(args, runs["distilled"][0][0], teachers[best])
+
+
+def ship_student(args: argparse.Namespace, run: ev.StageResult, teacher: dict[str, Any]) -> None:
+    """The first seed's distilled student, packed losslessly (CSR + Huffman of its float weights), as
+    ``person-presence``; its card carries that seed's test metrics."""
+    test = run_metrics(run)["test"]
+    ship("person-presence", run.artifact, {
+        "summary": "is a person in this picture? p(person) from a 96×96 image (a student_cnn distilled here)",
+        "task": "classification", "metrics": {k: test[k] for k in ("f1_at_0.5", "roc_auc", "top1")},
+        "teacher": {"name": teacher["name"], "ref": teacher["ref"].split("/")[-1]}, "data": DATA,
+        "license": "weights: trained by edgevision's benchmark; its training images (Penn-Fudan: no open license, "
+                   "research use; COCO128: per-image Flickr licenses, many non-commercial) limit them to "
+                   "research and evaluation use",
+        "benchmark": {"script": "benchmarks/people_presence.py", "results": Path(args.results).name,
+                      "seed": args.seeds[0]}})
 
 
 def mean_row(runs: list[tuple[ev.StageResult, float]], seeds: list[int]) -> dict[str, Any]:

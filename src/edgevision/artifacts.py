@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import shipped
 from .errors import ArtifactError, ConfigError, EdgevisionError, cause_of
 from .models.base import ArchSpec, build_from_spec, get_arch
 from .registry import Registry
@@ -137,6 +138,8 @@ def resolve(path: str | Path) -> Path:
     if p.is_dir():
         return RunDir(p).artifact()
     if not p.exists():
+        if shipped.looks_like_name(str(path)):
+            return shipped.require(str(path))
         raise ArtifactError(f"{p}: no such file or run folder")
     return p
 
@@ -158,7 +161,9 @@ def load_artifact(path: str | Path, description: dict[str, Any] | None = None) -
                           f"preprocessing and task: drop them")
     art = loader(p, description=description) if description else loader(p)
     card_path = p.parent / "card.json"
-    if card_path.exists() and not art.card:
+    if shipped.is_shipped(p):
+        art.card = {**art.card, **shipped.card_of(p)}
+    elif card_path.exists() and not art.card:
         card = RunDir(p.parent).card()
         if card.get("artifact") == p.name:
             art.card = card

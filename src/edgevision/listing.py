@@ -31,11 +31,18 @@ def listing(registry: str | None = None) -> list[dict[str, Any]]:
         importlib.import_module(mod)
     if registry is None:
         rows = [{"name": k, "description": f"{len(r)} {r.kind} entries"} for k, r in sorted(ALL.items())]
-        return [*rows, {"name": "recipes", "description": f"{len(recipes())} packaged recipes"}]
+        from . import shipped
+
+        return [*rows, {"name": "recipes", "description": f"{len(recipes())} packaged recipes"},
+                {"name": "pretrained", "description": f"{len(shipped.names())} shipped pretrained models"}]
     if registry == "recipes":
         return recipes()
+    if registry == "pretrained":
+        from . import shipped
+
+        return [{"name": r["name"], "description": r["summary"] or r["task"]} for r in shipped.listing()]
     if registry not in ALL:
-        names = [*ALL, "recipes"]
+        names = [*ALL, "recipes", "pretrained"]
         raise EdgevisionError(f"unknown registry {registry!r}{suggest(registry, names)}; choose from: "
                               f"{', '.join(sorted(names))}")
     return [{"name": e.name, "description": _describe_entry(e.meta, e.obj)} for e in ALL[registry]]

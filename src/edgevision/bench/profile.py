@@ -19,6 +19,7 @@ import onnx
 import torch
 from torch import nn
 
+from .. import shipped
 from ..artifacts import load_artifact
 from ..config import dump
 from ..configs.bench import PROFILE_ENGINES, ProfileConfig
@@ -52,9 +53,11 @@ def _open(cfg: ProfileConfig) -> tuple[nn.Module | None, tuple[int, ...], dict[s
         source = resolve(target)
         kind = "registry" if source.registered else "reference"
         return model.eval(), shape, {"name": source.label, "kind": kind, "file_bytes": None}
-    if not p.exists():
-        raise EdgevisionError(f"{target!r} is neither a registered model{suggest(target, MODELS.names())} "
-                              f"nor an existing artifact path")
+    if not p.exists() and shipped.path(target):
+        p = shipped.path(target)
+    elif not p.exists():
+        raise EdgevisionError(f"{target!r} is neither a registered model{suggest(target, MODELS.names())}, "
+                              f"a shipped model{suggest(target, shipped.names())} nor an existing artifact path")
     if p.suffix == ".onnx" and is_foreign(read_metadata(p, verify=True)):
         return _open_foreign(p, input_text)
     art = load_artifact(p)
@@ -182,9 +185,12 @@ def profile(target: str | Path | nn.Module, out: str | Path | None = None, **opt
     return run_stage("profile", {"target": str(target), **options}, out)
 
 
-def list_models() -> list[dict[str, Any]]:
+def list_models(pretrained: bool = False) -> list[dict[str, Any]]:
     """Every registered model with its params and MACs at its default input (not the entries registered with
-    ``listed=False``, such as the onnx2torch converter, which cannot be built without a file)."""
+    ``listed=False``, such as the onnx2torch converter, which cannot be built without a file); with
+    ``pretrained``, the shipped models instead (:func:`edgevision.shipped.listing`)."""
+    if pretrained:
+        return shipped.listing()
     rows = []
     for e in MODELS:
         if e.meta.get("listed") is False:
@@ -203,7 +209,9 @@ def describe(res: StageResult) -> str:
 
 
 def describe_models(rows: list[dict[str, Any]]) -> str:
-    """``edgevision models``: one line per registered architecture."""
+    """``edgevision models``: one line per registered architecture (or per shipped model)."""
+    if not rows or "bytes" in rows[0]:
+        return shipped.describe(rows)
     lines = [f"{'model':<16}{'params':>14}{'MACs':>16}  {'input':<11}description"]
     lines += [f"{r['name']:<16}{r['params']:>14,}{r['macs']:>16,}  {r['input']:<11}{r['description']}" for r in rows]
     return "\n".join(lines)

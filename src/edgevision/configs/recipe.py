@@ -49,8 +49,11 @@ class ModelsConfig(BaseModel):
     """``edgevision models``: the registered architectures with their params and MACs."""
 
     cli: ClassVar[Verb] = Verb("models", "edgevision:list_models",
-                               "list the registered architectures with params and MACs",
-                               examples=("edgevision models",), out=False,
+                               "list the registered architectures with params and MACs, or the shipped pretrained "
+                               "models",
+                               examples=("edgevision models", "edgevision models --pretrained"), out=False,
                                show="edgevision.bench.profile:describe_models")
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    pretrained: bool = Field(False, description="list the pretrained models shipped in the package (their names "
+                             "work wherever an artifact is expected: predict, eval, demo, profile, export, bench)")
