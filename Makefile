@@ -57,7 +57,7 @@ EXTRAS_VENV := .venv-extras
 EXTRAS_PY   := $(EXTRAS_VENV)/bin/python
 EXTRAS_TESTS := tests/deploy/test_openvino.py tests/bench/test_openvino_engine.py tests/deploy/test_export_best.py \
                 tests/faces/test_dlib_face.py tests/faces/test_face_new_gallery.py tests/compress/distill/test_kd_embedding.py \
-                tests/compress/distill/test_teacher_tflite.py
+                tests/compress/distill/test_teacher_tflite.py tests/faces/test_blazeface.py
 
 # mediapipe-selfie's model file ships inside mediapipe's wheel; edgevision only reads the file (LiteRT runs it), so
 # the wheel goes in without its dependencies (opencv-contrib-python would shadow the headless OpenCV; jax is 1 GB).

@@ -27,13 +27,19 @@ FILES = {"mediapipe-selfie": ("selfie_segmentation.tflite", (256, 256)),
          "mediapipe-selfie-landscape": ("selfie_segmentation_landscape.tflite", (144, 256))}
 
 
+def mediapipe_folder(user: str) -> Path:
+    """The installed mediapipe package's folder, found without running the package; one line naming the install
+    command (for ``user``, e.g. ``teacher mediapipe-selfie``) when it is absent."""
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"{user} needs the model files of mediapipe {VERSION}: {INSTALL}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def model_file(name: str) -> Path:
     """The installed package's model file for ``name``; one line naming the install command when absent."""
     file = FILES[name][0]
-    spec = importlib.util.find_spec("mediapipe")  # finds the folder without running the package
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"teacher {name} needs the model files of mediapipe {VERSION}: {INSTALL}")
-    path = Path(next(iter(spec.submodule_search_locations))) / "modules" / "selfie_segmentation" / file
+    path = mediapipe_folder(f"teacher {name}") / "modules" / "selfie_segmentation" / file
     if not path.is_file():
         version = importlib.metadata.version("mediapipe")
         raise ConfigError(f"teacher {name}: mediapipe {version} has no {file} (only {VERSION}'s wheel ships it): "
