@@ -58,16 +58,22 @@ EXTRAS_VENV := .venv-extras
 EXTRAS_PY   := $(EXTRAS_VENV)/bin/python
 EXTRAS_TESTS := tests/deploy/test_openvino.py tests/bench/test_openvino_engine.py tests/deploy/test_export_best.py \
                 tests/faces/test_dlib_face.py tests/faces/test_face_new_gallery.py tests/compress/distill/test_kd_embedding.py \
-                tests/deploy/test_openvino_sigstack.py tests/data/test_unreadable.py
+                tests/deploy/test_openvino_sigstack.py tests/data/test_unreadable.py \
+                tests/compress/distill/test_teacher_tflite.py tests/faces/test_blazeface.py
+
+# mediapipe-selfie's model file ships inside mediapipe's wheel; edgevision only reads the file (LiteRT runs it), so
+# the wheel goes in without its dependencies (opencv-contrib-python would shadow the headless OpenCV; jax is 1 GB).
+MEDIAPIPE := mediapipe==0.10.21
 
 $(EXTRAS_VENV)/bin/python:
 	$(PYTHON) -m venv $(EXTRAS_VENV)
 
 $(EXTRAS_VENV)/.installed: pyproject.toml constraints.txt | $(EXTRAS_VENV)/bin/python
 	$(EXTRAS_PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,openvino,teachers]"
+	$(EXTRAS_PY) -m pip install --quiet --disable-pip-version-check --no-deps $(MEDIAPIPE)
 	touch $@
 
-install-extras: $(EXTRAS_VENV)/.installed  ## a venv with the openvino and teachers extras
+install-extras: $(EXTRAS_VENV)/.installed  ## a venv with the openvino and teachers extras (+ mediapipe's model files)
 
 test-extras: install-extras  ## the openvino (export, engine, best) and dlib-face tests, in their own venv
 	$(EXTRAS_PY) -m pytest -q -m "not slow" $(EXTRAS_TESTS) $(PYTEST_ARGS)

@@ -37,6 +37,9 @@ from ...tasks.detection import person_probability
 from ...tasks.kd import probs_to_logits
 from .dlib_face import NAME, DlibFaceTeacher
 from .ensemble import EnsembleTeacher
+from .files import FileTeacher, is_teacher_file
+from .mediapipe_selfie import LICENSE as SELFIE_LICENSE
+from .mediapipe_selfie import selfie_teacher
 from .teacher import Teacher
 
 TEACHERS: Registry = Registry("teacher", builtins=("edgevision.compress.distill",), plural="teachers")
@@ -252,8 +255,9 @@ class ArtifactScoreTeacher(ScoreTeacher):
 
 def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None = "classification",
                   description: dict[str, Any] | None = None) -> Teacher:
-    """A built-in teacher name (``hog``, ``haar-fullbody``, ``haar-upperbody``), an artifact path / run folder,
-    or an ensemble of those joined by ``+`` (``runs/t+hog``; :mod:`.ensemble`, classification only).
+    """A built-in teacher name (``hog``, ``haar-fullbody``, ``haar-upperbody``, ``dlib-face``,
+    ``mediapipe-selfie``), a ``.onnx`` / ``.tflite`` file with its adapter (:mod:`.files`), an artifact path / run
+    folder, or an ensemble of those joined by ``+`` (``runs/t+hog``; :mod:`.ensemble`, classification only).
 
     ``task`` is the student's task; ``None`` means the artifact's own. An artifact of the student's task teaches
     with its raw outputs (class logits, per-pixel logit maps, per-anchor ConvDet maps; the task pairs them up).
@@ -262,6 +266,8 @@ def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None
     opt = opt or TeacherOptions()
     if spec in TEACHERS:
         return TEACHERS.get(spec)(opt)
+    if is_teacher_file(spec, opt):
+        return FileTeacher(spec, opt)
     if "+" in spec and not Path(spec).exists():
         return build_ensemble(spec, opt, task)
     if not Path(spec).exists():
@@ -303,3 +309,14 @@ def detection_person_scorer(art: Artifact, person: str = "person") -> Callable[[
                    "[teachers], CC0)")
 def dlib_face_teacher(opt: TeacherOptions) -> DlibFaceTeacher:
     return DlibFaceTeacher(opt)
+
+
+@TEACHERS.register("mediapipe-selfie", description="MediaPipe selfie segmentation, p(person) per pixel, 256×256 "
+                   f"(pip install --no-deps mediapipe==0.10.21; {SELFIE_LICENSE})")
+def mediapipe_selfie(opt: TeacherOptions) -> FileTeacher:
+    return selfie_teacher("mediapipe-selfie", opt)
+
+
+@TEACHERS.register("mediapipe-selfie-landscape", description="MediaPipe selfie segmentation, landscape, 144×256")
+def mediapipe_selfie_landscape(opt: TeacherOptions) -> FileTeacher:
+    return selfie_teacher("mediapipe-selfie-landscape", opt)
