@@ -160,7 +160,7 @@ class DetectionTask(Task):
         if self.input_size[0] % side or self.input_size[1] % side:
             raise ConfigError(f"data.input_size {self.input_size[0]}x{self.input_size[1]}: an anchor-free detector "
                               f"needs sides that are multiples of {side}")
-        reg_max = int(kwargs.get("reg_max", self.opts.reg_max))
+        reg_max = int(kwargs.get("reg_max", model_meta.get("reg_max", self.opts.reg_max)))
         self._set_options(head="points", reg_max=reg_max)
         return {**kwargs, "reg_max": reg_max}
 
