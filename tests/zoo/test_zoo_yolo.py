@@ -76,3 +76,8 @@ def test_train_eval_predict_export_and_int8_through_the_cli(tmp_path, capsys):
     assert main(["export", str(run), "--int8", "--min-agreement", "0", "--engines", "onnxruntime", "--out",
                  str(tmp_path / "x")]) == 0
     assert (tmp_path / "x" / "model.onnx").is_file() and (tmp_path / "x" / "model.int8.onnx").is_file()
+    assert main(["distill", "--teacher", str(run), "--student", "afdet_mobilenet", "--student-kwargs",
+                 "width_mult=0.25", "--epochs", "1", "--batch-size", "8", "--out", str(tmp_path / "d")]) == 0
+    student = json.loads((tmp_path / "d" / "card.json").read_text())
+    assert student["model"]["name"] == "afdet_mobilenet" and student["model"]["kwargs"]["reg_max"] == 15
+    assert student["teacher"]["model"] == "ultralytics:yolo11n.yaml"
