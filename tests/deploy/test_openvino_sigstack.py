@@ -71,3 +71,21 @@ def test_compiles_and_nncf_leave_edgevision_s_stack_in_place():
     gc.collect()
     address, _, size = sigstack.current()
     assert mapped(address) and size == sigstack.SIZE
+
+
+def test_each_thread_gets_a_stack_of_its_own():
+    import threading
+
+    seen = []
+
+    def grab():
+        sigstack.keep_signal_stack()
+        seen.append(sigstack.current()[0])
+
+    threads = [threading.Thread(target=grab) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sigstack.keep_signal_stack()
+    assert len({*seen, sigstack.current()[0]}) == 3 and all(mapped(a) for a in seen)

@@ -51,8 +51,37 @@ def test_a_checkpoint_loads_with_only_model_classes_and_its_classes_must_match(t
     torch.save({"model": model.net, "hook": np.random.default_rng}, evil)  # a global outside the model classes
     with pytest.raises(ConfigError, match="names numpy"):
         build_model(f"ultralytics:{evil}", num_classes=80)
+    from ultralytics.nn.tasks import torch_safe_load  # a function inside ultralytics.nn: never called
+
+    class Call:
+        def __reduce__(self):
+            return torch_safe_load, (str(tmp_path / "payload.pt"), False)
+
+    torch.save({"model": Call()}, evil)
+    with pytest.raises(ConfigError, match=r"names ultralytics\.nn\.tasks\.torch_safe_load"):
+        build_model(f"ultralytics:{evil}", num_classes=80)
     with pytest.raises(ConfigError, match="knows no architecture"):
         build_model("ultralytics:yolo99z.yaml", num_classes=2)
+
+
+def test_a_checkpoint_s_artifact_rebuilds_without_the_file_and_trainer_checkpoints_load(tmp_path):
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    from edgevision.models.base import build_from_spec, get_arch
+
+    net = DetectionModel("yolo11n.yaml", nc=2, verbose=False)
+    net.args = get_cfg()  # what the trainer saves in last.pt: an IterableSimpleNamespace
+    path = tmp_path / "last.pt"
+    torch.save({"epoch": 3, "model": None, "ema": net.half(), "train_args": {"epochs": 10}}, path)
+    model = build_model(f"ultralytics:{path}", num_classes=2)
+    spec = get_arch(model)
+    path.unlink()
+    again = build_from_spec(spec.to_dict())
+    again.load_state_dict(model.state_dict())
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model.eval()(x), again.eval()(x), atol=1e-5)
 
 
 def test_train_eval_predict_export_and_int8_through_the_cli(tmp_path, capsys):

@@ -8,9 +8,10 @@ does), the thread is left with A's unmapped stack as its signal stack. The next 
 ``si_code = SI_KERNEL``: the kernel cannot write the signal frame) or, when that address range has been mapped
 again for an array, writes the frame into live data — seen as corrupted labels from a DataLoader worker.
 
-:func:`keep_signal_stack` installs one stack that edgevision owns and never frees. It runs right after every
-compile and every NNCF quantization here: each compiled model then finds a stack that is not its own when it is
-released, so it restores nothing, and the thread's signal stack stays valid.
+:func:`keep_signal_stack` installs a stack that edgevision owns and never frees, one per thread (two threads must
+not share one: their signal frames would overlap). It runs right after every compile and every NNCF quantization
+here: each compiled model then finds a stack that is not its own when it is released, so it restores nothing, and
+the thread's signal stack stays valid.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import ctypes
 import gc
 import mmap
 import sys
+import threading
 
 SIZE = 1 << 18  # 256 KiB: far above MINSIGSTKSZ, even with AVX-512 / AMX register state in the frame
 
@@ -27,24 +29,24 @@ class _Stack(ctypes.Structure):
     _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
 
 
-_memory: mmap.mmap | None = None
-_address = 0
+_KEPT: list[mmap.mmap] = []
+_stacks = threading.local()  # per thread: .memory (the mapping, never closed) and .address
 
 
 def keep_signal_stack(collect: bool = False) -> bool:
     """Make edgevision's own signal stack the calling thread's; ``collect`` first releases unreachable objects
     (compiled models a library dropped), so their out-of-order restores happen before, not after. Returns
     whether the stack was installed (False off Linux or when the call fails)."""
-    global _memory, _address
     if not sys.platform.startswith("linux"):
         return False
     if collect:
         gc.collect()
-    if _memory is None:
-        _memory = mmap.mmap(-1, SIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        _address = ctypes.addressof(ctypes.c_char.from_buffer(_memory))  # pins the mapping: it is never closed
+    if getattr(_stacks, "memory", None) is None:
+        _stacks.memory = mmap.mmap(-1, SIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        _stacks.address = ctypes.addressof(ctypes.c_char.from_buffer(_stacks.memory))  # pins it: never closed
+        _KEPT.append(_stacks.memory)  # outlives its thread: a plugin may still point a signal at it
     libc = ctypes.CDLL(None, use_errno=True)
-    return libc.sigaltstack(ctypes.byref(_Stack(_address, 0, SIZE)), None) == 0
+    return libc.sigaltstack(ctypes.byref(_Stack(_stacks.address, 0, SIZE)), None) == 0
 
 
 def current() -> tuple[int, int, int]:

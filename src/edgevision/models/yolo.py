@@ -11,8 +11,9 @@ inference branch is skipped by running the head in its raw mode.
 - ``ultralytics:<name>.yaml``: an architecture ultralytics knows by name (``yolo11n.yaml``, ``yolov8s.yaml``) or a
   YAML file, built with ``num_classes`` classes, untrained;
 - ``ultralytics:<path>.pt``: a checkpoint a user trained. It is a pickle, so it is read with PyTorch's
-  ``weights_only`` unpickler and only the ultralytics / ``torch.nn`` classes it names are allowed; its class count
-  must match the data's.
+  ``weights_only`` unpickler, allowing only the ``nn.Module`` classes of ultralytics and ``torch.nn`` it names (and
+  ultralytics' plain argument namespace): no function is ever called. Its class count must match the data's. The
+  artifact records the checkpoint's architecture (its YAML as a mapping), not the file, so it rebuilds without it.
 
 ultralytics is AGPL-3.0 and needs torchvision: it lives in the zoo venv (``make install-peer``), is imported only
 when such a reference is used, and runs offline (``YOLO_OFFLINE``: nothing is downloaded).
@@ -34,7 +35,8 @@ from ..errors import ConfigError, cause_of
 PREFIX = "ultralytics"
 INSTALL = "make install-peer (ultralytics in the zoo venv; docs/zoo.md)"
 REG_MAX = 15  # ultralytics' Detect: 16 bins per side, 0 … 15
-SAFE = ("ultralytics.nn.", "torch.nn.modules.")  # the classes a YOLO checkpoint may name
+SAFE = ("ultralytics.nn.", "torch.nn.modules.")  # where the nn.Module classes a YOLO checkpoint names may come from
+SAFE_DATA = ("ultralytics.utils.IterableSimpleNamespace",)  # the trainer's arguments in last.pt / unfinished best.pt
 META = {"task": "detection", "head": "points", "family": "yolo", "reg_max": REG_MAX, "default_input": (3, 640, 640),
         "description": "an ultralytics YOLO detector (its Detect head as a points head)"}
 
@@ -84,13 +86,13 @@ def load_checkpoint(path: Path, ref: str) -> nn.Module:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
     except Exception as e:
         raise ConfigError(f"{path}: not a PyTorch checkpoint ({cause_of(e)[:120]})") from None
-    other = [n for n in names if not n.startswith(SAFE)]
+    allowed = {n: _allowed(n) for n in names}
+    other = [n for n, obj in allowed.items() if obj is None]
     if other:
         raise ConfigError(f"{path}: the checkpoint names {', '.join(other[:3])}{' …' if len(other) > 3 else ''}; "
-                          f"a YOLO .pt is read only when it names ultralytics and torch.nn classes alone")
-    allowed = [getattr(importlib.import_module(n.rpartition(".")[0]), n.rpartition(".")[2]) for n in names]
+                          f"a YOLO .pt is read only when it names ultralytics and torch.nn module classes alone")
     try:
-        with torch.serialization.safe_globals(allowed):
+        with torch.serialization.safe_globals(list(allowed.values())):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise ConfigError(f"{path}: cannot read the YOLO checkpoint ({cause_of(e)[:160]})") from None
@@ -100,22 +102,38 @@ def load_checkpoint(path: Path, ref: str) -> nn.Module:
     return net.float()
 
 
-def factory(spec: str, ref: str) -> Callable[..., YoloDetector]:
-    """The constructor behind ``ultralytics:<spec>``, taking ``num_classes`` (and ``reg_max``, which must be 15)."""
+def _allowed(name: str) -> Any:
+    """The object a checkpoint names when it is an ``nn.Module`` class of ultralytics / torch.nn (or the trainer's
+    argument namespace), else None: functions and other classes are never allowed."""
+    if name not in SAFE_DATA and not name.startswith(SAFE):
+        return None
+    module, _, attr = name.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return None
+    ok = isinstance(obj, type) and (issubclass(obj, nn.Module) or name in SAFE_DATA)
+    return obj if ok else None
 
-    def ultralytics_model(num_classes: int = 80, reg_max: int = REG_MAX) -> YoloDetector:
+
+def factory(spec: str, ref: str) -> Callable[..., YoloDetector]:
+    """The constructor behind ``ultralytics:<spec>``, taking ``num_classes`` (and ``reg_max``, which must be 15);
+    ``cfg``, an architecture mapping, is what a checkpoint's artifact records so it rebuilds without the file."""
+
+    def ultralytics_model(num_classes: int = 80, reg_max: int = REG_MAX, cfg: dict | None = None) -> YoloDetector:
         if reg_max != REG_MAX:
             raise ConfigError(f"model reference {ref!r}: YOLO heads have 16 bins per side (reg_max {REG_MAX}), not "
                               f"{reg_max}; drop task_options.reg_max")
-        if spec.endswith(".pt"):
+        if spec.endswith(".pt") and cfg is None:
             model = YoloDetector(load_checkpoint(Path(spec), ref))
             if model.num_classes != num_classes:
                 raise ConfigError(f"{spec}: the YOLO model has {model.num_classes} classes, the data "
                                   f"{num_classes}; train it on data with the same classes (or start from its .yaml)")
+            model.rebuild_kwargs = {"cfg": dict(model.net.yaml)}  # the artifact's spec: no file needed again
             return model
         tasks = _ultralytics(ref)
         try:
-            net = tasks.DetectionModel(spec, nc=num_classes, verbose=False)
+            net = tasks.DetectionModel(dict(cfg) if cfg is not None else spec, nc=num_classes, verbose=False)
         except FileNotFoundError:
             raise ConfigError(f"model reference {ref!r}: ultralytics knows no architecture {spec!r} (e.g. "
                               f"yolo11n.yaml, yolov8n.yaml, or a YAML file)") from None
