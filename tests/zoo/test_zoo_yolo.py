@@ -25,6 +25,9 @@ def test_the_points_layout_decodes_to_ultralytics_own_boxes_and_scores():
     task = DetectionTask(["a", "b"], anchors=[[10, 10]], input_size=[64, 64], score_threshold=0.0)
     kw = task.adapt_model_kwargs({"num_classes": 2}, resolve("ultralytics:yolo11n.yaml").meta)
     assert kw["reg_max"] == 15 and task.head == "points"
+    with pytest.raises(ConfigError, match=r"task_options.reg_max 8: this model's head has reg_max 15"):
+        DetectionTask(["a"], anchors=[[10, 10]], input_size=[64, 64], reg_max=8).adapt_model_kwargs(
+            {"num_classes": 1}, resolve("ultralytics:yolo11n.yaml").meta)
     model = build_model("ultralytics:yolo11n.yaml", **kw).eval()
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
