@@ -75,7 +75,8 @@ class HintConfig(BaseModel):
 
 
 class TeacherOptions(BaseModel):
-    """Options of the built-in teachers (``teacher_options``): OpenCV detectors and dlib-face."""
+    """Options of the built-in teachers (``teacher_options``): OpenCV detectors, dlib-face, and the adapter of a
+    teacher file (``.onnx`` / ``.tflite``: what its output means and how its input is fed)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     det_size: int = Field(160, ge=64, le=1024, description="side of the square the image is resized to before "
@@ -87,6 +88,26 @@ class TeacherOptions(BaseModel):
                                      "p = σ(a·score + b)")
     face_box: float = Field(0.8, gt=0.2, le=1.0, description="dlib-face: side of the centred face box (fraction of "
                             "the crop's shorter side) in which its 5 landmarks are found")
+    # a teacher file (.onnx through onnxruntime, .tflite through LiteRT): what its output means and how to feed it
+    output: Literal["logits", "probabilities", "probability_map", "embedding"] | None = Field(
+        None, description="teacher file: what its first output holds: class logits (B, K), class probabilities "
+        "(B, K), a per-pixel probability map (B, K, H, W) or (B, H, W, K), or an embedding (B, D) (required for "
+        ".tflite; an .onnx without it is read as an artifact)")
+    class_map: list[int] | None = Field(None, description="teacher file: for each student class in order, the "
+                                        "teacher's output index (default: the same K classes in the same order)")
+    foreground_channel: int = Field(0, ge=0, description="teacher file, probability_map without class_map: the "
+                                    "channel that holds p(foreground); it teaches the student's 'person' class "
+                                    "(else its class 1) against the rest")
+    input_size: int | tuple[int, int] | None = Field(None, description="teacher file: H×W it is fed (default: "
+                                                     "read from the file)")
+    layout: Literal["nchw", "nhwc"] | None = Field(None, description="teacher file: input (and map output) layout "
+                                                   "(default: nhwc when the input's last dim is 1 or 3, else nchw)")
+    channels: Literal[1, 3] | None = Field(None, description="teacher file: image channels it takes (default: "
+                                           "read from the file)")
+    mean: tuple[float, ...] = Field((0.0,), description="teacher file: per-channel mean subtracted on the 0–1 "
+                                    "scale (0 with std 1 feeds [0, 1]; 0.5 with std 0.5 feeds [-1, 1])")
+    std: tuple[float, ...] = Field((1.0,), description="teacher file: per-channel std divided by on the 0–1 scale")
+    license: str | None = Field(None, description="teacher file: its licence, written into the student's card")
 
 
 class DistillStageConfig(TrainConfig, KDConfig):

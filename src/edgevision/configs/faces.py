@@ -12,9 +12,16 @@ from .verb import Verb
 
 
 class DetectorConfig(BaseModel):
-    """Haar cascade options (``cv2.CascadeClassifier.detectMultiScale``) plus cropping and alignment."""
+    """The face detector (Haar cascade options of ``cv2.CascadeClassifier.detectMultiScale``, or BlazeFace) plus
+    cropping and alignment."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    detector: Literal["haar", "blazeface"] = Field(
+        "haar", description="haar: OpenCV's Viola-Jones cascade; blazeface: MediaPipe's short-range BlazeFace "
+        "(Bazarevsky et al. 2019; pip install --no-deps mediapipe==0.10.21 and the [teachers] extra)")
+    score_threshold: float = Field(0.5, gt=0, lt=1, description="blazeface: keep boxes with p(face) ≥ this")
+    nms_iou: float = Field(0.3, gt=0, le=1, description="blazeface: suppress boxes overlapping a better one by more "
+                           "than this IoU")
     cascade: Literal["default", "alt2"] = Field("default", description="OpenCV frontal-face cascade: "
                                                 "haarcascade_frontalface_default or _alt2 (Viola & Jones 2001)")
     scale_factor: float = Field(1.2, gt=1.0, le=2.0, description="image pyramid step (detectMultiScale "

@@ -1,4 +1,5 @@
-"""Face detection (Viola-Jones Haar cascades), cropping with a margin, and optional eye alignment.
+"""Face detection (Viola-Jones Haar cascades, or BlazeFace: :mod:`.blazeface`), cropping with a margin, and
+optional eye alignment.
 
 Björgvinsdóttir & Seibold (2016) detects faces with OpenCV's Viola & Jones (2001) cascade, then crops and resizes the
 box for the CNN; it does no alignment. Here the cascade (``default`` or ``alt2``) and its parameters are options,
@@ -45,8 +46,15 @@ def to_gray(image: np.ndarray, color: Literal["RGB", "BGR"] = "BGR") -> np.ndarr
 
 
 def detect_faces(gray: np.ndarray, cfg: DetectorConfig | None = None) -> np.ndarray:
-    """Face boxes (N, 4) int xyxy in ``gray``'s pixels, largest first; (0, 4) when there is no face."""
+    """Face boxes (N, 4) int xyxy in ``gray``'s pixels, largest first; (0, 4) when there is no face (BlazeFace
+    also takes an RGB frame)."""
     cfg = cfg or DetectorConfig()
+    if cfg.detector == "blazeface":
+        from .blazeface import blazeface_boxes
+
+        b, _ = blazeface_boxes(gray, cfg.score_threshold, cfg.nms_iou)
+        b = b.round().astype(np.int64)
+        return b[np.argsort(-(b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), kind="stable")]
     h, w = gray.shape[:2]
     s = min(1.0, cfg.detect_width / w) if cfg.detect_width else 1.0
     small = cv2.resize(gray, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else gray

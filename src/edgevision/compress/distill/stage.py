@@ -65,7 +65,8 @@ def open_teacher_and_data(cfg: DistillStageConfig) -> tuple[Teacher, DataConfig,
     if data_cfg is None:
         raise ConfigError(f"distill --teacher {cfg.teacher}: pass --data (e.g. presence:pennfudan+coco128); the "
                           f"teacher does not record a dataset")
-    task = cfg.task or (art.task.get("name") if isinstance(teacher, ArtifactTeacher) else None) or "classification"
+    own = art.task.get("name") if isinstance(teacher, ArtifactTeacher) else getattr(teacher, "default_task", None)
+    task = cfg.task or own or "classification"
     splits = load_data(data_cfg, task)
     teacher.prepare(splits.train, splits.class_names)
     return teacher, data_cfg, task, splits

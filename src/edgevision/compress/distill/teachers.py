@@ -27,16 +27,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ... import shipped
 from ...artifacts import Artifact, load_artifact
 from ...configs.distill import TeacherOptions
 from ...data.base import SampleDataset
-from ...errors import ConfigError, EdgevisionError
+from ...errors import ConfigError, EdgevisionError, suggest
 from ...models import count_params
 from ...registry import Registry
 from ...tasks.detection import person_probability
 from ...tasks.kd import probs_to_logits
 from .dlib_face import NAME, DlibFaceTeacher
 from .ensemble import EnsembleTeacher
+from .files import FileTeacher, is_teacher_file
+from .mediapipe_selfie import LICENSE as SELFIE_LICENSE
+from .mediapipe_selfie import selfie_teacher
 from .teacher import Teacher
 
 TEACHERS: Registry = Registry("teacher", builtins=("edgevision.compress.distill",), plural="teachers")
@@ -252,8 +256,9 @@ class ArtifactScoreTeacher(ScoreTeacher):
 
 def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None = "classification",
                   description: dict[str, Any] | None = None) -> Teacher:
-    """A built-in teacher name (``hog``, ``haar-fullbody``, ``haar-upperbody``), an artifact path / run folder,
-    or an ensemble of those joined by ``+`` (``runs/t+hog``; :mod:`.ensemble`, classification only).
+    """A built-in teacher name (``hog``, ``haar-fullbody``, ``haar-upperbody``, ``dlib-face``,
+    ``mediapipe-selfie``), a ``.onnx`` / ``.tflite`` file with its adapter (:mod:`.files`), an artifact path / run
+    folder, or an ensemble of those joined by ``+`` (``runs/t+hog``; :mod:`.ensemble`, classification only).
 
     ``task`` is the student's task; ``None`` means the artifact's own. An artifact of the student's task teaches
     with its raw outputs (class logits, per-pixel logit maps, per-anchor ConvDet maps; the task pairs them up).
@@ -262,12 +267,14 @@ def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None
     opt = opt or TeacherOptions()
     if spec in TEACHERS:
         return TEACHERS.get(spec)(opt)
+    if is_teacher_file(spec, opt):
+        return FileTeacher(spec, opt)
     if "+" in spec and not Path(spec).exists():
         return build_ensemble(spec, opt, task)
-    if not Path(spec).exists():
-        raise ConfigError(f"teacher {spec!r}: not a built-in teacher ({', '.join(TEACHERS.names())}) "
-                          f"nor an existing artifact or run folder")
-    art = load_artifact(spec, description or None)  # description: a foreign ONNX teacher's (--teacher-onnx.*)
+    if not Path(spec).exists() and shipped.path(spec) is None:
+        raise ConfigError(f"teacher {spec!r}: not a built-in teacher ({', '.join(TEACHERS.names())}), a shipped "
+                          f"model{suggest(spec, shipped.names())} nor an existing artifact or run folder")
+    art = load_artifact(spec, description or None)  # a path or a shipped name; description: --teacher-onnx.*
     own = art.task.get("name")
     task = task or own
     if task == own:
@@ -303,3 +310,14 @@ def detection_person_scorer(art: Artifact, person: str = "person") -> Callable[[
                    "[teachers], CC0)")
 def dlib_face_teacher(opt: TeacherOptions) -> DlibFaceTeacher:
     return DlibFaceTeacher(opt)
+
+
+@TEACHERS.register("mediapipe-selfie", description="MediaPipe selfie segmentation, p(person) per pixel, 256×256 "
+                   f"(pip install --no-deps mediapipe==0.10.21; {SELFIE_LICENSE})")
+def mediapipe_selfie(opt: TeacherOptions) -> FileTeacher:
+    return selfie_teacher("mediapipe-selfie", opt)
+
+
+@TEACHERS.register("mediapipe-selfie-landscape", description="MediaPipe selfie segmentation, landscape, 144×256")
+def mediapipe_selfie_landscape(opt: TeacherOptions) -> FileTeacher:
+    return selfie_teacher("mediapipe-selfie-landscape", opt)

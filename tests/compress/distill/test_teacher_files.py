@@ -1,0 +1,154 @@
+"""Teacher files through onnxruntime: the adapter's input (size, layout, mean/std, channels) and outputs (logits,
+probabilities with a class map, embeddings), the distill stage online and offline with one, the card's file and
+sha, and the one-line errors (not a model, output not matching the adapter)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import edgevision
+from conftest import tiny_data
+from edgevision.cli import main
+from edgevision.compress.distill.files import FileTeacher
+from edgevision.compress.distill.teachers import build_teacher
+from edgevision.configs.distill import TeacherOptions
+from edgevision.errors import ConfigError
+
+SIZE, K = 20, 5  # the teacher's input side and its number of outputs (the data has 4 classes)
+FAST = {"epochs": 1, "batch_size": 16, "latency_budget_s": 0.05, "student_kwargs": {"width": 4, "depth": 2}}
+
+
+class TwoLayer(nn.Module):
+    """conv 3×3 → ReLU → global mean → linear: a 2-layer net standing in for someone else's model."""
+
+    def __init__(self, out: int = K, channels: int = 3) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv, self.fc = nn.Conv2d(channels, 6, 3, padding=1), nn.Linear(6, out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+def export(net: nn.Module, path, nhwc: bool = False, channels: int = 3):
+    x = torch.randn(1, channels, SIZE, SIZE)
+    model = net if not nhwc else _Nhwc(net)
+    x = x.permute(0, 2, 3, 1) if nhwc else x
+    torch.onnx.export(model.eval(), (x,), str(path), dynamo=False, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+    return path
+
+
+class _Nhwc(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.permute(0, 3, 1, 2))
+
+
+@pytest.fixture(scope="module")
+def onnx_file(tmp_path_factory):
+    return export(TwoLayer(), tmp_path_factory.mktemp("t") / "teacher.onnx")
+
+
+def adapter(**kw) -> TeacherOptions:
+    return TeacherOptions(**{"output": "logits", "class_map": [4, 0, 2, 1], "mean": (0.5,), "std": (0.25,), **kw})
+
+
+def test_logits_follow_the_class_map_and_the_input_adapter(onnx_file):
+    t = build_teacher(str(onnx_file), adapter(), "classification")
+    assert isinstance(t, FileTeacher) and t.size == (SIZE, SIZE) and t.layout == "nchw" and t.channels == 3
+    t.prepare(None, ["a", "b", "c", "d"])
+    x01 = torch.rand(3, 3, 32, 32)
+    ref = TwoLayer()((nn.functional.interpolate(x01, size=(SIZE, SIZE), mode="bilinear", antialias=True) - 0.5)
+                     / 0.25)
+    assert torch.allclose(t.logits(x01), ref[:, [4, 0, 2, 1]].detach(), atol=1e-5)
+
+
+def test_probabilities_are_renormalized_over_the_mapped_classes(tmp_path):
+    path = export(nn.Sequential(TwoLayer(), nn.Softmax(1)), tmp_path / "p.onnx")
+    t = FileTeacher(path, adapter(output="probabilities", class_map=[3, 1]))
+    t.prepare(None, ["no", "yes"])
+    x01 = torch.rand(2, 3, SIZE, SIZE)
+    p = torch.softmax(TwoLayer()((x01 - 0.5) / 0.25), 1)[:, [3, 1]].detach()
+    assert torch.allclose(t.logits(x01).softmax(1), p / p.sum(1, keepdim=True), atol=1e-5)
+
+
+def test_nhwc_grey_input_and_embedding_output(tmp_path):
+    path = export(TwoLayer(out=7, channels=1), tmp_path / "e.onnx", nhwc=True, channels=1)
+    t = FileTeacher(path, TeacherOptions(output="embedding"))
+    assert (t.layout, t.channels, t.embedding_dim, t.default_task) == ("nhwc", 1, 7, "face")
+    x01 = torch.rand(2, 3, SIZE, SIZE)
+    grey = (x01 * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    assert torch.allclose(t.logits(x01), TwoLayer(out=7, channels=1)(grey).detach(), atol=1e-5)
+
+
+def test_distill_online_and_offline_record_the_file_in_the_card(tmp_path, onnx_file):
+    data = tiny_data(n_train=32)
+    opts = {"output": "logits", "class_map": [4, 0, 2, 1], "license": "MIT"}
+    on = edgevision.distill(str(onnx_file), data=data, teacher_options=opts, out=tmp_path / "on", **FAST)
+    card = json.loads((on.run_dir / "card.json").read_text())
+    sha = hashlib.sha256(onnx_file.read_bytes()).hexdigest()
+    assert card["teacher"]["sha256"] == sha and card["teacher"]["license"] == "MIT"
+    assert card["teacher"]["file"] == str(onnx_file.resolve()) and card["teacher"]["output"] == "logits"
+    assert np.isfinite(card["teacher"]["test"]["top1"])
+    cache = tmp_path / "cache"
+    off = edgevision.distill(str(onnx_file), data=data, teacher_options=opts, mode="offline", cache_dir=str(cache),
+                             out=tmp_path / "off", **FAST)
+    entry = next(cache.iterdir())
+    logits = np.load(entry / "logits.npy")
+    assert logits.shape == (32, 4) and off.card["distillation"]["mode"] == "offline"
+
+
+def test_cli_flags_come_from_the_options(tmp_path, onnx_file):
+    rc = main(["distill", "--teacher", str(onnx_file), "--teacher-options.output", "logits",
+               "--teacher-options.class-map", "4,0,2,1", "--data", "synthetic:shapes", "--input-size", "24",
+               "--set", "data.options.n_train=16", "--set", "data.options.num_classes=4", "--set",
+               "data.options.n_test=8", "--epochs", "1",
+               "--student-kwargs", "width=4", "depth=2", "--set", "latency_budget_s=0.05", "--out",
+               str(tmp_path / "cli")])
+    assert rc == 0
+
+
+@pytest.mark.parametrize("opts,message", [
+    ({"output": "logits"}, "output shape (1, 5) gives 5 classes; the data has 4"),
+    ({"output": "logits", "class_map": [0, 1, 9, 2]}, "class_map [0, 1, 9, 2] needs 4 indices"),
+    ({"output": "probability_map"}, "output shape (1, 5) does not fit output=probability_map"),
+    ({"output": "logits", "input_size": 32}, "the adapter asks for 3 channels at 32×32"),
+    ({"output": "logits", "mean": (0.1, 0.2)}, "teacher_options.mean has 2 values"),
+])
+def test_output_or_input_not_matching_the_adapter_is_one_line(tmp_path, onnx_file, capsys, opts, message):
+    flags = [a for k, v in opts.items() for a in (f"--teacher-options.{k.replace('_', '-')}", ",".join(map(str, v))
+                                                  if isinstance(v, (list, tuple)) else str(v))]
+    rc = main(["distill", "--teacher", str(onnx_file), *flags, "--data", "synthetic:shapes", "--input-size", "24",
+               "--set", "data.options.n_train=16", "--set", "data.options.num_classes=4", "--epochs", "1", "--out",
+               str(tmp_path / "x")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error:") and message in err and "\n" not in err, err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_file_that_is_not_a_model_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "notes.onnx"
+    bad.write_text("not a model")
+    with pytest.raises(ConfigError, match="not an ONNX model onnxruntime can load"):
+        FileTeacher(bad, TeacherOptions(output="logits"))
+    rc = main(["distill", "--teacher", str(bad), "--teacher-options.output", "logits", "--data", "synthetic:shapes",
+               "--epochs", "1", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "not an ONNX model" in err and "\n" not in err
+
+
+def test_tflite_needs_an_output_and_an_existing_file(tmp_path):
+    with pytest.raises(ConfigError, match="say what its output means"):
+        build_teacher(str(tmp_path / "m.tflite"), TeacherOptions())
+    with pytest.raises(ConfigError, match="no such file"):
+        build_teacher(str(tmp_path / "m.tflite"), TeacherOptions(output="logits"))
