@@ -426,7 +426,7 @@ def main() -> None:
         "load": os.getloadavg()[0],
     }
     name = f"face_embedding_{args.tag}" if args.tag else "face_embedding"
-    save(name, result, None if args.out == OUT or args.tag else args.out / "face_embedding.json")
+    save(name, result)
     if args.ship:
         ship_embedder(evz, rows["student_evz"], result, card, name)
     print(json.dumps({k: v for k, v in result.items() if k != "student_card"}, indent=1, default=str))

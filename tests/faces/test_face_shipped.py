@@ -94,3 +94,28 @@ def test_without_a_shipped_embedder_the_default_falls_back(tmp_path, monkeypatch
     monkeypatch.setattr(api, "dlib_available", lambda: False)
     with pytest.raises(DataError, match=f"ships no {SHIPPED}"):
         api.default_embedder("new gallery g.db")
+
+
+@pytest.mark.skipif(shipped.path(SHIPPED) is None, reason=f"this checkout ships no {SHIPPED}")
+@pytest.mark.data
+def test_the_shipped_embedder_tells_new_people_apart():
+    """The real shipped file on LFW peopleDevTest people (never trained on): each probe's best match among eight
+    people's enrolment images is mostly the right person, at the input framing the card states."""
+    import numpy as np
+
+    from conftest import require_data
+    from edgevision.faces.lfw import archive, load_faces
+
+    root = require_data("lfw_deepfunneled")
+    card = shipped.card(SHIPPED)
+    cal = card["face_calibration"]
+    assert cal["far"] == 0.01 and set(cal["thresholds"]) == {"0.01", "0.001"}
+    assert cal["thresholds"]["0.001"] >= cal["threshold"] == cal["thresholds"]["0.01"]
+    rec = recognizer(SHIPPED)
+    arc = archive(str(root))
+    people = [n for n in arc.people("devtest") if arc.counts()[n] >= 4][:8]
+    keys = [(n, k) for n in people for k in (1, 2, 3, 4)]
+    emb = rec.embed(load_faces(root, keys, rec.size, 0.56, 3))
+    gal, probes = emb[[i for i in range(len(keys)) if i % 4 < 3]], emb[3::4]
+    best = np.argmax(probes @ gal.T, 1) // 3
+    assert (best == np.arange(len(people))).sum() >= 5  # chance: 1 of 8
