@@ -35,8 +35,8 @@ $(ZOO_VENV)/.installed: pyproject.toml constraints-zoo.txt | $(ZOO_VENV)/bin/pyt
 
 install-zoo: $(ZOO_VENV)/.installed  ## a second venv with torch 2.14.1 + torchvision + timm (see docs/zoo.md)
 
-# ultralytics is the detection benchmark's yardstick only (benchmarks/yolo_peer.py; AGPL-3.0, never imported by
-# edgevision). Its wheel asks for opencv-python, which would shadow opencv-python-headless: it is installed without
+# ultralytics is the detection benchmark's yardstick (benchmarks/yolo_peer.py) and the source of `ultralytics:` model
+# references (AGPL-3.0: imported only when such a reference is named; docs/design.md). Its wheel asks for opencv-python, which would shadow opencv-python-headless: it is installed without
 # its dependencies, and the few it needs beyond the zoo's come pinned from constraints-zoo.txt.
 PEER_DEPS := polars polars-runtime-32 psutil requests scipy pillow
 
@@ -46,17 +46,19 @@ $(ZOO_VENV)/.installed-peer: $(ZOO_VENV)/.installed
 	$(ZOO_PY) -m pip install --quiet --disable-pip-version-check -c constraints-zoo.txt $(PEER_DEPS)
 	touch $@
 
-install-peer: $(ZOO_VENV)/.installed-peer  ## ultralytics in the zoo venv, for benchmarks/yolo_peer.py
+install-peer: $(ZOO_VENV)/.installed-peer  ## ultralytics in the zoo venv: yolo_peer.py and ultralytics: references
 
 test-zoo: install-zoo  ## the zoo tests (timm / torchvision architectures) in the zoo venv; they skip elsewhere
 	$(ZOO_PY) -m pytest -q -m zoo $(PYTEST_ARGS)
 
-# The openvino and teachers extras' tests run in a venv of their own: with OpenVINO loaded, the full suite has
-# crashed in a later test (a segmentation fault not yet understood), so the default venv stays without it.
+# The openvino and teachers extras' tests run in a venv of their own, so that the default venv proves the core needs
+# none of them. test_unreadable.py trains with DataLoader workers after OpenVINO compiled models came and went: the
+# case that crashed before edgevision kept its own signal stack (src/edgevision/deploy/sigstack.py).
 EXTRAS_VENV := .venv-extras
 EXTRAS_PY   := $(EXTRAS_VENV)/bin/python
 EXTRAS_TESTS := tests/deploy/test_openvino.py tests/bench/test_openvino_engine.py tests/deploy/test_export_best.py \
                 tests/faces/test_dlib_face.py tests/faces/test_face_new_gallery.py tests/compress/distill/test_kd_embedding.py \
+                tests/deploy/test_openvino_sigstack.py tests/data/test_unreadable.py \
                 tests/compress/distill/test_teacher_tflite.py tests/faces/test_blazeface.py
 
 # mediapipe-selfie's model file ships inside mediapipe's wheel; edgevision only reads the file (LiteRT runs it), so

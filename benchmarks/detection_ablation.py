@@ -9,7 +9,8 @@ Trains the ``train`` stage of the packaged recipe ``pennfudan-detection`` (``squ
 
 plus, with ``--rows``, ``afdet_on_ema``: the +ema row with the anchor-free AFDet head and its task-aligned
 assignment, CIoU and DFL (the model and task options of the ``pennfudan-detection-afdet`` recipe) instead of
-SqueezeDet.
+SqueezeDet; and ``yolo11n_afdet_recipe``: ultralytics' YOLO11n architecture (``ultralytics:yolo11n.yaml``, the zoo
+venv with ``make install-peer``) trained by the whole ``pennfudan-detection-afdet`` recipe at ``--epochs``.
 
 and scores every row on the same 50 held-out test images like ``edgevision eval`` (top 300 before NMS, scores ≥
 0.01): AP50 (VOC all-point), COCO AP@[.5:.95], AP75. ``train_cpu_s`` is the process CPU time of the row's training
@@ -44,7 +45,7 @@ from pennfudan_detection import recipe_train_options
 EMA = {"ema": 0.99, "ema_tau": 50}  # few optimizer steps at this budget (12 per epoch): a short average
 MOSAIC = {"p": 1.0, "scale": 0.5, "translate": 0.1}
 MIXUP = {"p": 0.15, "alpha": 32.0}
-EXTRA_ROWS = ("afdet_on_ema",)  # not cumulative: run with --rows (the +ema row's options with AFDet's head)
+EXTRA_ROWS = ("afdet_on_ema", "yolo11n_afdet_recipe")  # not cumulative: run with --rows
 
 
 def _with(opts: dict[str, Any], augment: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
@@ -64,6 +65,9 @@ def rows(base: dict[str, Any], epochs: int) -> dict[str, dict[str, Any]]:
     afdet = recipe_train_options("pennfudan-detection-afdet")  # the anchor-free head, swapped into the +ema row
     # afdet_mobilenet, the model this row was measured with (the AFDet recipe has since moved to afdet_resnet)
     out["afdet_on_ema"] = {**out["ema"], "model": "afdet_mobilenet", "task_options": afdet["task_options"]}
+    # ultralytics' YOLO11n architecture (its Detect head is a points head) trained by the AFDet recipe, so the
+    # architecture and the training recipe can be told apart against benchmarks/yolo_peer.py (ultralytics' own)
+    out["yolo11n_afdet_recipe"] = {**afdet, "model": "ultralytics:yolo11n.yaml", "epochs": epochs, "threads": 1}
     return out
 
 

@@ -48,8 +48,14 @@ SIZE, DLIB_SIZE, CROP = 64, 112, 0.56
 
 def parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train-people", type=int, default=400)
-    ap.add_argument("--per-id", type=int, default=3)
+    ap.add_argument("--train-people", type=int, default=0, help="at most this many devtrain people (0: all)")
+    ap.add_argument("--per-id", type=int, default=20)
+    ap.add_argument("--min-images", type=int, default=1, help="devtrain people with at least this many images "
+                    "(1: all; α = 1 needs no labels)")
+    ap.add_argument("--holdout-people", type=int, default=60, help="devtrain people kept out of training to "
+                    "choose the student on (validation identities)")
+    ap.add_argument("--cache-only", action="store_true", help="build the teacher cache of the training images "
+                    "(the distill stage's offline entry) and stop")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--val-per-id", type=int, default=0, help="0: every image teaches (α = 1 needs no validation)")
     ap.add_argument("--pairs", type=int, default=300, help="at most this many View 2 pairs (half genuine)")
@@ -61,19 +67,80 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--hflip", type=float, default=0.0, help="flip probability of the training crops (the cached "
                     "targets are of the unflipped crops)")
+    ap.add_argument("--widths", default="16,32,64,96,128", help="face_cnn conv widths (one block each)")
+    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--train-only", action="store_true", help="train (or reuse) the student and stop")
+    ap.add_argument("--ship", action="store_true", help="install the packed student as the shipped model "
+                    "face-embedder (src/edgevision/pretrained/), its card carrying the calibrated thresholds")
     ap.add_argument("--tag", default="", help="write results/face_embedding_TAG.json (a variant)")
     return ap.parse_args()
+
+
+def lfw_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"people": "devtrain", "max_people": args.train_people or None, "max_per_id": args.per_id,
+            "min_images": args.min_images, "crop": CROP, "val_per_id": args.val_per_id,
+            "holdout_people": args.holdout_people}
+
+
+def train_data(args: argparse.Namespace) -> dict[str, Any]:
+    return {"source": "lfw", "input_size": SIZE, "channels": 3, "options": lfw_options(args)}
+
+
+def build_cache(args: argparse.Namespace) -> Path:
+    """The offline teacher entry of the training split, keyed exactly as the distill stage keys it."""
+    from edgevision.compress.distill.cache import TeacherCache
+    from edgevision.compress.distill.dlib_face import DlibFaceTeacher
+    from edgevision.configs.distill import TeacherOptions
+    from edgevision.data import DataConfig, load_data
+
+    splits = load_data(DataConfig.model_validate(train_data(args)), "face")
+    cache = TeacherCache.for_teacher(DlibFaceTeacher(TeacherOptions()), splits.train, None,
+                                     {"classes": splits.class_names})
+    print(f"teacher cache {'reused' if cache.reused else 'built'}: {cache.path} ({len(splits.train)} images)")
+    return cache.path
 
 
 def distill_student(args: argparse.Namespace) -> Any:
     import edgevision as ev
 
-    data = {"source": "lfw", "input_size": SIZE, "channels": 3,
-            "options": {"people": "devtrain", "max_people": args.train_people, "max_per_id": args.per_id,
-                        "crop": CROP, "val_per_id": args.val_per_id}}
-    return ev.distill("dlib-face", out=args.out / "student", student="face_cnn", task="face", data=data, mode="offline",
-                      alpha=1.0, relational_weight=args.relational_weight, epochs=args.epochs, batch_size=64,
-                      lr=0.05, keep="last", threads=1, augment={"hflip": args.hflip}, resume=True)
+    data, run = train_data(args), args.out / "student"
+    fresh, t0, c0 = not (run / "card.json").exists(), time.perf_counter(), time.process_time()
+    res = ev.distill("dlib-face", out=run, student="face_cnn", task="face", data=data, mode="offline",
+                     student_kwargs={"widths": widths(args)}, alpha=1.0, relational_weight=args.relational_weight,
+                     epochs=args.epochs, batch_size=64, lr=args.lr, keep="last", threads=1,
+                     augment={"hflip": args.hflip}, resume=True)
+    if fresh:  # the budget of this training (the teacher cache is built before and timed on its own)
+        from edgevision.utils.io import write_json
+
+        write_json(args.out / "budget.json", {"train_cpu_minutes": (time.process_time() - c0) / 60,
+                                              "train_wall_minutes": (time.perf_counter() - t0) / 60})
+    return res
+
+
+def widths(args: argparse.Namespace) -> list[int]:
+    return [int(w) for w in str(args.widths).split(",")]
+
+
+def embedder_artifact(run: Path, out: Path) -> Path:
+    """The student without its training-only identity head (one cosine class left), so the file holds the
+    embedder only: ``forward_features`` and every saved option are the trained model's."""
+    import torch
+
+    from edgevision.artifacts import load_artifact, save_model
+    from edgevision.models import build_model
+    from edgevision.models.base import get_arch
+
+    art = load_artifact(run)
+    spec = get_arch(art.model)
+    model = build_model(spec.name, **{**spec.kwargs, "num_classes": 1})
+    state = {k: v for k, v in art.model.state_dict().items() if not k.startswith("head.")}
+    missing = model.load_state_dict(state, strict=False).missing_keys
+    assert all(k.startswith("head.") for k in missing), missing
+    with torch.no_grad():
+        model.head.weight.copy_(torch.nn.functional.normalize(torch.ones_like(model.head.weight), dim=1))
+    out.mkdir(parents=True, exist_ok=True)
+    return save_model(out / "embedder.pt", model.eval(), task={**art.task, "class_names": ["face"]},
+                      preprocess=art.preprocess, meta=art.meta)
 
 
 def pack_student(run: Path, out: Path) -> Path:
@@ -276,6 +343,27 @@ def speed(embedders: list[tuple[Any, np.ndarray]], rounds: int) -> dict[str, flo
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
+def validation(emb: Any, root: Path, names: list[str], size: int) -> float:
+    """Rank-1 on the held-out devtrain people (images 1-3 enrolled, the next ≤ 3 probes): what choices use."""
+    from edgevision.faces.lfw import archive
+
+    counts = archive(str(root)).counts()
+    enrol = [(n, k) for n in names for k in (1, 2, 3)]
+    probes = [(n, k) for n in names for k in range(4, min(counts[n], 6) + 1)]
+    g, p = emb.embed(crops(root, enrol, size), "val-enrol"), emb.embed(crops(root, probes, size), "val-probes")
+    return rank1(g, [n for n, _ in enrol], p, [n for n, _ in probes])
+
+
+def flip_agreement(dl: Dlib, root: Path, names: list[str]) -> dict[str, float]:
+    """How far dlib's embedding of a mirrored crop is from the crop's own (the cached targets are unflipped):
+    cosine of the pair, against the mean cosine of two different images of the same person."""
+    keys = [(n, k) for n in names for k in (1, 2)]
+    x = crops(root, keys, SIZE)
+    a, b = dl.embed(x, "flip-a"), dl.embed(np.ascontiguousarray(x[:, :, ::-1]), "flip-b")
+    return {"mirror_cosine": float(np.mean(np.sum(a * b, 1))),
+            "same_person_cosine": float(np.mean(np.sum(a[0::2] * a[1::2], 1))), "images": len(keys)}
+
+
 def main() -> None:
     args = parse()
     for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before torch and dlib load
@@ -284,47 +372,88 @@ def main() -> None:
 
     torch.set_num_threads(1)
     root = require("lfw_deepfunneled")
+    if args.cache_only:
+        build_cache(args)
+        return
     res = distill_student(args)
-    from edgevision.faces.lfw import LfwOptions, archive, select
+    if args.train_only:
+        return
+    from edgevision.faces.lfw import LfwOptions, archive, held_out, select
 
-    train_keys = select(archive(str(root)), LfwOptions(people="devtrain", max_people=args.train_people,
-                                                       max_per_id=args.per_id, crop=CROP, val_per_id=args.val_per_id))
-    train_names = {n for n, _ in train_keys}
+    opts = LfwOptions(**lfw_options(args))
+    train_names = {n for n, _ in select(archive(str(root)), opts)}
+    val_names = held_out(archive(str(root)), opts)
     ident = lfw_identification_sets(root, args.test_people)
     pairs = view2_pairs(root, train_names, args.pairs)
     assert not train_names & set(ident["people"]), "a test identity was trained on"
-    dl, st = Dlib(), Student(res.run_dir)
+    assert not train_names & set(val_names), "a validation identity was trained on"
+    embedder = embedder_artifact(res.run_dir, args.out / "embedder")
+    dl, st = Dlib(), Student(embedder)
     rows = {"dlib-face": evaluate(dl, root, ident, pairs, DLIB_SIZE, args),
             "student": evaluate(st, root, ident, pairs, SIZE, args)}
+    rows["dlib-face"]["val_rank1"] = validation(dl, root, val_names, DLIB_SIZE)
+    rows["student"]["val_rank1"] = validation(st, root, val_names, SIZE)
     ms = speed([(dl, crops(root, ident["enrol"][:1], DLIB_SIZE)[0]), (st, crops(root, ident["enrol"][:1], SIZE)[0])],
                args.rounds)
     for name, e in (("dlib-face", dl), ("student", st)):
         rows[name].update(ms_per_face_1t=ms[name], bytes=e.size_bytes)
     rows["student"]["params"] = st.params
     card = json.loads((res.run_dir / "card.json").read_text())
-    evz = pack_student(res.run_dir, args.out)
-    rows["student_evz"] = {**evaluate(Student(evz, "student_evz"), root, ident, pairs, SIZE, args),
+    evz = pack_student(embedder, args.out)
+    packed = Student(evz, "student_evz")
+    rows["student_evz"] = {**evaluate(packed, root, ident, pairs, SIZE, args),
+                           "val_rank1": validation(packed, root, val_names, SIZE),
                            "bytes": evz.stat().st_size, "ms_per_face_1t": ms["student"],
-                           "note": "the .evz file (identity head included), decoded to the same float network"}
+                           "note": "the shipped file: the embedder (no identity head) with k-means shared weights, "
+                                   "decoded to the same float network"}
+    budget = args.out / "budget.json"
     result = {
         "protocol": {"hflip": args.hflip, "train_people": len(train_names), "train_images": card["train_samples"],
-                     "epochs": args.epochs,
-                     "relational_weight": args.relational_weight, "student_input": [3, SIZE, SIZE],
-                     "dlib_input": [3, DLIB_SIZE, DLIB_SIZE], "crop": CROP,
-                     "lfw_test_people": len(ident["people"]), "lfw_enrol_images": len(ident["enrol"]),
-                     "lfw_probes": len(ident["probes"]), "pairs": len(pairs),
+                     "per_id": args.per_id, "min_images": args.min_images, "epochs": args.epochs, "lr": args.lr,
+                     "widths": widths(args), "relational_weight": args.relational_weight,
+                     "student_input": [3, SIZE, SIZE], "dlib_input": [3, DLIB_SIZE, DLIB_SIZE], "crop": CROP,
+                     "val_people": len(val_names), "lfw_test_people": len(ident["people"]),
+                     "lfw_enrol_images": len(ident["enrol"]), "lfw_probes": len(ident["probes"]), "pairs": len(pairs),
                      "pairs_genuine": int(sum(a[0] == b[0] for _, a, b in pairs)), "orl_people": args.orl_people,
-                     "orl_probes_per_person": args.orl_probes,
-                     "threads": 1},
+                     "orl_probes_per_person": args.orl_probes, "threads": 1},
         "rows": rows,
-        "rank1_gap_points": 100 * (rows["dlib-face"]["lfw_devtest_rank1"] - rows["student"]["lfw_devtest_rank1"]),
+        "rank1_gap_points": 100 * (rows["dlib-face"]["lfw_devtest_rank1"] - rows["student_evz"]["lfw_devtest_rank1"]),
         "speedup": ms["dlib-face"] / ms["student"],
-        "size_ratio": dl.size_bytes / st.size_bytes,
+        "size_ratio": dl.size_bytes / evz.stat().st_size,
+        "flip": flip_agreement(dl, root, val_names),
+        "budget": json.loads(budget.read_text()) if budget.is_file() else None,
         "student_card": {k: card.get(k) for k in ("metrics", "teacher")},
+        "load": os.getloadavg()[0],
     }
-    save(f"face_embedding_{args.tag}" if args.tag else "face_embedding", result,
-         None if args.out == OUT or args.tag else args.out / "face_embedding.json")
+    name = f"face_embedding_{args.tag}" if args.tag else "face_embedding"
+    save(name, result)
+    if args.ship:
+        ship_embedder(evz, rows["student_evz"], result, card, name)
     print(json.dumps({k: v for k, v in result.items() if k != "student_card"}, indent=1, default=str))
+
+
+def ship_embedder(evz: Path, row: dict[str, Any], result: dict[str, Any], card: dict[str, Any], name: str) -> None:
+    """``face-embedder``: the packed student, its card carrying the calibrated thresholds (a new gallery stores
+    the FAR 1 % one) and LFW's framing for the Haar detector (the crop is 0.56 × 250 px around a Viola-Jones box
+    that LFW enlarged 2.2×: margin (0.56 · 2.2 − 1) / 2 ≈ 0.116 per side)."""
+    from _common import ship
+
+    th = row["threshold"]
+    ship("face-embedder", evz, {
+        "summary": "a 128-d face embedding of a 64×64 RGB face crop (face_cnn distilled from dlib-face on LFW); "
+                   "cosine similarity compares two faces",
+        "task": "face",
+        "metrics": {"lfw_devtest_rank1": row["lfw_devtest_rank1"], "lfw_pairs_accuracy": row["lfw_pairs"]["accuracy"],
+                    "orl_rank1": row["orl_rank1"], "ms_per_face_1t": row["ms_per_face_1t"]},
+        "face_calibration": {"far": 0.01, "threshold": th["0.01"], "thresholds": th,
+                             "source": "LFW peopleDevTest impostors"},
+        "face_detector": {"margin": round((CROP * 2.2 - 1) / 2, 3)},
+        "teacher": {"name": "dlib-face", "license": card.get("teacher", {}).get("license")},
+        "data": f"LFW deep-funneled peopleDevTrain ({result['protocol']['train_people']} people, "
+                f"{result['protocol']['train_images']} images; no peopleDevTest person)",
+        "license": "weights: trained by edgevision's benchmark from dlib's CC0 face model; its training images "
+                   "(LFW: research use) limit them to research and evaluation use",
+        "benchmark": {"script": "benchmarks/face_embedding.py", "results": f"{name}.json"}})
 
 
 if __name__ == "__main__":

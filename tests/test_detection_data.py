@@ -157,6 +157,25 @@ def test_yolo_malformed_line_names_file_and_line(tmp_path):
         load_data(cfg(f"yolo:{root}"), "detection")
 
 
+def test_yolo_boxes_past_the_image_are_clipped_and_counted_once(tmp_path, capsys):
+    root = make_yolo(tmp_path / "yolo")
+    lab = root / "labels" / "train"
+    (lab / "train2.txt").write_text("0 0.95 0.5 0.3 0.2\n1 1.5 0.5 0.2 0.2\n")  # half outside; wholly outside
+    (lab / "train3.txt").write_text("")  # an empty label file: an image with no objects
+    capsys.readouterr()
+    s = load_data(cfg(f"yolo:{root}"), "detection")
+    err = capsys.readouterr()
+    text = err.out + err.err
+    assert text.count("reach outside the image") == 1 and "2 box(es) in 1 label file(s)" in text
+    assert "train2.txt:1, train2.txt:2" in text
+    boxes = {int(i): b for ds in (s.train, s.test) for i, b in zip(ds.ids, dataset_boxes(ds))}  # id = file order
+    assert np.allclose(boxes[2], [[80, 20, 100, 30]], atol=1e-3)  # clipped; the one wholly outside is dropped
+    assert len(boxes[3]) == 0
+    (lab / "train2.txt").write_text("0 320 240 50 60\n")  # pixel coordinates are not normalized
+    with pytest.raises(DataError, match=r"train2\.txt:1: coordinates must be normalized"):
+        load_data(cfg(f"yolo:{root}"), "detection")
+
+
 def test_readers_refuse_other_tasks(tmp_path):
     with pytest.raises(DataError, match="voc provides detection targets, not classification"):
         load_data(cfg(f"voc:{make_voc(tmp_path / 'v')}"), "classification")

@@ -82,6 +82,15 @@ def test_verbs_take_a_shipped_name(folder, tmp_path, capsys):
     assert (tmp_path / "x" / "model.onnx").is_file()
 
 
+def test_a_shipped_name_teaches(folder, tmp_path):
+    from edgevision.compress.distill.teachers import build_teacher
+
+    teacher = build_teacher("tiny-shapes")
+    assert teacher.logits(torch.rand(2, 3, 24, 24)).shape == (2, 3)
+    with pytest.raises(Exception, match=r"a shipped model.*did you mean: tiny-shapes"):
+        build_teacher("tiny-shape")
+
+
 @pytest.mark.parametrize("name", shipped.names())
 def test_each_shipped_model_loads_runs_and_keeps_its_budget(name):
     p = shipped.path(name)

@@ -7,7 +7,7 @@ import pytest
 from conftest import require_data
 from edgevision.data import DataConfig, load_data
 from edgevision.errors import ConfigError, DataError
-from edgevision.faces.lfw import archive, read_pairs
+from edgevision.faces.lfw import LfwOptions, archive, held_out, read_pairs, select
 
 pytestmark = pytest.mark.data
 
@@ -25,6 +25,19 @@ def test_lfw_splits_by_person():
     s0 = load_data(DataConfig(source="lfw", input_size=32, options={"max_people": 6, "max_per_id": 3,
                                                                     "val_per_id": 0}), "face")
     assert s0.val is s0.train and len(s0.train) == len(s.train) + len(s.val) and s0.info["val_is_train"]
+
+
+def test_held_out_people_never_reach_training():
+    root = require_data("lfw_deepfunneled")
+    arc, counts = archive(str(root)), archive(str(root)).counts()
+    opts = LfwOptions(min_images=1, holdout_people=7)
+    names = held_out(arc, opts)
+    assert len(names) == 7 and all(counts[n] >= 4 for n in names) and set(names) <= set(arc.people("devtrain"))
+    chosen = {n for n, _ in select(arc, opts)}
+    assert not chosen & set(names) and len(chosen) == len(arc.people("devtrain")) - 7
+    assert held_out(arc, LfwOptions()) == []
+    with pytest.raises(DataError, match="holdout_people 5000 > the 430 people of devtrain with at least 4 images"):
+        held_out(arc, LfwOptions(holdout_people=5000))
 
 
 def test_view2_pairs():

@@ -7,6 +7,7 @@ import pytest
 from face_fixtures import drawn_face, face_artifact, write_image
 
 from conftest import require_data
+from edgevision import shipped
 from edgevision.cli import main
 from edgevision.compress.distill import dlib_face as dl
 from edgevision.errors import ArtifactError, DataError
@@ -17,9 +18,10 @@ needs_dlib = pytest.mark.skipif(not dl.available(), reason='the [teachers] extra
 
 
 def test_new_gallery_without_model_or_extra_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(shipped, "folder", lambda: tmp_path / "no-shipped-models")
     monkeypatch.setattr(api, "dlib_available", lambda: False)
     img = write_image(tmp_path / "face.png", drawn_face())
-    with pytest.raises(DataError, match=r"new gallery .*needs a face model: pass --artifact .*pip install"):
+    with pytest.raises(DataError, match=r"new gallery .*needs a face model: .*pass --artifact .*pip install"):
         enroll(tmp_path / "new.db", "Ada", [img])
     assert main(["faces", "enroll", "--db", str(tmp_path / "new.db"), "--name", "Ada", str(img)]) == 2
     err = capsys.readouterr().err
@@ -45,9 +47,11 @@ def test_new_gallery_stores_its_threshold_and_basis(tmp_path, capsys):
 
 @needs_dlib
 @pytest.mark.data
-def test_dlib_face_gallery_end_to_end(tmp_path, capsys):
+def test_dlib_face_gallery_end_to_end(tmp_path, capsys, monkeypatch):
+    """Without a shipped embedder, a new gallery falls back to dlib-face."""
     import cv2
 
+    monkeypatch.setattr(shipped, "folder", lambda: tmp_path / "no-shipped-models")
     from edgevision.faces.lfw import load_faces
 
     root = require_data("lfw_deepfunneled")

@@ -161,7 +161,7 @@ def targets(art: Artifact, label: str, cfg: BenchConfig, tmp: Path) -> list[Targ
         out.append(Target(label, art, "onnxruntime", precision, onnx_file, OnnxModule(onnx_file),
                           _ort_runner(onnx_file)))
     if "cv2" in cfg.engines:
-        probe = np.zeros((1, *art.input_shape), np.float32)
+        probe = np.zeros((max(2, cfg.batch), *art.input_shape), np.float32)  # batch > 1: some graphs run at 1 only
         _, err = cv2_outputs(onnx_file, probe)  # in a child process: cv2 may abort on some graphs
         t = Target(label, art, "cv2", precision, onnx_file, nn.Identity(), _cv2_runner(onnx_file), err)
         if err is None:

@@ -48,8 +48,8 @@ class EnrollConfig(BaseModel):
     db: str = Field(..., description="SQLite gallery file (created if missing)")
     name: str = Field(..., min_length=1, description="the person's name (free text, stored literally)")
     images: list[str] = Field(..., min_length=1, description="face images of that person")
-    artifact: str | None = Field(None, description="face model (.pt/.evz), run folder or dlib-face (default: the "
-                                 "gallery's; for a new gallery dlib-face, with the [teachers] extra)")
+    artifact: str | None = Field(None, description="face model (.pt/.evz), run folder, shipped name (face-embedder) "
+                                 "or dlib-face (default: the gallery's; for a new gallery the shipped face-embedder)")
     detect: bool = Field(True, description="find and crop the face with the detector (off: images are face crops)")
     threshold: float | None = Field(None, description="store this acceptance threshold (cosine similarity) in "
                                     "the gallery (default for a new gallery: its embedder's calibrated one)")
@@ -112,8 +112,8 @@ class VerifyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     image_a: str = Field(..., description="first image")
     image_b: str = Field(..., description="second image")
-    artifact: str | None = Field(None, description="face model (.pt/.evz), run folder or dlib-face (default: "
-                                 "dlib-face, with the [teachers] extra)")
+    artifact: str | None = Field(None, description="face model (.pt/.evz), run folder, shipped name (face-embedder) "
+                                 "or dlib-face (default: the shipped face-embedder)")
     threshold: float | None = Field(None, ge=-1, le=1, description="cosine similarity at or above which they match "
                                     "(default: the embedder's calibrated threshold, else 0.5)")
     detect: bool = Field(True, description="find and crop the face with the detector (off: images are face crops)")

@@ -31,8 +31,12 @@ class YoloOptions(BaseModel):
     in_memory: bool | None = None
 
 
-def parse_yolo_txt(path: Path, num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(boxes (N, 4) xyxy normalized, labels (N,)) of one label file; a malformed line names file and line."""
+def parse_yolo_txt(path: Path, num_classes: int | None = None, clipped: list[str] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes (N, 4) xyxy normalized, labels (N,)) of one label file; a malformed line names file and line.
+
+    A box reaching past the image (coordinates in [−1, 2]) is clipped to it, and ``file:line`` goes into
+    ``clipped``; values beyond that are not normalized at all (pixel coordinates, say) and name the line."""
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
@@ -57,8 +61,10 @@ def parse_yolo_txt(path: Path, num_classes: int | None = None) -> tuple[np.ndarr
             box = [*pts.min(0), *pts.max(0)]
         else:
             raise DataError(f"{path}:{n}: expected 5 values 'class xc yc w h' (or a polygon), got {len(vals)}")
-        if min(box) < -0.01 or max(box) > 1.01:
+        if min(box) < -1 or max(box) > 2:
             raise DataError(f"{path}:{n}: coordinates must be normalized to [0, 1], got {line.strip()[:60]!r}")
+        if (min(box) < -0.01 or max(box) > 1.01) and clipped is not None:
+            clipped.append(f"{path.name}:{n}")
         boxes.append(box)
         labels.append(int(c))
     b = np.clip(np.asarray(boxes, np.float32).reshape(-1, 4), 0, 1)
@@ -140,12 +146,18 @@ def _records(folder: Path, num_classes: int | None, first_id: int = 0) -> list[D
     if not files:
         raise DataError(f"yolo: {folder} holds no images")
     _check_orphans(folder, files)
-    out = []
+    out, clipped = [], []
     for i, f in enumerate(files):
         lab = label_path(f)
-        b, c = parse_yolo_txt(lab, num_classes) if lab.is_file() else (np.zeros((0, 4), np.float32),
-                                                                        np.zeros(0, np.int64))
+        b, c = parse_yolo_txt(lab, num_classes, clipped) if lab.is_file() else (np.zeros((0, 4), np.float32),
+                                                                                 np.zeros(0, np.int64))
         out.append(DetectionRecord(f, b, c, first_id + i))
+    if clipped:
+        files_hit = len({c.rpartition(":")[0] for c in clipped})
+        shown = ", ".join(clipped[:SHOWN_ORPHANS]) + (", …" if len(clipped) > SHOWN_ORPHANS else "")
+        console.print(f"[yellow]warning:[/] yolo {folder}: {len(clipped)} box(es) in {files_hit} label file(s) reach "
+                      f"outside the image and were clipped to it ({shown}); boxes left with no area are dropped",
+                      highlight=False, soft_wrap=True)
     return out
 
 

@@ -237,7 +237,8 @@ def agreement_check(path: Path | None, agreement: float, samples: int, threshold
 def parity_failure(path: Path, res: dict[str, Any], engine: str = "onnxruntime") -> str:
     """One line: the file, the engine, the metric against its threshold, and that the file was removed."""
     if res.get("error"):
-        return f"{path}: parity check failed in {engine}: {res['error']}; the file was removed"
+        hint = " (--engines onnxruntime checks it in onnxruntime only)" if engine == "cv2" else ""
+        return f"{path}: parity check failed in {engine}: {res['error']}; the file was removed{hint}"
     metric, value, thr = res["metric"], res[res["metric"]], res["threshold"]
     rel = "<" if metric == "agreement" else ">"
     extra = f" (max |Δ| {res['max_abs_err']:.3g})" if metric == "max_rel_err" else ""

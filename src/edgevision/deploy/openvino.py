@@ -40,6 +40,7 @@ from ..models.base import ArchSpec
 from ..utils.io import temp_dir_beside, to_jsonable
 from ..utils.text import one_line
 from .int8.graph import agreement
+from .sigstack import keep_signal_stack
 
 INSTALL = "pip install 'edgevision[openvino]'"
 META_PATH = ["edgevision", "meta"]
@@ -150,7 +151,9 @@ def compile_model(model: Any, threads: int | None = 1, precision: str = "fp32") 
         cfg["INFERENCE_PRECISION_HINT"] = PRECISION_HINTS[precision]
     src = str(model) if isinstance(model, str | Path) else model
     try:
-        return core().compile_model(src, "CPU", cfg)
+        compiled = core().compile_model(src, "CPU", cfg)
+        keep_signal_stack()
+        return compiled
     except Exception as e:
         raise EdgevisionError(f"{model if isinstance(model, str | Path) else 'model'}: OpenVINO cannot compile it "
                               f"({one_line(cause_of(e))[:300]})") from None
@@ -242,6 +245,7 @@ def quantize_int8(model: Any, calib: np.ndarray, x: np.ndarray, ref: np.ndarray,
     cal = nncf.Dataset([calib[i:i + 1] for i in range(len(calib))])  # one image per item, as NNCF's statistics expect
     with _quiet(nncf):
         qm = nncf.quantize(model, cal, subset_size=len(calib))
+    keep_signal_stack(collect=True)
     agree = agreement(run_ir(qm, x, "int8"), ref)
     report: dict[str, Any] = {"quantizer": f"nncf {nncf.__version__}", "calib_samples": len(calib),
                               "agreement_default": agree, "fallback": False}
@@ -258,6 +262,7 @@ def quantize_int8(model: Any, calib: np.ndarray, x: np.ndarray, ref: np.ndarray,
     with _quiet(nncf):
         qm = nncf.quantize_with_accuracy_control(model, cal, val, validation_fn=validate, max_drop=max_drop,
                                                  drop_type=nncf.DropType.ABSOLUTE, subset_size=len(calib))
+    keep_signal_stack(collect=True)
     report.update(fallback=True, float_layers=_float_layers(qm))
     return qm, report
 

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from .. import shipped
 from ..compress.distill.dlib_face import INSTALL
 from ..compress.distill.dlib_face import NAME as DLIB
 from ..compress.distill.dlib_face import available as dlib_available
@@ -22,15 +23,18 @@ from ..stages import StageResult, stage
 from ..utils.text import printable
 from ..utils.threads import compute_threads
 from .gallery import damaged_as_error, match, rows_query, signed, verified_meta, verified_rows
-from .recognize import DEFAULT_THRESHOLD, UNKNOWN, default_threshold, embed_files, recognizer
+from .recognize import DEFAULT_THRESHOLD, SHIPPED, UNKNOWN, default_threshold, embed_files, recognizer
 
 
 def default_embedder(what: str) -> str:
-    """The embedder when no ``--artifact`` is given (a new gallery, verify): dlib-face when its extra is installed."""
+    """The embedder when no ``--artifact`` is given (a new gallery, verify): the shipped ``face-embedder``, else
+    dlib-face when its extra is installed."""
+    if shipped.path(SHIPPED) is not None:
+        return SHIPPED
     if dlib_available():
         return DLIB
-    raise DataError(f"{what} needs a face model: pass --artifact MODEL (a face_cnn run or .pt/.evz), or "
-                    f"--artifact {DLIB} after {INSTALL}")
+    raise DataError(f"{what} needs a face model: this install ships no {SHIPPED}; pass --artifact MODEL (a "
+                    f"face_cnn run or .pt/.evz), or --artifact {DLIB} after {INSTALL}")
 
 
 def _gallery_artifact(db: str | Path, artifact: str | Path | None, new_ok: bool = False) -> str | Path:

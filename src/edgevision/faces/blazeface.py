@@ -23,7 +23,9 @@ import cv2
 import numpy as np
 
 from ..compress.distill.mediapipe_selfie import INSTALL, VERSION, mediapipe_folder
-from ..errors import ConfigError
+from ..errors import ConfigError, cause_of
+from ..ops.boxes import nms
+from ..utils.text import one_line
 
 FILE = "face_detection_short_range.tflite"
 SIZE = 128
@@ -54,20 +56,6 @@ def decode(reg: np.ndarray, logits: np.ndarray, anchor_xy: np.ndarray) -> tuple[
     return np.concatenate([c - half, c + half], 1), p
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Indices kept by greedy non-maximum suppression, best score first."""
-    order = np.argsort(-scores, kind="stable")
-    area = (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0)
-    keep = []
-    while len(order):  # one vectorized IoU row per kept box; a frame holds a handful of faces
-        i, rest = order[0], order[1:]
-        keep.append(i)
-        lt, rb = np.maximum(boxes[i, :2], boxes[rest, :2]), np.minimum(boxes[i, 2:], boxes[rest, 2:])
-        inter = (rb - lt).clip(0).prod(1)
-        order = rest[inter / np.maximum(area[i] + area[rest] - inter, 1e-12) <= iou]
-    return np.array(keep, np.int64)
-
-
 @lru_cache(maxsize=1)
 def _interpreter():
     try:
@@ -77,8 +65,12 @@ def _interpreter():
     path = mediapipe_folder("blazeface") / "modules" / "face_detection" / FILE
     if not path.is_file():
         raise ConfigError(f"face detector blazeface: {path} is missing (only mediapipe {VERSION} ships it): {INSTALL}")
-    it = Interpreter(model_path=str(path), num_threads=1)
-    it.allocate_tensors()
+    try:
+        it = Interpreter(model_path=str(path), num_threads=1)
+        it.allocate_tensors()
+    except (ValueError, RuntimeError) as e:
+        raise ConfigError(f"face detector blazeface: LiteRT cannot load {path} ({one_line(cause_of(e))[:160]}); "
+                          f"reinstall it: {INSTALL}") from None
     return it
 
 

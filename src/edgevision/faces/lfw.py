@@ -44,6 +44,9 @@ class LfwOptions(BaseModel):
                             "out for validation (0: validate on the training images; use keep: last)")
     crop: float = Field(0.56, gt=0.2, le=1.0, description="side of the centred square crop, as a fraction of the "
                         "250 px photo (0.56 ≈ the face box with a margin)")
+    holdout_people: int = Field(0, ge=0, description="people kept out of the selection entirely (evenly spaced by "
+                                "name over the list's people with at least 4 images), to choose a model on "
+                                "identities it never saw")
 
 
 class LfwArchive:
@@ -111,10 +114,23 @@ def decode_crops(blobs: list[bytes], size: tuple[int, int], crop: float, channel
     return out
 
 
-def select(arc: LfwArchive, opts: LfwOptions) -> list[tuple[str, int]]:
-    """(name, number) of the chosen images: people of the list with ≥ ``min_images``, first ``max_per_id`` each."""
+def held_out(arc: LfwArchive, opts: LfwOptions) -> list[str]:
+    """The ``holdout_people`` names: evenly spaced over the list's people with ≥ 4 images (3 to enrol, probes)."""
     counts = arc.counts()
-    names = [n for n in arc.people(opts.people) if counts.get(n, 0) >= opts.min_images]
+    pool = [n for n in arc.people(opts.people) if counts.get(n, 0) >= 4]
+    if not opts.holdout_people:
+        return []
+    if opts.holdout_people > len(pool):
+        raise DataError(f"lfw: holdout_people {opts.holdout_people} > the {len(pool)} people of {opts.people} "
+                        f"with at least 4 images")
+    return [pool[i] for i in np.unique(np.linspace(0, len(pool) - 1, opts.holdout_people).round().astype(int))]
+
+
+def select(arc: LfwArchive, opts: LfwOptions) -> list[tuple[str, int]]:
+    """(name, number) of the chosen images: people of the list with ≥ ``min_images`` (minus :func:`held_out`),
+    first ``max_per_id`` each."""
+    counts, skip = arc.counts(), set(held_out(arc, opts))
+    names = [n for n in arc.people(opts.people) if counts.get(n, 0) >= opts.min_images and n not in skip]
     if opts.max_people and len(names) > opts.max_people:
         names = [names[i] for i in np.unique(np.linspace(0, len(names) - 1, opts.max_people).round().astype(int))]
     if not names:

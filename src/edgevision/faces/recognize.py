@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import shipped
 from ..artifacts import load_artifact
 from ..compress.distill.dlib_face import NAME as DLIB
 from ..config import validate
@@ -30,6 +31,7 @@ from .gallery import Gallery, match
 
 UNKNOWN = "unknown"
 DEFAULT_THRESHOLD = 0.5
+SHIPPED = "face-embedder"  # the shipped embedder (benchmarks/face_embedding.py --ship): the verbs' default
 Box = tuple[int, int, int, int]
 
 
@@ -45,8 +47,9 @@ def model_id(model: torch.nn.Module) -> str:
 class FaceRecognizer:
     """An artifact ready to embed faces: ``embed(crops)``, ``faces(frame)``, ``open_gallery(db)``."""
 
-    def __init__(self, artifact: str | Path, detector: DetectorConfig | None = None) -> None:
+    def __init__(self, artifact: str | Path, detector: DetectorConfig | None = None, ref: str | None = None) -> None:
         art = load_artifact(artifact)
+        self.ref = ref  # a shipped model's name: what a gallery records (the file moves with the install)
         if not any(True for _ in art.model.parameters()):
             raise ArtifactError(f"{art.path}: face embeddings need a torch artifact (.pt/.evz), not an exported file")
         self.path, self.model = art.path, art.model.eval()
@@ -56,7 +59,8 @@ class FaceRecognizer:
         self.std = torch.tensor(art.preprocess["std"], dtype=torch.float32).view(1, -1, 1, 1)
         opts = (art.meta.get("data") or {}).get("options") or {}
         self.trained_on_crops = opts.get("crop") == "haar"
-        self.detector = detector or DetectorConfig(**{k: v for k, v in (opts.get("detector") or {}).items()
+        framing = {**(opts.get("detector") or {}), **((art.card or {}).get("face_detector") or {})}
+        self.detector = detector or DetectorConfig(**{k: v for k, v in framing.items()
                                                       if k in ("cascade", "margin", "align")})
         self.id = model_id(self.model)
         cal = (art.card or {}).get("face_calibration") or art.meta.get("face_calibration")
@@ -89,7 +93,7 @@ class FaceRecognizer:
     def open_gallery(self, db: str | Path, create: bool = True) -> Gallery:
         g = Gallery(db, self.id, self.dim, self.name, create=create)
         if create and "artifact" not in g.meta():
-            g.set_meta("artifact", str(Path(self.path).resolve()))
+            g.set_meta("artifact", self.ref or str(Path(self.path).resolve()))
         return g
 
 
@@ -102,8 +106,8 @@ def default_threshold(rec: Any) -> tuple[float, str]:
 
 
 @lru_cache(maxsize=8)
-def _cached(path: str, mtime: float, detector: str | None) -> FaceRecognizer:
-    return FaceRecognizer(path, DetectorConfig.model_validate_json(detector) if detector else None)
+def _cached(path: str, mtime: float, detector: str | None, ref: str | None = None) -> FaceRecognizer:
+    return FaceRecognizer(path, DetectorConfig.model_validate_json(detector) if detector else None, ref)
 
 
 @lru_cache(maxsize=1)
@@ -114,15 +118,18 @@ def _dlib() -> DlibRecognizer:
 def recognizer(artifact: str | Path, detector: DetectorConfig | dict[str, Any] | None = None
                ) -> FaceRecognizer | DlibRecognizer:
     """A process-wide cached :class:`FaceRecognizer` (reloaded when the file changes), or dlib's pipeline for the
-    name ``dlib-face`` (its own HOG detector: Haar options do not apply); ``detector`` may be the options as a
-    mapping (``--detector.*`` flags), checked by :class:`DetectorConfig`."""
+    name ``dlib-face`` (its own HOG detector: Haar options do not apply); a shipped model's name (e.g.
+    ``face-embedder``) opens its packaged file; ``detector`` may be the options as a mapping (``--detector.*``
+    flags), checked by :class:`DetectorConfig`."""
     if str(artifact) == DLIB:
         return _dlib()
     if isinstance(detector, dict):
         detector = validate(DetectorConfig, detector, prefix="detector")
-    p = Path(artifact)
+    p, ref = Path(artifact), None
+    if not p.exists() and shipped.looks_like_name(str(artifact)):
+        p, ref = shipped.require(str(artifact)), str(artifact)
     return _cached(str(p.resolve()), p.stat().st_mtime if p.exists() else 0.0,
-                   detector.model_dump_json() if detector else None)
+                   detector.model_dump_json() if detector else None, ref)
 
 
 @dataclass

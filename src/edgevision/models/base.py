@@ -105,7 +105,8 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
         check_names(source, kwargs)
     check_kwargs(source.factory, kwargs)
     model = source.factory(**kwargs) if source.registered else _call_foreign(source, kwargs)
-    set_arch(model, ArchSpec(source.ref, kwargs))
+    # a foreign model may name the kwargs that rebuild it without its source file (a YOLO checkpoint's architecture)
+    set_arch(model, ArchSpec(source.ref, {**kwargs, **getattr(model, "rebuild_kwargs", {})}))
     return model
 
 

@@ -8,7 +8,8 @@ A reference is accepted wherever a model name goes (``--model``, ``--student``, 
   the artifact reloads from any working directory);
 - ``timm:<name>`` and ``torchvision:<name>``: architectures of those libraries, imported only when used, built
   without pretrained weights unless ``pretrained=true`` is given and the library's cache holds them
-  (:mod:`edgevision.models.pretrained`; nothing is downloaded).
+  (:mod:`edgevision.models.pretrained`; nothing is downloaded);
+- ``ultralytics:<name>.yaml`` and ``ultralytics:<path>.pt``: YOLO detectors (:mod:`edgevision.models.yolo`).
 
 :func:`edgevision.models.base.resolve` turns a reference into a :class:`ModelSource` (the callable, its canonical
 reference and the registry metadata, empty for foreign callables). The architecture spec records the canonical
@@ -29,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, suggest
+from . import yolo
 from .pretrained import timm_pretrained, torchvision_pretrained
 
 ZOO = ("timm", "torchvision")
 ZOO_EXTRA = "pip install -e '.[zoo]' (or make install-zoo)"
 REFERENCE_FORMS = "a registered name (edgevision models), package.module:callable, path/file.py:callable, " \
-                  "timm:<name> or torchvision:<name>"
+                  "timm:<name>, torchvision:<name> or ultralytics:<yaml or .pt>"
 _LIVE: dict[str, Callable[..., Any]] = {}  # canonical reference → callable already in this process
 
 
@@ -68,6 +70,10 @@ def resolve_foreign(ref: str) -> ModelSource:
         raise ConfigError(f"model reference {ref!r}: expected {REFERENCE_FORMS}")
     if head in ZOO:
         return ModelSource(ref, _zoo_factory(head, attr, ref))
+    if head == yolo.PREFIX:
+        canonical = yolo.canonical(attr)
+        spec = canonical.partition(":")[2]
+        return ModelSource(canonical, yolo.factory(spec, ref), dict(yolo.META))
     canonical = _canonical(head, attr)
     if canonical in _LIVE:
         return ModelSource(canonical, _LIVE[canonical])

@@ -160,7 +160,11 @@ class DetectionTask(Task):
         if self.input_size[0] % side or self.input_size[1] % side:
             raise ConfigError(f"data.input_size {self.input_size[0]}x{self.input_size[1]}: an anchor-free detector "
                               f"needs sides that are multiples of {side}")
-        reg_max = int(kwargs.get("reg_max", self.opts.reg_max))
+        fixed = model_meta.get("reg_max")  # a head whose bins are fixed by its architecture (YOLO: 15)
+        if fixed is not None and "reg_max" in self.kwargs and int(self.kwargs["reg_max"]) != int(fixed):
+            raise ConfigError(f"task_options.reg_max {self.kwargs['reg_max']}: this model's head has reg_max {fixed}; "
+                              f"drop the option (it is set from the model)")
+        reg_max = int(kwargs.get("reg_max", fixed if fixed is not None else self.opts.reg_max))
         self._set_options(head="points", reg_max=reg_max)
         return {**kwargs, "reg_max": reg_max}
 

@@ -27,10 +27,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ... import shipped
 from ...artifacts import Artifact, load_artifact
 from ...configs.distill import TeacherOptions
 from ...data.base import SampleDataset
-from ...errors import ConfigError, EdgevisionError
+from ...errors import ConfigError, EdgevisionError, suggest
 from ...models import count_params
 from ...registry import Registry
 from ...tasks.detection import person_probability
@@ -270,10 +271,10 @@ def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None
         return FileTeacher(spec, opt)
     if "+" in spec and not Path(spec).exists():
         return build_ensemble(spec, opt, task)
-    if not Path(spec).exists():
-        raise ConfigError(f"teacher {spec!r}: not a built-in teacher ({', '.join(TEACHERS.names())}) "
-                          f"nor an existing artifact or run folder")
-    art = load_artifact(spec, description or None)  # description: a foreign ONNX teacher's (--teacher-onnx.*)
+    if not Path(spec).exists() and shipped.path(spec) is None:
+        raise ConfigError(f"teacher {spec!r}: not a built-in teacher ({', '.join(TEACHERS.names())}), a shipped "
+                          f"model{suggest(spec, shipped.names())} nor an existing artifact or run folder")
+    art = load_artifact(spec, description or None)  # a path or a shipped name; description: --teacher-onnx.*
     own = art.task.get("name")
     task = task or own
     if task == own:
