@@ -91,6 +91,15 @@ def test_a_shipped_name_teaches(folder, tmp_path):
         build_teacher("tiny-shape")
 
 
+def test_the_docs_list_exactly_the_shipped_models():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "pretrained.md").read_text()
+    table = page.split("## What ships", 1)[1].split("\n## ", 1)[0]
+    documented = sorted(line.split("`")[1] for line in table.splitlines() if line.startswith("| `"))
+    assert documented and documented == shipped.names()
+
+
 @pytest.mark.parametrize("name", shipped.names())
 def test_each_shipped_model_loads_runs_and_keeps_its_budget(name):
     p = shipped.path(name)
