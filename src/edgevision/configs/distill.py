@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .data import AugmentConfig, DataConfig
 from .foreign import ForeignOnnxOptions
@@ -108,6 +108,27 @@ class TeacherOptions(BaseModel):
                                     "scale (0 with std 1 feeds [0, 1]; 0.5 with std 0.5 feeds [-1, 1])")
     std: tuple[float, ...] = Field((1.0,), description="teacher file: per-channel std divided by on the 0–1 scale")
     license: str | None = Field(None, description="teacher file: its licence, written into the student's card")
+
+    @field_validator("std")
+    @classmethod
+    def _positive_std(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if any(s <= 0 for s in v):
+            raise ValueError(f"every std must be > 0, got {', '.join(map(str, v))}")
+        return v
+
+    @field_validator("input_size")
+    @classmethod
+    def _positive_size(cls, v: int | tuple[int, int] | None) -> int | tuple[int, int] | None:
+        if v is not None and min((v,) if isinstance(v, int) else v) < 1:
+            raise ValueError(f"sides must be ≥ 1, got {v}")
+        return v
+
+    @field_validator("class_map")
+    @classmethod
+    def _indices(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and min(v, default=0) < 0:
+            raise ValueError(f"indices must be ≥ 0, got {v}")
+        return v
 
 
 class DistillStageConfig(TrainConfig, KDConfig):

@@ -116,6 +116,8 @@ def test_cli_flags_come_from_the_options(tmp_path, onnx_file):
                "--student-kwargs", "width=4", "depth=2", "--set", "latency_budget_s=0.05", "--out",
                str(tmp_path / "cli")])
     assert rc == 0
+    card = json.loads((tmp_path / "cli" / "card.json").read_text())
+    assert card["teacher"]["class_map"] == [4, 0, 2, 1] and card["teacher"]["output"] == "logits"
 
 
 @pytest.mark.parametrize("opts,message", [
@@ -124,10 +126,14 @@ def test_cli_flags_come_from_the_options(tmp_path, onnx_file):
     ({"output": "probability_map"}, "output shape (1, 5) does not fit output=probability_map"),
     ({"output": "logits", "input_size": 32}, "the adapter asks for 3 channels at 32×32"),
     ({"output": "logits", "mean": (0.1, 0.2)}, "teacher_options.mean has 2 values"),
+    ({"output": "logits", "std": 0}, "every std must be > 0"),
+    ({"output": "logits", "input_size": 0}, "sides must be ≥ 1"),
+    ({"output": "probability_map", "task": "classification"}, "output probability_map teaches segmentation, not "
+                                                               "classification"),
 ])
 def test_output_or_input_not_matching_the_adapter_is_one_line(tmp_path, onnx_file, capsys, opts, message):
-    flags = [a for k, v in opts.items() for a in (f"--teacher-options.{k.replace('_', '-')}", ",".join(map(str, v))
-                                                  if isinstance(v, (list, tuple)) else str(v))]
+    flags = [a for k, v in opts.items() for a in (f"--{'' if k == 'task' else 'teacher-options.'}{k.replace('_', '-')}",
+                                                  ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v))]
     rc = main(["distill", "--teacher", str(onnx_file), *flags, "--data", "synthetic:shapes", "--input-size", "24",
                "--set", "data.options.n_train=16", "--set", "data.options.num_classes=4", "--epochs", "1", "--out",
                str(tmp_path / "x")])

@@ -67,6 +67,10 @@ def open_teacher_and_data(cfg: DistillStageConfig) -> tuple[Teacher, DataConfig,
                           f"teacher does not record a dataset")
     own = art.task.get("name") if isinstance(teacher, ArtifactTeacher) else getattr(teacher, "default_task", None)
     task = cfg.task or own or "classification"
+    teaches = getattr(teacher, "kind", None) and getattr(teacher, "default_task", None)
+    if teaches and task != teaches:  # a teacher file's output fits one task
+        raise ConfigError(f"teacher {cfg.teacher}: teacher_options.output {teacher.kind} teaches {teaches}, not "
+                          f"{task}; pick the output the file gives for a {task} student (or --task {teaches})")
     splits = load_data(data_cfg, task)
     teacher.prepare(splits.train, splits.class_names)
     return teacher, data_cfg, task, splits
