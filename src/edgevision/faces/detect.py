@@ -126,5 +126,7 @@ def detect_and_crop(image: np.ndarray, size: tuple[int, int], cfg: DetectorConfi
                     color: Literal["RGB", "BGR"] = "BGR") -> tuple[np.ndarray, np.ndarray]:
     """Detect faces in an image and crop them: ``(boxes (N, 4) xyxy, crops (N, H, W) uint8 grey)``."""
     gray = to_gray(image, color)
-    boxes = detect_faces(gray, cfg)
+    colour = image.ndim == 3 and image.shape[2] == 3 and cfg is not None and cfg.detector == "blazeface"
+    boxes = detect_faces(cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if colour and color == "BGR" else
+                         image if colour else gray, cfg)  # BlazeFace is a colour model; Haar takes grey
     return boxes, crop_faces(gray, boxes, size, cfg)

@@ -60,8 +60,9 @@ class FaceRecognizer:
         opts = (art.meta.get("data") or {}).get("options") or {}
         self.trained_on_crops = opts.get("crop") == "haar"
         framing = {**(opts.get("detector") or {}), **((art.card or {}).get("face_detector") or {})}
-        self.detector = detector or DetectorConfig(**{k: v for k, v in framing.items()
-                                                      if k in ("cascade", "margin", "align")})
+        own = {k: v for k, v in framing.items() if k in ("cascade", "margin", "align")}
+        given = detector.model_dump(include=detector.model_fields_set) if detector is not None else {}
+        self.detector = DetectorConfig(**{**own, **given})  # the flags a user set, over the model's framing
         self.id = model_id(self.model)
         cal = (art.card or {}).get("face_calibration") or art.meta.get("face_calibration")
         self.calibration: dict[str, Any] | None = cal if isinstance(cal, dict) and "threshold" in cal else None
@@ -82,10 +83,12 @@ class FaceRecognizer:
 
     def faces(self, image: np.ndarray, color: Literal["RGB", "BGR"] = "BGR", detect: bool = True
               ) -> tuple[np.ndarray, np.ndarray]:
-        """``(boxes (N, 4) xyxy, crops)``: grey (N, H, W), or RGB (N, H, W, 3) for a colour model (the detector
-        always sees grey); ``detect=False`` takes the whole image as one face."""
+        """``(boxes (N, 4) xyxy, crops)``: grey (N, H, W), or RGB (N, H, W, 3) for a colour model (Haar sees grey,
+        BlazeFace colour); ``detect=False`` takes the whole image as one face."""
         gray = to_gray(image, color)
-        boxes = detect_faces(gray, self.detector) if detect else np.array([[0, 0, gray.shape[1], gray.shape[0]]])
+        colour = image.ndim == 3 and image.shape[2] == 3
+        seen = to_rgb(image, color) if colour and self.detector.detector == "blazeface" else gray  # a colour model
+        boxes = detect_faces(seen, self.detector) if detect else np.array([[0, 0, gray.shape[1], gray.shape[0]]])
         cfg = self.detector if detect else self.detector.model_copy(update={"margin": 0.0, "align": False})
         src = gray if self.channels == 1 or image.ndim == 2 or image.shape[2] == 1 else to_rgb(image, color)
         return boxes, crop_faces(src, boxes, self.size, cfg)
