@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev install-extras install-zoo install-peer quickstart test test-slow test-all test-extras test-zoo lint bench clean
+.PHONY: install install-dev install-extras install-zoo install-peer install-litert quickstart test test-slow test-all test-extras test-zoo test-litert lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,7 +59,8 @@ EXTRAS_PY   := $(EXTRAS_VENV)/bin/python
 EXTRAS_TESTS := tests/deploy/test_openvino.py tests/bench/test_openvino_engine.py tests/deploy/test_export_best.py \
                 tests/faces/test_dlib_face.py tests/faces/test_face_new_gallery.py tests/compress/distill/test_kd_embedding.py \
                 tests/deploy/test_openvino_sigstack.py tests/data/test_unreadable.py \
-                tests/compress/distill/test_teacher_tflite.py tests/faces/test_blazeface.py
+                tests/compress/distill/test_teacher_tflite.py tests/faces/test_blazeface.py \
+                tests/deploy/test_litert_runtime.py
 
 # mediapipe-selfie's model file ships inside mediapipe's wheel; edgevision only reads the file (LiteRT runs it), so
 # the wheel goes in without its dependencies (opencv-contrib-python would shadow the headless OpenCV; jax is 1 GB).
@@ -78,6 +79,25 @@ install-extras: $(EXTRAS_VENV)/.installed  ## a venv with the openvino and teach
 test-extras: install-extras  ## the openvino (export, engine, best) and dlib-face tests, in their own venv
 	$(EXTRAS_PY) -m pytest -q -m "not slow" $(EXTRAS_TESTS) $(PYTEST_ARGS)
 
+# The litert extra (litert-torch converts, ai-edge-litert runs) brings jax, torchao and TensorFlow's converter: about
+# 3 GB beside torch 2.13.0 CPU, so it has a venv of its own. Its tests convert real models (fp32 and PT2E int8) and
+# run them through every verb and `export --format best`.
+LITERT_VENV := .venv-litert
+LITERT_PY   := $(LITERT_VENV)/bin/python
+LITERT_TESTS := tests/deploy/test_litert.py tests/deploy/test_litert_runtime.py tests/deploy/test_export_best.py
+
+$(LITERT_VENV)/bin/python:
+	$(PYTHON) -m venv $(LITERT_VENV)
+
+$(LITERT_VENV)/.installed: pyproject.toml constraints.txt | $(LITERT_VENV)/bin/python
+	$(LITERT_PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,litert]"
+	touch $@
+
+install-litert: $(LITERT_VENV)/.installed  ## a venv with the litert extra (export --format tflite, the litert engine)
+
+test-litert: install-litert  ## the tflite exporter and litert engine tests (slow ones included), in their own venv
+	$(LITERT_PY) -m pytest -q $(LITERT_TESTS) $(PYTEST_ARGS)
+
 quickstart: install  ## train → eval → profile → report on the embedded synthetic dataset
 	$(VENV)/bin/edgevision quickstart --out runs/quickstart
 
@@ -95,4 +115,4 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) $(ZOO_VENV) $(EXTRAS_VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(ZOO_VENV) $(EXTRAS_VENV) $(LITERT_VENV) runs .pytest_cache .ruff_cache

@@ -8,8 +8,9 @@ import pytest
 import edgevision as ev
 from conftest import tiny_data
 from edgevision.cli import main
-from edgevision.deploy import litert
-from edgevision.errors import ConfigError
+from edgevision.deploy import litert, litert_runtime
+from edgevision.deploy.litert_runtime import read_metadata
+from edgevision.errors import ConfigError, EdgevisionError
 
 MODELS = {"plain": ("student_cnn", {"width": 8, "depth": 2}), "residual": ("resnet8", {}),
           "concat": ("squeezenet1_1", {})}
@@ -38,10 +39,48 @@ def test_tflite_export_passes_parity_in_litert(trained, kind, tmp_path):
         assert files["int8"]["bytes"] < files["fp32"]["bytes"] / 2
 
 
+@needs_litert
+@pytest.mark.slow
+def test_exported_files_describe_themselves_and_compete_in_best(trained, tmp_path):
+    out = tmp_path / "e"
+    ev.export(trained["plain"], format="tflite", int8=True, min_agreement=0.8, calib_samples=32, out=out)
+    meta = read_metadata(out / "model.int8.tflite")
+    assert meta["format"] == "edgevision.tflite" and meta["precision"] == "int8" and meta["input"]["shape"][0] == 1
+    a = ev.evaluate(out / "model.tflite", out=tmp_path / "e1").metrics["test"]
+    b = ev.evaluate(trained["plain"], out=tmp_path / "e2").metrics["test"]
+    assert a["top1"] == pytest.approx(b["top1"], abs=1 / 32)  # fp32 parity: at most one test image flips
+    rows = ev.bench([out], engines=["litert"], threads=[1], budget_s=0.05, rounds=2, batch=2, peak=False,
+                    out=tmp_path / "b").card["bench"]["rows"]
+    assert {(r["engine"], r["precision"]) for r in rows if "p50_ms" in r} == {("litert", "fp32"), ("litert", "int8")}
+    best = ev.export(trained["plain"], format="best", min_agreement=0.8, tolerance=100,
+                     out=tmp_path / "best").card["best"]
+    lt = [c for c in best["candidates"] if c["format"] == "tflite"]
+    assert {c["precision"] for c in lt} == {"fp32", "int8"} and all(c["engine"] == "litert" for c in lt)
+    assert all("p50_ms" in c or "rejected" in c for c in lt)
+
+
 def test_missing_litert_extra_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(litert, "available", lambda: False)
+    monkeypatch.setattr(litert_runtime, "runtime_available", lambda: False)
     code = main(["export", str(tmp_path / "nope.pt"), "--format", "tflite", "--out", str(tmp_path / "b")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "pip install 'edgevision[litert]'" in err[0]
     with pytest.raises(ConfigError, match="litert extra"):
-        litert.Runner(tmp_path / "m.tflite")
+        litert_runtime.Runner(tmp_path / "m.tflite")
+    (tmp_path / "m.tflite").write_bytes(b"\0\0\0\0TFL3")
+    assert main(["eval", str(tmp_path / "m.tflite")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'edgevision[litert]'" in err[0]
+
+
+@needs_litert
+def test_a_converter_failure_rules_out_its_format_only(trained, tmp_path, monkeypatch):
+    def refuse(*a, **k):
+        raise EdgevisionError("LiteRT cannot convert the model (aten.foo has no lowering)")
+
+    monkeypatch.setattr(litert, "convert_fp32", refuse)
+    out = tmp_path / "best"
+    best = ev.export(trained["plain"], format="best", min_agreement=0.8, tolerance=100, out=out).card["best"]
+    lt = next(c for c in best["candidates"] if c["format"] == "tflite")
+    assert "aten.foo" in lt["rejected"] and best["engine"] != "litert"
+    assert not list(out.glob("*.tflite"))

@@ -6,7 +6,10 @@
   (``deploy.onnx.export_onnx``), so every artifact kind runs in every engine;
 - ``cv2``: OpenCV's ``cv2.dnn`` on the same ONNX file, after the Unsqueeze→Reshape rewrite OpenCV needs
   (``deploy.export.cv2_compatible``). OpenCV may abort the process on a graph it misreads, so the file is
-  probed in a child process first (``deploy.export.cv2_outputs``) and a failure becomes a one-line error.
+  probed in a child process first (``deploy.export.cv2_outputs``) and a failure becomes a one-line error;
+- ``openvino`` (its extra): an ``.xml`` IR at its precision, or the ONNX graph converted;
+- ``litert`` (its extra): a ``.tflite`` file in LiteRT's interpreter, or a torch artifact converted to one first
+  (litert-torch).
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ import numpy as np
 import torch
 
 from ..artifacts import Artifact
+from ..deploy import litert
 from ..deploy import openvino as ovx
 from ..deploy.export import cv2_compatible, cv2_outputs
+from ..deploy.litert_runtime import Runner as LiteRTRunner
 from ..deploy.onnx import cv2_net, cv2_run, export_onnx, ort_session
 from ..errors import ConfigError, EdgevisionError
 
-ENGINES = ("auto", "torch", "onnxruntime", "cv2", "openvino")
+ENGINES = ("auto", "torch", "onnxruntime", "cv2", "openvino", "litert")
 Runner = Callable[[np.ndarray], np.ndarray]
 
 
@@ -54,15 +59,25 @@ def is_ir(art: Artifact) -> bool:
     return art.path.suffix == ".xml"
 
 
+def is_tflite(art: Artifact) -> bool:
+    return art.path.suffix == ".tflite"
+
+
 def resolve_engine(art: Artifact, engine: str) -> str:
-    """``auto`` → torch for ``.pt``/``.evz``, onnxruntime for ``.onnx``, openvino for ``.xml``; torch refuses an
-    ONNX artifact, and an IR runs in openvino only."""
+    """``auto`` → torch for ``.pt``/``.evz``, onnxruntime for ``.onnx``, openvino for ``.xml``, litert for
+    ``.tflite``; torch refuses an ONNX artifact, an IR runs in openvino only and a ``.tflite`` in litert only."""
     if engine not in ENGINES:
         raise ConfigError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
     if engine == "auto":
-        return "openvino" if is_ir(art) else "onnxruntime" if is_onnx(art) else "torch"
+        return "openvino" if is_ir(art) else "litert" if is_tflite(art) else "onnxruntime" if is_onnx(art) \
+            else "torch"
     if is_ir(art) and engine != "openvino":
         raise ConfigError(f"{art.path}: an OpenVINO IR runs with --engine openvino only (not {engine})")
+    if is_tflite(art) and engine != "litert":
+        raise ConfigError(f"{art.path}: a .tflite file runs with --engine litert only (not {engine})")
+    if engine == "litert" and is_onnx(art):
+        raise ConfigError(f"{art.path}: engine litert runs .tflite files and torch artifacts (.pt, .evz), not .onnx; "
+                          f"export one with `edgevision export --format tflite`")
     if engine == "torch" and is_onnx(art):
         raise ConfigError(f"{art.path}: engine torch needs a .pt or .evz artifact; run an .onnx file with "
                           f"--engine onnxruntime or --engine cv2")
@@ -77,6 +92,8 @@ def make_engine(art: Artifact, engine: str = "auto", threads: int = 1) -> Engine
         return Engine(name, threads, _torch_runner(art.model, threads))
     if name == "openvino" and is_ir(art):
         return Engine(name, threads, _ov_runner(art.path, threads, str(art.meta.get("precision", "fp32"))))
+    if name == "litert":
+        return _litert_engine(art, threads)
     tmp = None
     path = art.path
     if not is_onnx(art) or name == "cv2":
@@ -90,6 +107,22 @@ def make_engine(art: Artifact, engine: str = "auto", threads: int = 1) -> Engine
             shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Engine(name, threads, run, path, tmp)
+
+
+def _litert_engine(art: Artifact, threads: int) -> Engine:
+    """A ``.tflite`` artifact as is; a torch artifact converted once to a temporary fp32 file (litert-torch)."""
+    if is_tflite(art):
+        return Engine("litert", threads, LiteRTRunner(art.path, threads))
+    if not litert.available():
+        raise ConfigError(f"--engine litert on {art.path.name}: converting it to .tflite needs litert-torch; install "
+                          f"it with: {litert.INSTALL} (or export it once with `edgevision export --format tflite`)")
+    tmp = Path(tempfile.mkdtemp(prefix="edgevision-demo-"))
+    try:
+        path = litert.convert_fp32(art.model, art.input_shape, tmp / "model.tflite")
+        return Engine("litert", threads, LiteRTRunner(path, threads), None, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _torch_runner(model: torch.nn.Module, threads: int) -> Runner:

@@ -33,9 +33,11 @@ from ..artifacts import Artifact, load_artifact
 from ..config import dump
 from ..configs.bench import BenchConfig
 from ..data import BatchLoader, BatchTransform
+from ..deploy import litert
 from ..deploy import openvino as ovx
 from ..deploy.export import cv2_compatible, cv2_outputs
 from ..deploy.foreign import FOREIGN_ARCH
+from ..deploy.litert_runtime import LiteRTModule, Runner
 from ..deploy.onnx import OnnxModule, cv2_net, cv2_run, export_onnx, ort_session, run_session
 from ..deploy.onnxstats import onnx_macs, onnx_params
 from ..errors import DataError, EdgevisionError
@@ -138,14 +140,47 @@ def _ov_target(art: Artifact, label: str, path: Path, precision: str) -> Target:
     return t
 
 
+def _litert_runner(path: Path) -> Callable[[int], Callable[[np.ndarray], Any]]:
+    def make(threads: int) -> Callable[[np.ndarray], Any]:
+        return Runner(path, threads)
+    return make
+
+
+def _litert_target(art: Artifact, label: str, path: Path | None, precision: str, error: str | None = None) -> Target:
+    """LiteRT's interpreter on a ``.tflite`` file (an exported one, or the torch model converted on the fly)."""
+    if path is None:
+        return Target(label, art, "litert", precision, art.path, nn.Identity(), lambda n: None, error)
+    return Target(label, art, "litert", precision, path, LiteRTModule(path), _litert_runner(path))
+
+
+def _litert_convert(art: Artifact, label: str, cfg: BenchConfig, tmp: Path) -> list[Target]:
+    """A torch artifact converted to fp32 ``.tflite`` (needs litert-torch); asked for without it: an error row."""
+    if isinstance(art.model, OnnxModule) or not litert.available():
+        if "engines" not in cfg.model_fields_set:
+            return []  # the default engine list does not ask for what cannot be built here
+        why = "an .onnx file cannot be converted to .tflite here" if isinstance(art.model, OnnxModule) else \
+            f"converting to .tflite needs litert-torch ({litert.INSTALL})"
+        return [_litert_target(art, label, None, "fp32", why)]
+    path = tmp / f"{len(list(tmp.iterdir()))}-{art.path.stem}.tflite"
+    try:
+        litert.convert_fp32(art.model, art.input_shape, path)
+    except EdgevisionError as e:
+        return [_litert_target(art, label, None, "fp32", str(e))]
+    return [_litert_target(art, label, path, "fp32")]
+
+
 def targets(art: Artifact, label: str, cfg: BenchConfig, tmp: Path) -> list[Target]:
-    """Every (engine, precision) this artifact can run on, exporting a .pt to ONNX when needed."""
+    """Every (engine, precision) this artifact can run on, exporting a .pt to ONNX (or .tflite) when needed."""
 
     precision = str(art.meta.get("precision", "fp32"))
     if art.path.suffix == ".xml":
         return [_ov_target(art, label, art.path, precision)] if "openvino" in cfg.engines else []
+    if art.path.suffix == ".tflite":
+        return [_litert_target(art, label, art.path, precision)] if "litert" in cfg.engines else []
     out: list[Target] = []
     is_onnx = isinstance(art.model, OnnxModule)
+    if "litert" in cfg.engines:
+        out += _litert_convert(art, label, cfg, tmp)
     if not is_onnx and "torch" in cfg.engines:
         out.append(Target(label, art, "torch", precision, art.path, art.model, _torch_runner(art.model)))
         if cfg.torch_bf16:
@@ -358,7 +393,8 @@ def expand(path: str | Path) -> list[str | Path]:
     card = RunDir(folder).card() if (folder / "card.json").exists() else {}
     if card.get("stage") != "export" or not card.get("files") or (p.is_file() and card.get("artifact") != p.name):
         return [path]
-    return [folder / f["file"] for f in card["files"] if (folder / f["file"]).suffix in (".onnx", ".xml")] or [path]
+    files = [folder / f["file"] for f in card["files"]]
+    return [f for f in files if f.suffix in (".onnx", ".xml", ".tflite")] or [path]
 
 
 def _label(art: Artifact) -> str:

@@ -1,8 +1,8 @@
 """``export --format best``: build every installed candidate, keep the fastest that passes parity and accuracy.
 
-Candidates are the formats whose extra is installed: ``onnx`` (fp32 and int8 QDQ, run in onnxruntime) and
-``openvino`` (fp32 IR, int8 through NNCF, and bf16 compute where the CPU has bf16 units). Each file is checked as
-its format checks it; then
+Candidates are the formats whose extra is installed: ``onnx`` (fp32 and int8 QDQ, run in onnxruntime),
+``openvino`` (fp32 IR, int8 through NNCF, and bf16 compute where the CPU has bf16 units) and ``tflite`` (fp32 and
+full-integer int8, run in LiteRT's interpreter). Each file is checked as its format checks it; then
 
 1. a file that failed its parity check is rejected (and removed), with the rule it missed;
 2. every remaining file is evaluated on (the first :data:`~.ov_export.TEST_LIMIT` samples of) the test split, and a
@@ -27,10 +27,12 @@ from ..utils.threads import compute_threads
 from ..utils.timing import interleaved
 from . import openvino as ovx
 from .export import EXPORTERS, ExportFormat, ExportJob, remove_file
+from .litert_runtime import LiteRTModule, Runner
 from .onnx import OnnxModule, ort_session
 from .ov_export import metric_on_test_split
 
-CANDIDATES = ("onnx", "openvino")
+CANDIDATES = ("onnx", "openvino", "tflite")
+ENGINE = {".onnx": "onnxruntime", ".xml": "openvino", ".tflite": "litert"}  # file suffix → the engine that runs it
 
 
 def candidate_formats() -> list[str]:
@@ -48,17 +50,29 @@ def build(job: ExportJob) -> list[dict[str, Any]]:
         if name == "openvino":
             opts["bf16"] = ovx.has_bf16()
         sub = ExportJob(job.cfg.model_copy(update=opts), job.art, job.run, job._splits, job._probe)
-        files += [{**f, "format": name} for f in EXPORTERS.get(name).fn(sub)]
+        try:
+            files += [{**f, "format": name} for f in EXPORTERS.get(name).fn(sub)]
+        except EdgevisionError as e:  # a converter that rejects the model rules out its format, not the others
+            suffix = EXPORTERS.get(name).suffix
+            for p in job.run.path.glob(f"*{suffix}"):
+                if p.resolve() != job.art.path.resolve():
+                    remove_file(job.run, p.name)
+            files.append({"file": f"({name})", "format": name, "precision": "-", "bytes": 0, "pass": False,
+                          "engines": [], "build_error": str(e)})
     return files
 
 
 def _module(path: Path, precision: str) -> nn.Module:
+    if path.suffix == ".tflite":
+        return LiteRTModule(path)
     return ovx.OpenVinoModule(path, precision) if path.suffix == ".xml" else OnnxModule(path)
 
 
 def _runner(path: Path, precision: str, threads: int):
     if path.suffix == ".xml":
         return ovx.runner(path, threads, precision)
+    if path.suffix == ".tflite":
+        return Runner(path, threads)
     s = ort_session(path, threads)
     name = s.get_inputs()[0].name
     return lambda x: s.run(None, {name: x})
@@ -76,8 +90,10 @@ def choose(job: ExportJob, files: list[dict[str, Any]]) -> tuple[list[dict[str, 
     cands = []
     for f in files:
         c = {"file": f["file"], "format": f["format"], "precision": f["precision"],
-             "engine": "openvino" if f["file"].endswith(".xml") else "onnxruntime", "bytes": f["bytes"]}
-        if not f["pass"]:
+             "engine": ENGINE.get(Path(f["file"]).suffix, f["format"]), "bytes": f["bytes"]}
+        if "build_error" in f:
+            c["rejected"] = f["build_error"]
+        elif not f["pass"]:
             eng = next(e for e in f["engines"] if not f[e]["pass"])
             r = f[eng]
             c["rejected"] = r.get("error") or f"{r['metric']} {r[r['metric']]:.4g} vs threshold {r['threshold']:g}"
@@ -128,5 +144,6 @@ def _time(job: ExportJob, ok: list[dict[str, Any]]) -> dict[str, Any]:
                            round_s=0.1)
 
 
-EXPORTERS.register("best", ExportFormat("", frozenset(), build, "the fastest installed candidate (onnx, openvino) "
+EXPORTERS.register("best", ExportFormat("", frozenset(), build, "the fastest installed candidate (onnx, openvino, "
+                                        "tflite) "
                                         "that passes parity and stays within --tolerance of fp32", choose=choose))

@@ -32,8 +32,9 @@ from torch import nn
 
 from ..errors import ConfigError, DataError, EdgevisionError, cause_of
 from ..utils.text import one_line
-from .export import EXPORTERS, ExportFormat, ExportJob, score, torch_outputs
+from .export import EXPORTERS, ExportFormat, ExportJob, onnx_metadata, score, torch_outputs
 from .int8 import graph as q
+from .litert_runtime import Runner, write_metadata
 
 INSTALL = "pip install 'edgevision[litert]'"
 
@@ -108,38 +109,11 @@ def convert_int8(model: nn.Module, shape: tuple[int, int, int], calib: np.ndarra
     return _write(edge, path)
 
 
-class Runner:
-    """``run(x (B, C, H, W) float32) -> first output (B, ...) float32`` in LiteRT's interpreter (XNNPACK), one
-    sample at a time; int8 inputs/outputs are (de)quantized with the file's ``(scale, zero_point)``."""
-
-    def __init__(self, path: str | Path, threads: int | None = 1) -> None:
-        _require()
-        from ai_edge_litert.interpreter import Interpreter
-
-        try:
-            self.it = Interpreter(model_path=str(path), num_threads=int(threads or 1))
-            self.it.allocate_tensors()
-        except Exception as e:
-            raise EdgevisionError(f"{path}: LiteRT cannot load it ({one_line(cause_of(e))[:200]})") from None
-        self.inp, self.out = self.it.get_input_details()[0], self.it.get_output_details()[0]
-
-    def _one(self, x: np.ndarray) -> np.ndarray:
-        d = self.inp
-        if d["dtype"] != np.float32:
-            s, z = d["quantization"]
-            info = np.iinfo(d["dtype"])
-            x = np.clip(np.round(x / s) + z, info.min, info.max).astype(d["dtype"])
-        self.it.set_tensor(d["index"], x)
-        self.it.invoke()
-        y = self.it.get_tensor(self.out["index"])
-        if self.out["dtype"] != np.float32:
-            s, z = self.out["quantization"]
-            y = (y.astype(np.float32) - z) * s
-        return y
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, np.float32)
-        return np.concatenate([self._one(x[i:i + 1]) for i in range(len(x))])
+def _meta(job: ExportJob, precision: str, **extra: Any) -> dict[str, Any]:
+    """The export's self-description (as an ``.onnx`` export's), with the file's static batch-1 NCHW input."""
+    meta = onnx_metadata(job.art, job.model, precision, **extra)
+    meta["input"]["shape"][0] = 1
+    return {**meta, "format": "edgevision.tflite"}
 
 
 def _entry(path: Path, precision: str, x: np.ndarray, res: dict[str, Any]) -> dict[str, Any]:
@@ -153,6 +127,7 @@ def _tflite(job: ExportJob) -> list[dict[str, Any]]:
     x, real = job.probe()
     ref = torch_outputs(job.model, x)
     fp32 = convert_fp32(job.model, job.shape, job.run.path / "model.tflite")
+    write_metadata(fp32, _meta(job, "fp32"))
     files = [_entry(fp32, "fp32", x, score(Runner(fp32)(x), ref, cfg, "float"))]
     if cfg.int8:
         sp = job.splits()
@@ -161,6 +136,7 @@ def _tflite(job: ExportJob) -> list[dict[str, Any]]:
                             f"--data")
         calib = q.sample_array(sp.train, sp, cfg.calib_samples)
         path = convert_int8(job.model, job.shape, calib, job.run.path / "model.int8.tflite")
+        write_metadata(path, _meta(job, "int8", calib_samples=len(calib)))
         files.append({**_entry(path, "int8", x, score(Runner(path)(x), ref, cfg, "agreement")),
                       "calib_samples": len(calib)})
     return files

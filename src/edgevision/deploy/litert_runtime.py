@@ -1,0 +1,168 @@
+"""LiteRT (TFLite) at run time: the interpreter, the file's edgevision metadata, and the ``.tflite`` artifact loader.
+
+Running needs only LiteRT's interpreter (``ai-edge-litert``, in the ``[litert]`` and ``[teachers]`` extras);
+converting needs ``litert-torch`` too (:mod:`.litert`). An exported ``.tflite`` carries the same self-describing
+metadata as an ``.onnx`` export (task, class names, preprocessing, architecture spec, precision) as one JSON
+entry of the flatbuffer's ``metadata`` table, named :data:`META_NAME`, so ``eval``, ``predict``, ``demo``,
+``profile`` and ``bench`` run the file alone, in the interpreter with its XNNPACK delegate.
+
+Full-integer files take and give int8: the runner quantizes the input and dequantizes the output with the
+file's own ``(s, z)``, ``q = clamp(round(x / s) + z, −128, 127)``, ``x̂ = s (q − z)`` (Jacob et al., 2018).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..artifacts import LOADERS, Artifact
+from ..errors import ArtifactError, ConfigError, EdgevisionError, cause_of
+from ..models.base import ArchSpec
+from ..utils.io import atomic_open, to_jsonable
+from ..utils.text import one_line
+
+INSTALL = "pip install 'edgevision[litert]'"
+META_NAME = "edgevision/meta"
+IDENTIFIER = b"TFL3"
+
+
+def runtime_available() -> bool:
+    """True when LiteRT's interpreter is installed (checked without importing it)."""
+    return importlib.util.find_spec("ai_edge_litert") is not None
+
+
+def _schema() -> Any:
+    if not runtime_available():
+        raise ConfigError(f"ai-edge-litert is not installed (LiteRT's interpreter, the litert extra); install it "
+                          f"with: {INSTALL}")
+    from ai_edge_litert import schema_py_generated
+
+    return schema_py_generated
+
+
+def _read(path: Path) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise ArtifactError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if len(data) < 8 or data[4:8] != IDENTIFIER:
+        raise ArtifactError(f"{path}: not a TFLite flatbuffer (no {IDENTIFIER.decode()} identifier)")
+    return data
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The file's edgevision metadata (``{}`` when it has none, as in a file edgevision did not write)."""
+    s, data = _schema(), _read(Path(path))
+    try:
+        model = s.Model.GetRootAs(data, 0)
+        for i in range(model.MetadataLength()):
+            entry = model.Metadata(i)
+            if entry.Name() == META_NAME.encode():
+                return json.loads(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
+    except (ValueError, IndexError, AttributeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{path}: unreadable TFLite metadata ({one_line(cause_of(e))[:160]})") from None
+    return {}
+
+
+def write_metadata(path: str | Path, meta: dict[str, Any]) -> Path:
+    """Store ``meta`` as JSON in the file's metadata table (replacing an earlier entry), atomically in place."""
+    import flatbuffers
+
+    s, data = _schema(), _read(Path(path))
+    model = s.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    model.buffers = model.buffers or []
+    old = [m for m in (model.metadata or []) if _name(m) == META_NAME]
+    for m in old:  # an earlier entry's buffer is emptied (indices of the other buffers stay valid)
+        model.buffers[m.buffer].data = None
+    buf = s.BufferT()
+    buf.data = np.frombuffer(json.dumps(to_jsonable(meta)).encode(), np.uint8)
+    model.buffers.append(buf)
+    entry = s.MetadataT()
+    entry.name, entry.buffer = META_NAME, len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if _name(m) != META_NAME] + [entry]
+    builder = flatbuffers.Builder(len(data) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)
+    with atomic_open(path, "wb") as f:
+        f.write(bytes(builder.Output()))
+    return Path(path)
+
+
+def _name(m: Any) -> str:
+    return m.name.decode() if isinstance(m.name, bytes) else str(m.name)
+
+
+class Runner:
+    """``run(x (B, C, H, W) float32) -> first output (B, ...) float32`` in LiteRT's interpreter (XNNPACK).
+
+    A file with a static batch of 1 (what litert-torch writes) runs one sample at a time; int8 inputs and outputs
+    are (de)quantized with the file's ``(scale, zero_point)``."""
+
+    def __init__(self, path: str | Path, threads: int | None = 1) -> None:
+        _schema()
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            self.it = Interpreter(model_path=str(path), num_threads=int(threads or 1))
+            self.it.allocate_tensors()
+        except Exception as e:  # the interpreter raises ValueError / RuntimeError with its own text
+            raise EdgevisionError(f"{path}: LiteRT cannot load it ({one_line(cause_of(e))[:200]})") from None
+        self.inp, self.out = self.it.get_input_details()[0], self.it.get_output_details()[0]
+
+    def _one(self, x: np.ndarray) -> np.ndarray:
+        d = self.inp
+        if d["dtype"] != np.float32:
+            s, z = d["quantization"]
+            info = np.iinfo(d["dtype"])
+            x = np.clip(np.round(x / s) + z, info.min, info.max).astype(d["dtype"])
+        self.it.set_tensor(d["index"], x)
+        self.it.invoke()
+        y = self.it.get_tensor(self.out["index"])
+        if self.out["dtype"] != np.float32:
+            s, z = self.out["quantization"]
+            y = (y.astype(np.float32) - z) * s
+        return y
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, np.float32)
+        return np.concatenate([self._one(x[i:i + 1]) for i in range(len(x))])
+
+
+class LiteRTModule(nn.Module):
+    """Runs a ``.tflite`` file in LiteRT behind the module interface (``eval``, ``predict``, bench accuracy)."""
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        super().__init__()
+        self.path, self.threads = Path(path), threads
+        self._run: Runner | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._run is None:
+            self._run = Runner(self.path, self.threads)
+        return torch.from_numpy(self._run(x.detach().float().cpu().numpy()))
+
+    def __getstate__(self) -> dict:  # interpreters are not copyable; copies load the file again lazily
+        state = self.__dict__.copy()
+        state["_run"] = None
+        return state
+
+
+@LOADERS.register(".tflite", description="a LiteRT (TFLite) file written by `edgevision export --format tflite`")
+def load_tflite(path: Path) -> Artifact:
+    """Load an exported ``.tflite`` as an :class:`Artifact` whose ``model`` runs in LiteRT's interpreter."""
+    meta = read_metadata(path)
+    missing = [k for k in ("arch", "task", "preprocess") if k not in meta]
+    if missing:
+        raise ArtifactError(f"{path}: not an edgevision export (metadata {', '.join(missing)} missing); export it "
+                            f"with `edgevision export --format tflite`, or use it as a teacher file "
+                            f"(--teacher {path.name} --teacher-options.output ...)")
+    Runner(path)  # a file the interpreter rejects fails here, in one line
+    precision = str(meta.get("precision", "fp32"))
+    art_meta = {**dict(meta.get("meta") or {}), "precision": precision, "source": meta.get("source")}
+    return Artifact(LiteRTModule(path), ArchSpec.from_dict(meta["arch"]), meta["task"], meta["preprocess"], path,
+                    art_meta)
