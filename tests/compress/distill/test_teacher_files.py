@@ -158,3 +158,27 @@ def test_tflite_needs_an_output_and_an_existing_file(tmp_path):
         build_teacher(str(tmp_path / "m.tflite"), TeacherOptions())
     with pytest.raises(ConfigError, match="no such file"):
         build_teacher(str(tmp_path / "m.tflite"), TeacherOptions(output="logits"))
+
+
+def _distill_cli(teacher, out, *flags) -> int:
+    return main(["distill", "--teacher", str(teacher), *flags, "--data", "synthetic:shapes", "--input-size", "24",
+                 "--set", "data.options.n_train=16", "--set", "data.options.num_classes=4", "--set",
+                 "data.options.n_val=8", "--set", "data.options.n_test=8", "--epochs", "1", "--out", str(out)])
+
+
+@pytest.mark.parametrize("flags", [[], ["--task", "face"], ["--task", "classification"]])
+def test_an_embedding_teacher_asks_for_an_embedding_student_in_one_line(tmp_path, capsys, flags):
+    path = export(TwoLayer(out=7), tmp_path / "e.onnx")
+    rc = _distill_cli(path, tmp_path / "x", "--teacher-options.output", "embedding", *flags)  # student_cnn: no
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error:") and "\n" not in err, err
+    assert str(path) in err and "teaches face (embedding) students" in err and "--student face_cnn" in err, err
+    assert not (tmp_path / "x").exists()
+
+
+def test_an_embedding_teacher_infers_the_face_task_for_an_embedding_student(tmp_path):
+    path = export(TwoLayer(out=7), tmp_path / "e.onnx")
+    assert _distill_cli(path, tmp_path / "d", "--teacher-options.output", "embedding", "--student", "face_cnn",
+                        "--set", "latency_budget_s=0.05") == 0
+    card = json.loads((tmp_path / "d" / "card.json").read_text())
+    assert card["task"]["name"] == "face" and card["teacher"]["dim"] == 7
