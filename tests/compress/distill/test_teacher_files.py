@@ -154,7 +154,8 @@ def test_a_file_that_is_not_a_model_is_one_line(tmp_path, capsys):
 
 
 def test_tflite_needs_an_output_and_an_existing_file(tmp_path):
-    with pytest.raises(ConfigError, match="say what its output means"):
+    every = r"logits\|probabilities\|probability_map\|embedding"
+    with pytest.raises(ConfigError, match=r"say what its output means: --teacher-options.output " + every):
         build_teacher(str(tmp_path / "m.tflite"), TeacherOptions())
     with pytest.raises(ConfigError, match="no such file"):
         build_teacher(str(tmp_path / "m.tflite"), TeacherOptions(output="logits"))
@@ -182,3 +183,12 @@ def test_an_embedding_teacher_infers_the_face_task_for_an_embedding_student(tmp_
                         "--set", "latency_budget_s=0.05") == 0
     card = json.loads((tmp_path / "d" / "card.json").read_text())
     assert card["task"]["name"] == "face" and card["teacher"]["dim"] == 7
+
+
+def test_a_foreign_onnx_teacher_without_an_output_asks_for_one_in_one_line(tmp_path, capsys, onnx_file):
+    before = onnx_file.read_bytes()
+    rc = _distill_cli(onnx_file, tmp_path / "x")
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error:") and "\n" not in err, err
+    assert str(onnx_file) in err and "--teacher-options.output logits|probabilities|probability_map|embedding" in err
+    assert " --mean" not in err and not (tmp_path / "x").exists() and onnx_file.read_bytes() == before

@@ -37,6 +37,7 @@ INSTALL = 'pip install "edgevision[teachers]" (in a checkout: pip install -e ".[
 SUFFIXES = (".onnx", ".tflite")
 OUTPUT_TASK = {"logits": "classification", "probabilities": "classification", "probability_map": "segmentation",
                "embedding": "face"}
+OUTPUTS = tuple(OUTPUT_TASK)  # the values of teacher_options.output
 
 
 def _first_line(e: BaseException) -> str:
@@ -130,8 +131,8 @@ class FileTeacher(Teacher):
 
         self.path, self.opt, self.name = Path(path), opt, name or str(path)
         if opt.output is None:
-            raise ConfigError(f"teacher {self.path}: say what its output means: teacher_options.output logits, "
-                              f"probabilities, probability_map or embedding")
+            raise ConfigError(f"teacher {self.path}: say what its output means: --teacher-options.output "
+                              f"{'|'.join(OUTPUTS)}")
         if not self.path.is_file():
             raise ConfigError(f"teacher {self.path}: no such file")
         runner = TFLiteRunner if self.path.suffix.lower() == ".tflite" else OnnxRunner
