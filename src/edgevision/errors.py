@@ -21,6 +21,11 @@ class ConfigError(EdgevisionError):
     """A recipe or option has a wrong key or an out-of-range value."""
 
 
+class UndescribedError(ConfigError):
+    """A foreign file (e.g. an ONNX graph without edgevision metadata) given without the description it needs once;
+    a verb that reads such a file under other options can turn this into its own line."""
+
+
 class DataError(EdgevisionError):
     """A dataset is missing, empty or malformed."""
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import edgevision
+from edgevision.cli import main
 from edgevision.data.detection import DetectionDataset, DetectionRecord, materialize
 from edgevision.data.unreadable import unreadable, used
 
@@ -88,3 +89,36 @@ def test_predict_keeps_relative_paths_of_same_named_images(tmp_path):
     assert drawn == {"a/x.png.png", "a/x.jpg.png", "b/x.png"}
     rows = [json.loads(x) for x in (res.run_dir / "predictions.jsonl").read_text().splitlines()]
     assert {r["drawing"] for r in rows} == drawn
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return edgevision.train(model="student_cnn", model_kwargs={"width": 4, "depth": 2}, epochs=1, batch_size=8,
+                            data={"source": "synthetic:shapes", "input_size": 12,
+                                  "options": {"num_classes": 2, "n_train": 8, "n_val": 4, "n_test": 4}},
+                            out=tmp_path_factory.mktemp("t") / "t").run_dir
+
+
+def test_predict_on_a_folder_of_unreadable_images_is_one_line(tmp_path, capsys, tiny_run):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name in ("a.jpg", "b.png"):
+        (folder / name).write_text("not an image")
+    rc = main(["predict", str(tiny_run), str(folder), "--out", str(tmp_path / "p")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error:") and "\n" not in err, err
+    assert f"{folder}: no image could be read" in err and "2 files, all unreadable" in err and "a.jpg" in err, err
+    assert not (tmp_path / "p").exists()
+
+
+def test_predict_skips_the_unreadable_images_of_a_mixed_folder(tmp_path, capsys, tiny_run):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "good.png"), np.full((12, 12, 3), 90, np.uint8))
+    (folder / "bad.jpg").write_text("not an image")
+    rc = main(["predict", str(tiny_run), str(folder), "--out", str(tmp_path / "p")])
+    err = " ".join(capsys.readouterr().err.split())
+    assert rc == 0 and "1 unreadable file skipped in the inputs:" in err and "bad.jpg" in err, err
+    rows = [json.loads(x) for x in (tmp_path / "p" / "predictions.jsonl").read_text().splitlines()]
+    assert [r["file"] for r in rows] == [str(folder / "good.png")]
+    assert (tmp_path / "p" / "skipped.txt").read_text() == f"inputs\t{folder / 'bad.jpg'}\n"

@@ -113,24 +113,10 @@ def run_predict(cfg: PredictConfig, out: Path) -> StageResult:
     art = load_artifact(cfg.artifact, cfg.onnx_description())
     task = build_task(art.task)
     files = list_inputs(cfg.inputs)
-    ch = int(art.preprocess["channels"])
-    run = RunDir(out).mkdir()
-    run.write_config(dump(cfg))
-    lines, unreadable = [], []
-    drawn = dict(zip(files, drawing_names(files)))
-    for i in range(0, len(files), cfg.batch_size):
-        chunk = [(f, im) for f in files[i:i + cfg.batch_size] if (im := read_image(f, ch)) is not None]
-        unreadable += [str(f) for f in files[i:i + cfg.batch_size] if f not in {c[0] for c in chunk}]
-        if not chunk:
-            continue
-        preds = predict_images(art, [im for _, im in chunk], cfg.batch_size)
-        for (f, im), p in zip(chunk, preds):
-            lines.append({"file": str(f), **p, **({"drawing": str(drawn[f])} if cfg.draw else {})})
-            if cfg.draw:
-                rgb = im if im.shape[2] == 3 else np.repeat(im, 3, 2)
-                target = run.path / drawn[f]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                cv2.imwrite(str(target), cv2.cvtColor(task.draw(rgb, p), cv2.COLOR_RGB2BGR))
+    run = RunDir(out)
+    lines, unreadable = predict_files(cfg, art, task, files, run)
+    if not lines:  # nothing to show for it: no run folder either
+        raise DataError(nothing_read(cfg.inputs, unreadable))
     write_text(run.path / "predictions.jsonl", "".join(json.dumps(x) + "\n" for x in lines))
     for x in lines[:20]:
         console.print(f"{x['file']}: {task.describe(x)}", highlight=False)
@@ -141,6 +127,41 @@ def run_predict(cfg: PredictConfig, out: Path) -> StageResult:
                      "unreadable": len(unreadable)})
     run.write_card(card)
     return StageResult(run.path, None, card)
+
+
+def predict_files(cfg: PredictConfig, art: Artifact, task: Any, files: list[Path], run: RunDir
+                  ) -> tuple[list[dict[str, Any]], list[str]]:
+    """Predictions (one dict per readable file) and the unreadable files' names, batch by batch; the run folder
+    (config, drawings) is made at the first readable batch."""
+    ch = int(art.preprocess["channels"])
+    lines: list[dict[str, Any]] = []
+    unreadable: list[str] = []
+    drawn = dict(zip(files, drawing_names(files)))
+    for i in range(0, len(files), cfg.batch_size):
+        chunk = [(f, im) for f in files[i:i + cfg.batch_size] if (im := read_image(f, ch)) is not None]
+        unreadable += [str(f) for f in files[i:i + cfg.batch_size] if f not in {c[0] for c in chunk}]
+        if not chunk:
+            continue
+        if not lines:
+            run.mkdir().write_config(dump(cfg))
+        preds = predict_images(art, [im for _, im in chunk], cfg.batch_size)
+        for (f, im), p in zip(chunk, preds):
+            lines.append({"file": str(f), **p, **({"drawing": str(drawn[f])} if cfg.draw else {})})
+            if cfg.draw:
+                rgb = im if im.shape[2] == 3 else np.repeat(im, 3, 2)
+                target = run.path / drawn[f]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(target), cv2.cvtColor(task.draw(rgb, p), cv2.COLOR_RGB2BGR))
+    return lines, unreadable
+
+
+def nothing_read(inputs: list[str], unreadable: list[str]) -> str:
+    """The line for inputs none of whose image files could be decoded."""
+    shown = ", ".join(printable(Path(f).name) for f in unreadable[:3])
+    more = f", … (+{len(unreadable) - 3} more)" if len(unreadable) > 3 else ""
+    n = len(unreadable)
+    return (f"{', '.join(inputs)}: no image could be read ({n} file{'s' if n != 1 else ''}, all unreadable: "
+            f"{shown}{more}); expected images OpenCV can decode (.jpg, .png, ...)")
 
 
 def predict(artifact: str | Path | nn.Module, inputs: list[str | Path], out: str | Path | None = None,

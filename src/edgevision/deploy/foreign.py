@@ -20,7 +20,7 @@ import onnx
 
 from .._version import __version__
 from ..artifacts import LOADERS, Artifact
-from ..errors import ArtifactError, ConfigError, cause_of
+from ..errors import ArtifactError, ConfigError, UndescribedError, cause_of
 from ..models.base import ArchSpec
 from ..tasks import TASKS
 from ..utils.progress import console
@@ -190,6 +190,18 @@ def _differs(a: Any, b: Any) -> bool:
     return a != b
 
 
+def _describe_once(path: Path, opts: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """:func:`describe` with the file's earlier description; a file never described, given no options, raises
+    :class:`UndescribedError` (same message) so that a verb with other flags can say what to pass instead."""
+    old = meta if meta.get("foreign") else {}
+    try:
+        return describe(path, opts, old)
+    except ConfigError as e:
+        if opts or old:
+            raise
+        raise UndescribedError(str(e)) from None
+
+
 @LOADERS.register(".onnx", description="an ONNX file: an edgevision export, or a foreign file described once with "
                   "--input-size/--mean/--std/--task/--classes")
 def load_onnx(path: Path, description: dict[str, Any] | None = None) -> Artifact:
@@ -205,7 +217,7 @@ def load_onnx(path: Path, description: dict[str, Any] | None = None) -> Artifact
             raise ConfigError(f"{path}: an edgevision export records its own preprocessing and task; {', '.join(bad)} "
                               f"(for foreign ONNX files) disagree with it: drop them")
     else:
-        new = describe(path, opts, meta if meta.get("foreign") else {})
+        new = _describe_once(path, opts, meta)
         if opts and any(new.get(k) != meta.get(k) for k in ("preprocess", "task", "input")):
             record(path, {**{k: v for k, v in meta.items() if k != "format"}, **new})  # keeps e.g. int8 facts
         meta = new

@@ -26,18 +26,25 @@ from ...tasks.base import Task
 from ...tasks.embedkd import embedding_loss, relational_loss
 from .task import DistillTask, TeacherSource
 
+EMBEDDING_STUDENT = "use an embedding student, e.g. --student face_cnn (its forward_features gives (B, D))"
 
-def embedding_dim(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """The size of ``model.forward_features`` on one zero image (C, H, W)."""
+
+def embedding_dim(model: nn.Module, input_shape: tuple[int, ...], teacher: str = "an embedding teacher") -> int:
+    """The size of ``model.forward_features`` on one zero image (C, H, W); a model whose features are not one
+    embedding (B, D) per image is a one-line :class:`ConfigError` naming ``teacher``."""
+    who = f"{teacher} teaches face (embedding) students"
     if not hasattr(model, "forward_features"):
-        raise ConfigError(f"an embedding teacher needs a student with forward_features; {type(model).__name__} "
-                          f"has none")
+        raise ConfigError(f"{who}; {type(model).__name__} has no forward_features: {EMBEDDING_STUDENT}")
     was = model.training
     model.eval()
     with torch.no_grad():
-        d = int(model.forward_features(torch.zeros(1, *input_shape)).flatten(1).shape[1])
+        out = model.forward_features(torch.zeros(1, *input_shape))
     model.train(was)
-    return d
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ConfigError(f"{who}; {type(model).__name__}'s forward_features gives {got}, not an embedding (B, D): "
+                          f"{EMBEDDING_STUDENT}")
+    return int(out.shape[1])
 
 
 class EmbeddingDistillTask(DistillTask):

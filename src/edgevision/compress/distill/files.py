@@ -3,7 +3,7 @@ adapter (``teacher_options``) that says how to feed it and what its first output
 
 Input: the student's batch (B, C, H, W) in [0, 1] → ``channels`` (luma or replicated grey) → ``input_size``
 (bilinear, antialiased) → ``(x − mean) / std`` → ``layout`` (NCHW or NHWC). A file whose batch dimension is fixed
-at 1 runs image by image.
+(often at 1) runs in chunks of that batch, the last one padded with zeros.
 
 Output (``teacher_options.output``), turned into the student's logits:
 
@@ -37,6 +37,7 @@ INSTALL = 'pip install "edgevision[teachers]" (in a checkout: pip install -e ".[
 SUFFIXES = (".onnx", ".tflite")
 OUTPUT_TASK = {"logits": "classification", "probabilities": "classification", "probability_map": "segmentation",
                "embedding": "face"}
+OUTPUTS = tuple(OUTPUT_TASK)  # the values of teacher_options.output
 
 
 def _first_line(e: BaseException) -> str:
@@ -97,22 +98,55 @@ class TFLiteRunner:
         return self.it.get_tensor(self.output).copy()
 
 
+def _dims(shape: tuple[int, ...]) -> str:
+    """``1×3×64×64``, ``?`` where a dim is dynamic."""
+    return "×".join(str(d) if d > 0 else "?" for d in shape)
+
+
+def _split(shape: tuple[int, ...], layout: str) -> tuple[int, tuple[int, int]]:
+    """``(channels, (H, W))`` of a 4-D input shape read in ``layout``; -1 where dynamic."""
+    return (shape[3], (shape[1], shape[2])) if layout == "nhwc" else (shape[1], (shape[2], shape[3]))
+
+
+def _layout(shape: tuple[int, ...], opt: TeacherOptions, name: str) -> str:
+    """The adapter's layout, else NHWC when the last dim is 1 or 3; one whose channels are no image's is an error."""
+    layout = opt.layout or ("nhwc" if shape[3] in (1, 3) else "nchw")
+    c_file, hw = _split(shape, layout)
+    if c_file <= 0 or c_file in (1, 3):
+        return layout
+    other = "nchw" if layout == "nhwc" else "nhwc"
+    if opt.layout is None:
+        raise ConfigError(f"teacher {name}: its input shape is {_dims(shape)}: {shape[1]} channels read as nchw, "
+                          f"{shape[3]} as nhwc; an image input has 1 or 3")
+    fix = f"drop it or give {other}" if _split(shape, other)[0] in (1, 3) else "an image input has 1 or 3"
+    raise ConfigError(f"teacher {name}: its input shape is {_dims(shape)}; teacher_options.layout {layout} reads "
+                      f"it as {c_file} channels at {_dims(hw)}, but an image has 1 or 3 channels: {fix}")
+
+
 def input_geometry(shape: tuple[int, ...], opt: TeacherOptions, name: str) -> tuple[str, int, tuple[int, int]]:
-    """``(layout, channels, (H, W))`` from the adapter, falling back on the file's 4-D input shape."""
+    """``(layout, channels, (H, W))`` from the adapter, falling back on the file's 4-D input shape; an adapter that
+    contradicts a fixed dim is one line naming the file, its shape and the option."""
     if len(shape) != 4:
         raise ConfigError(f"teacher {name}: its input has shape {shape}; an image input (B, C, H, W) or "
                           f"(B, H, W, C) is expected")
-    layout = opt.layout or ("nhwc" if shape[3] in (1, 3) else "nchw")
-    c_file, hw_file = (shape[3], shape[1:3]) if layout == "nhwc" else (shape[1], shape[2:4])
-    channels = opt.channels or (c_file if c_file in (1, 3) else None)
+    layout = _layout(shape, opt, name)
+    c_file, hw_file = _split(shape, layout)
+    channels = opt.channels or (c_file if c_file > 0 else None)
     size = opt.input_size if opt.input_size is not None else (hw_file if min(hw_file) > 0 else None)
     if channels is None or size is None:
-        raise ConfigError(f"teacher {name}: its input {shape} ({layout}) has dynamic channels or size: give "
-                          f"teacher_options.channels and teacher_options.input_size")
+        unknown = [(w, k) for w, k, v in (("channel count", "channels", channels), ("size", "input_size", size))
+                   if v is None]
+        raise ConfigError(f"teacher {name}: its input {_dims(shape)} ({layout}) has a dynamic "
+                          f"{' and '.join(w for w, _ in unknown)}: give "
+                          f"{' and '.join(f'teacher_options.{k}' for _, k in unknown)}")
     size = (size, size) if isinstance(size, int) else tuple(size)
-    if (c_file > 0 and c_file != channels) or (min(hw_file) > 0 and tuple(hw_file) != size):
-        raise ConfigError(f"teacher {name}: its input is {shape} ({layout}); the adapter asks for {channels} "
-                          f"channels at {size[0]}×{size[1]}")
+    fixed = (f"teacher {name}: its input is fixed at {c_file} channels, {_dims(hw_file)} (shape {_dims(shape)}, "
+             f"{layout})")
+    if c_file > 0 and c_file != channels:
+        raise ConfigError(f"{fixed}; teacher_options.channels {channels} does not fit it: drop it or give {c_file}")
+    if any(f > 0 and f != g for f, g in zip(hw_file, size)):
+        raise ConfigError(f"{fixed}; teacher_options.input_size {size[0]}×{size[1]} does not fit it: drop it or give "
+                          f"{_dims(hw_file)}")
     return layout, channels, size
 
 
@@ -130,8 +164,8 @@ class FileTeacher(Teacher):
 
         self.path, self.opt, self.name = Path(path), opt, name or str(path)
         if opt.output is None:
-            raise ConfigError(f"teacher {self.path}: say what its output means: teacher_options.output logits, "
-                              f"probabilities, probability_map or embedding")
+            raise ConfigError(f"teacher {self.path}: say what its output means: --teacher-options.output "
+                              f"{'|'.join(OUTPUTS)}")
         if not self.path.is_file():
             raise ConfigError(f"teacher {self.path}: no such file")
         runner = TFLiteRunner if self.path.suffix.lower() == ".tflite" else OnnxRunner
@@ -156,9 +190,21 @@ class FileTeacher(Teacher):
         x = (adapt_images(x01.detach().float(), self.channels, self.size) - self.mean) / self.std
         x = x.permute(0, 2, 3, 1) if self.layout == "nhwc" else x
         x = np.ascontiguousarray(x.numpy(), np.float32)
-        if self.runner.shape[0] == 1 and len(x) != 1:  # a batch-1 file: image by image
-            return np.concatenate([self.runner.run(x[i:i + 1]) for i in range(len(x))]) if len(x) else x
-        return self.runner.run(x)
+        b = self.runner.shape[0]
+        if b > 0 and len(x) != b:  # a fixed batch (often 1): in chunks of it, the last one padded with zeros
+            return np.concatenate([self._run(x[i:i + b], b) for i in range(0, len(x), b)]) if len(x) else x
+        return self._run(x, len(x))
+
+    def _run(self, x: np.ndarray, batch: int) -> np.ndarray:
+        """The file's first output for ``x`` padded to ``batch`` images; a runtime refusal is one line."""
+        n = len(x)
+        if n < batch:
+            x = np.concatenate([x, np.zeros((batch - n, *x.shape[1:]), x.dtype)])
+        try:
+            return self.runner.run(x)[:n]
+        except Exception as e:  # onnxruntime and LiteRT raise their own exception types
+            raise ConfigError(f"teacher {self.name}: {self.runner.runtime} cannot run it on a {_dims(x.shape)} input "
+                              f"(its input is {_dims(self.runner.shape)}; {_first_line(e)})") from None
 
     def prepare(self, train: SampleDataset, class_names: list[str]) -> None:
         """Check the output against the adapter on one blank image and resolve the class map."""

@@ -41,7 +41,7 @@ from ...utils.io import write_json
 from ...utils.progress import console
 from ...utils.seed import seed_everything
 from .cache import TeacherCache
-from .embedding import EmbeddingDistillTask, embedding_dim
+from .embedding import EMBEDDING_STUDENT, EmbeddingDistillTask, embedding_dim
 from .hints import HintSet
 from .score import distillation_score, evaluate_teacher, ms_per_image, student_latency
 from .task import CachedTeacher, DistillTask, OnlineTeacher, PhaseSchedule
@@ -69,11 +69,19 @@ def open_teacher_and_data(cfg: DistillStageConfig) -> tuple[Teacher, DataConfig,
     task = cfg.task or own or "classification"
     teaches = getattr(teacher, "kind", None) and getattr(teacher, "default_task", None)
     if teaches and task != teaches:  # a teacher file's output fits one task
-        raise ConfigError(f"teacher {cfg.teacher}: teacher_options.output {teacher.kind} teaches {teaches}, not "
-                          f"{task}; pick the output the file gives for a {task} student (or --task {teaches})")
+        raise ConfigError(task_mismatch(cfg.teacher, teacher.kind, teaches, task))
     splits = load_data(data_cfg, task)
     teacher.prepare(splits.train, splits.class_names)
     return teacher, data_cfg, task, splits
+
+
+def task_mismatch(name: str, kind: str, teaches: str, task: str) -> str:
+    """The line for a teacher file whose ``output`` kind teaches ``teaches`` but the student's task is ``task``."""
+    if kind == "embedding":
+        return (f"teacher {name}: an embedding teacher (teacher_options.output embedding) teaches face (embedding) "
+                f"students, not {task}: drop --task (or give --task face) and {EMBEDDING_STUDENT}")
+    return (f"teacher {name}: teacher_options.output {kind} teaches {teaches}, not {task}; pick the output the file "
+            f"gives for a {task} student (or --task {teaches})")
 
 
 GEOMETRIC = ("hflip", "vflip", "rotate", "crop", "translate", "perspective", "mosaic", "mixup")
@@ -122,8 +130,9 @@ def make_task_for(cfg: DistillStageConfig, base: Task, source: Any, teacher: Tea
     if cfg.objective == "kl+bce" or hints:
         raise ConfigError(f"teacher {teacher.name} gives {dim}-d embeddings: use the embedding losses "
                           f"(--embedding-loss, --relational-weight), not objective kl+bce or hints")
-    return EmbeddingDistillTask(base, source, kd_config(cfg), embedding_dim(student, (splits.channels,
-                                                                                      *splits.input_size)), dim)
+    student_dim = embedding_dim(student, (splits.channels, *splits.input_size),
+                                f"teacher {teacher.name} gives {dim}-d embeddings, so it")
+    return EmbeddingDistillTask(base, source, kd_config(cfg), student_dim, dim)
 
 
 def make_hints(cfg: DistillStageConfig, student: torch.nn.Module, teacher: Teacher, splits: DataSplits

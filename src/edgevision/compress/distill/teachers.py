@@ -31,14 +31,14 @@ from ... import shipped
 from ...artifacts import Artifact, load_artifact
 from ...configs.distill import TeacherOptions
 from ...data.base import SampleDataset
-from ...errors import ConfigError, EdgevisionError, suggest
+from ...errors import ConfigError, EdgevisionError, UndescribedError, suggest
 from ...models import count_params
 from ...registry import Registry
 from ...tasks.detection import person_probability
 from ...tasks.kd import probs_to_logits
 from .dlib_face import NAME, DlibFaceTeacher
 from .ensemble import EnsembleTeacher
-from .files import FileTeacher, is_teacher_file
+from .files import OUTPUTS, FileTeacher, is_teacher_file
 from .mediapipe_selfie import LICENSE as SELFIE_LICENSE
 from .mediapipe_selfie import selfie_teacher
 from .teacher import Teacher
@@ -274,7 +274,7 @@ def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None
     if not Path(spec).exists() and shipped.path(spec) is None:
         raise ConfigError(f"teacher {spec!r}: not a built-in teacher ({', '.join(TEACHERS.names())}), a shipped "
                           f"model{suggest(spec, shipped.names())} nor an existing artifact or run folder")
-    art = load_artifact(spec, description or None)  # a path or a shipped name; description: --teacher-onnx.*
+    art = load_teacher_artifact(spec, description)
     own = art.task.get("name")
     task = task or own
     if task == own:
@@ -285,6 +285,17 @@ def build_teacher(spec: str, opt: TeacherOptions | None = None, task: str | None
     who = "a classifier" if task == "classification" else f"a {task!r} student"
     raise ConfigError(f"teacher {spec}: a {own!r} artifact cannot teach {who} (same-task artifacts teach "
                       f"directly; person scorers for a presence classifier exist for: {scorers})")
+
+
+def load_teacher_artifact(spec: str, description: dict[str, Any] | None) -> Artifact:
+    """An artifact path or shipped name; ``description`` holds the ``--teacher-onnx.*`` options of a foreign
+    ``.onnx``. A foreign ``.onnx`` given neither those nor an output adapter is most likely a teacher file."""
+    try:
+        return load_artifact(spec, description or None)
+    except UndescribedError:
+        raise ConfigError(f"teacher {spec}: a teacher file needs to say what its first output holds: "
+                          f"--teacher-options.output {'|'.join(OUTPUTS)} (or, to read it as a foreign ONNX "
+                          f"artifact, --teacher-onnx.mean and --teacher-onnx.std)") from None
 
 
 def build_ensemble(spec: str, opt: TeacherOptions, task: str | None) -> Teacher:
