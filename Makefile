@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev install-extras install-zoo install-peer install-litert quickstart test test-slow test-all test-extras test-zoo test-litert lint bench clean
+.PHONY: install install-dev install-extras install-zoo install-peer install-edge quickstart test test-slow test-all test-extras test-zoo test-edge lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,24 +79,25 @@ install-extras: $(EXTRAS_VENV)/.installed  ## a venv with the openvino and teach
 test-extras: install-extras  ## the openvino (export, engine, best) and dlib-face tests, in their own venv
 	$(EXTRAS_PY) -m pytest -q -m "not slow" $(EXTRAS_TESTS) $(PYTEST_ARGS)
 
-# The litert extra (litert-torch converts, ai-edge-litert runs) brings jax, torchao and TensorFlow's converter: about
-# 3 GB beside torch 2.13.0 CPU, so it has a venv of its own. Its tests convert real models (fp32 and PT2E int8) and
-# run them through every verb and `export --format best`.
-LITERT_VENV := .venv-litert
-LITERT_PY   := $(LITERT_VENV)/bin/python
-LITERT_TESTS := tests/deploy/test_litert.py tests/deploy/test_litert_runtime.py tests/deploy/test_export_best.py
+# The on-device extras, litert (litert-torch converts, ai-edge-litert runs; it brings jax, torchao and TensorFlow's
+# converter) and executorch, take about 3 GB beside torch 2.13.0 CPU, so they have a venv of their own. Its tests
+# convert real models (fp32 and PT2E int8) and run them through every verb and `export --format best`.
+EDGE_VENV := .venv-edge
+EDGE_PY   := $(EDGE_VENV)/bin/python
+EDGE_TESTS := tests/deploy/test_litert.py tests/deploy/test_litert_runtime.py tests/deploy/test_executorch.py \
+              tests/deploy/test_export_best.py
 
-$(LITERT_VENV)/bin/python:
-	$(PYTHON) -m venv $(LITERT_VENV)
+$(EDGE_VENV)/bin/python:
+	$(PYTHON) -m venv $(EDGE_VENV)
 
-$(LITERT_VENV)/.installed: pyproject.toml constraints.txt | $(LITERT_VENV)/bin/python
-	$(LITERT_PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,litert]"
+$(EDGE_VENV)/.installed: pyproject.toml constraints.txt | $(EDGE_VENV)/bin/python
+	$(EDGE_PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,litert,executorch]"
 	touch $@
 
-install-litert: $(LITERT_VENV)/.installed  ## a venv with the litert extra (export --format tflite, the litert engine)
+install-edge: $(EDGE_VENV)/.installed  ## a venv with the litert and executorch extras (on-device formats and engines)
 
-test-litert: install-litert  ## the tflite exporter and litert engine tests (slow ones included), in their own venv
-	$(LITERT_PY) -m pytest -q $(LITERT_TESTS) $(PYTEST_ARGS)
+test-edge: install-edge  ## the tflite / executorch exporter and engine tests (slow ones included), in their own venv
+	$(EDGE_PY) -m pytest -q $(EDGE_TESTS) $(PYTEST_ARGS)
 
 quickstart: install  ## train → eval → profile → report on the embedded synthetic dataset
 	$(VENV)/bin/edgevision quickstart --out runs/quickstart
@@ -115,4 +116,4 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) $(ZOO_VENV) $(EXTRAS_VENV) $(LITERT_VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(ZOO_VENV) $(EXTRAS_VENV) $(EDGE_VENV) runs .pytest_cache .ruff_cache

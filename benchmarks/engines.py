@@ -1,8 +1,9 @@
 """Engines benchmark: every engine × precision on the same graphs, batch 1, 1 and 2 threads, interleaved in one run.
 
-One command (run it under the shared lock so timings are not disturbed by other benchmarks)::
+One command, in a venv with the openvino extra (and the litert and executorch extras for their rows: ``pip install
+-e ".[openvino,litert,executorch]"``), under the shared lock so timings are not disturbed by other benchmarks::
 
-    flock /tmp/edgevision-bench.lock .venv/bin/python benchmarks/engines.py
+    flock /tmp/edgevision-bench.lock .venv-bench/bin/python benchmarks/engines.py
 
 Models (untrained: there is no ImageNet here, so every file is calibrated on real COCO128 photos, 96 for
 calibration and the other 32 held out for the int8 agreement with fp32): SqueezeNet-1.1 224² and MobileNetV1-0.5
@@ -13,7 +14,10 @@ ConvDet map, is compared). Per model:
 - onnxruntime fp32 and edgevision's int8 (QDQ U8S8 per channel, minmax, ``deploy.int8``);
 - OpenVINO on the IR converted from the same ONNX graph: fp32 (f32 hint), bf16 hint (bf16 only on CPUs with
   AVX-512-BF16/AMX, else it runs f32: ``bf16_units`` says which), NNCF int8 (``deploy.openvino.quantize_int8``),
-  and edgevision's QDQ int8 file read by OpenVINO directly.
+  and edgevision's QDQ int8 file read by OpenVINO directly;
+- LiteRT (when the litert extra is installed): ``.tflite`` fp32 and full-integer int8 (PT2E, the same 96
+  calibration photos), in the interpreter with XNNPACK;
+- ExecuTorch (when the executorch extra is installed): ``.pte`` fp32 and PT2E int8 with the XNNPACK delegate.
 
 Latency: ``utils.timing.interleaved`` (batch 1, rounds of 0.15 s per runner, 5–12 rounds until every ratio's
 relative standard error ≤ 1 %; median of the pooled runs), per thread count, all runners of a model in the same
@@ -35,8 +39,11 @@ import numpy as np
 import torch
 
 from _common import save
+from edgevision.deploy import executorch as etx
+from edgevision.deploy import litert
 from edgevision.deploy import openvino as ovx
 from edgevision.deploy.int8 import graph as q
+from edgevision.deploy.litert_runtime import Runner as LiteRTRunner
 from edgevision.deploy.onnx import export_onnx, ort_session
 from edgevision.models import build_model, count_params
 from edgevision.models.complexity import count_macs
@@ -68,8 +75,26 @@ def build_files(name: str, kwargs: dict, size: int, images: np.ndarray, work: Pa
     nncf_model, report = ovx.quantize_int8(ov_model.clone(), calib, hold, ref, max_drop=1.0)  # defaults, no fallback
     ovx.save_ir(ov_model, work / "model.xml", {"precision": "fp32"})
     ovx.save_ir(nncf_model, work / "model.int8.xml", {"precision": "int8"})
-    return {"model": model, "fp32": fp32, "int8": int8, "xml": work / "model.xml", "xml_int8": work / "model.int8.xml",
-            "hold": hold, "ref": ref, "nncf": report}
+    files = {"model": model, "fp32": fp32, "int8": int8, "xml": work / "model.xml",
+             "xml_int8": work / "model.int8.xml", "hold": hold, "ref": ref, "nncf": report}
+    shape = (3, size, size)
+    if litert.available():
+        files["tflite"] = litert.convert_fp32(model, shape, work / "model.tflite")
+        files["tflite_int8"] = litert.convert_int8(model, shape, calib, work / "model.int8.tflite")
+    if etx.available():
+        files["pte"] = etx.convert_fp32(model, shape, work / "model.pte")
+        files["pte_int8"] = etx.convert_int8(model, shape, calib, work / "model.int8.pte")
+    return files
+
+
+DEVICE = {"litert fp32": ("tflite", LiteRTRunner), "litert int8": ("tflite_int8", LiteRTRunner),
+          "executorch fp32": ("pte", lambda p, n: etx.Runner(p, n)),
+          "executorch int8": ("pte_int8", lambda p, n: etx.Runner(p, n))}  # label → (file key, runner)
+
+
+def device_runners(f: dict, threads: int) -> dict:
+    """label → run(x) of the on-device files that were built."""
+    return {k: make(f[key], threads) for k, (key, make) in DEVICE.items() if key in f}
 
 
 def runners(f: dict, threads: int) -> dict:
@@ -86,7 +111,7 @@ def runners(f: dict, threads: int) -> dict:
             "openvino fp32": ovx.runner(f["xml"], threads, "fp32"),
             "openvino bf16": ovx.runner(f["xml"], threads, "bf16"),
             "openvino int8 (nncf)": ovx.runner(f["xml_int8"], threads, "int8"),
-            "openvino int8 (edgevision qdq)": ovx.runner(f["int8"], threads, "int8")}
+            "openvino int8 (edgevision qdq)": ovx.runner(f["int8"], threads, "int8"), **device_runners(f, threads)}
 
 
 def agreements(f: dict) -> dict:
@@ -96,7 +121,8 @@ def agreements(f: dict) -> dict:
             "openvino fp32": q.agreement(ovx.run_ir(f["xml"], hold, "fp32"), ref),
             "openvino bf16": q.agreement(ovx.run_ir(f["xml"], hold, "bf16"), ref),
             "openvino int8 (nncf)": q.agreement(ovx.run_ir(f["xml_int8"], hold, "int8"), ref),
-            "openvino int8 (edgevision qdq)": q.agreement(ovx.run_ir(f["int8"], hold, "int8"), ref)}
+            "openvino int8 (edgevision qdq)": q.agreement(ovx.run_ir(f["int8"], hold, "int8"), ref),
+            **{k: q.agreement(run(hold), ref) for k, run in device_runners(f, 1).items()}}
 
 
 def measure_model(key: str, images: np.ndarray, threads: list[int], round_s: float) -> dict:
@@ -108,7 +134,8 @@ def measure_model(key: str, images: np.ndarray, threads: list[int], round_s: flo
         out = {"input": f"3x{size}x{size}", "params": count_params(f["model"]),
                "macs": count_macs(f["model"], (3, size, size)), "latency_ms": {}, "vs_ort_fp32": {}, "rounds": {},
                "file_bytes": {"onnx fp32": f["fp32"].stat().st_size, "onnx int8": f["int8"].stat().st_size,
-                              "openvino fp32": ovx.ir_bytes(f["xml"]), "openvino int8": ovx.ir_bytes(f["xml_int8"])},
+                              "openvino fp32": ovx.ir_bytes(f["xml"]), "openvino int8": ovx.ir_bytes(f["xml_int8"]),
+                              **{k: f[key].stat().st_size for k, (key, _) in DEVICE.items() if key in f}},
                "agreement": agreements(f), "nncf": f["nncf"]}
         for n in threads:
             with compute_threads(n):
@@ -137,7 +164,8 @@ def main() -> None:
     images = coco_images(128, 224)
     models = {k: measure_model(k, images, args.threads, args.round_s) for k in args.models}
     sq = models.get("squeezenet1_1@224")
-    result = {"engines_tested": ["torch", "onnxruntime", "openvino"], "threads": args.threads,
+    tested = ["torch", "onnxruntime", "openvino"] + ["litert"] * litert.available() + ["executorch"] * etx.available()
+    result = {"engines_tested": tested, "threads": args.threads,
               "bf16_units": ovx.has_bf16(), "openvino": ovx.require().__version__,
               "nncf": ovx.require("nncf").__version__, "batch": 1, "models": models,
               "presence_resnet18_0.5@96": "not measured here: needs a trained artifact (benchmarks/speed.py)",

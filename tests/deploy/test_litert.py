@@ -6,23 +6,19 @@ from __future__ import annotations
 import pytest
 
 import edgevision as ev
-from conftest import tiny_data
 from edgevision.cli import main
 from edgevision.deploy import litert, litert_runtime
 from edgevision.deploy.litert_runtime import read_metadata
 from edgevision.errors import ConfigError, EdgevisionError
+from exporter_models import MODELS, train_each
 
-MODELS = {"plain": ("student_cnn", {"width": 8, "depth": 2}), "residual": ("resnet8", {}),
-          "concat": ("squeezenet1_1", {})}
 needs_litert = pytest.mark.skipif(not litert.available(), reason="the litert extra is not installed "
                                   "(pip install 'edgevision[litert]')")
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lt")
-    return {k: ev.train(model=m, model_kwargs=kw, data=tiny_data(n_train=64, size=32), epochs=1, batch_size=32,
-                        out=root / k).artifact for k, (m, kw) in MODELS.items()}
+    return train_each(tmp_path_factory.mktemp("lt"))
 
 
 @needs_litert

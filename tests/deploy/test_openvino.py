@@ -14,20 +14,16 @@ from edgevision.cli import main
 from edgevision.deploy import openvino as ovx
 from edgevision.deploy.onnx import export_onnx
 from edgevision.errors import ConfigError, EdgevisionError
+from exporter_models import MODELS, train_each
 
 pytest.importorskip("openvino", reason="the openvino extra is not installed (pip install 'edgevision[openvino]')")
 pytest.importorskip("nncf", reason="the openvino extra is not installed (pip install 'edgevision[openvino]')")
 
-MODELS = {"plain": ("student_cnn", {"width": 8, "depth": 2}), "residual": ("resnet8", {}),
-          "concat": ("squeezenet1_1", {})}
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Each model trained one epoch on 4 synthetic shapes at 32 px (the data gives int8 its calibration)."""
-    root = tmp_path_factory.mktemp("ov")
-    return {k: ev.train(model=m, model_kwargs=kw, data=tiny_data(n_train=64, size=32), epochs=1, batch_size=32,
-                        out=root / k).artifact for k, (m, kw) in MODELS.items()}
+    return train_each(tmp_path_factory.mktemp("ov"))
 
 
 @pytest.mark.parametrize("kind", list(MODELS))

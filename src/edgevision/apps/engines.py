@@ -8,8 +8,8 @@
   (``deploy.export.cv2_compatible``). OpenCV may abort the process on a graph it misreads, so the file is
   probed in a child process first (``deploy.export.cv2_outputs``) and a failure becomes a one-line error;
 - ``openvino`` (its extra): an ``.xml`` IR at its precision, or the ONNX graph converted;
-- ``litert`` (its extra): a ``.tflite`` file in LiteRT's interpreter, or a torch artifact converted to one first
-  (litert-torch).
+- ``litert`` and ``executorch`` (their extras): a ``.tflite`` file in LiteRT's interpreter, a ``.pte`` program in
+  ExecuTorch, or a torch artifact converted to one first (when the converter is installed).
 """
 
 from __future__ import annotations
@@ -24,14 +24,13 @@ import numpy as np
 import torch
 
 from ..artifacts import Artifact
-from ..deploy import litert
 from ..deploy import openvino as ovx
+from ..deploy import runtimes
 from ..deploy.export import cv2_compatible, cv2_outputs
-from ..deploy.litert_runtime import Runner as LiteRTRunner
 from ..deploy.onnx import cv2_net, cv2_run, export_onnx, ort_session
 from ..errors import ConfigError, EdgevisionError
 
-ENGINES = ("auto", "torch", "onnxruntime", "cv2", "openvino", "litert")
+ENGINES = ("auto", "torch", "onnxruntime", "cv2", "openvino", "litert", "executorch")
 Runner = Callable[[np.ndarray], np.ndarray]
 
 
@@ -59,25 +58,23 @@ def is_ir(art: Artifact) -> bool:
     return art.path.suffix == ".xml"
 
 
-def is_tflite(art: Artifact) -> bool:
-    return art.path.suffix == ".tflite"
-
-
 def resolve_engine(art: Artifact, engine: str) -> str:
     """``auto`` → torch for ``.pt``/``.evz``, onnxruntime for ``.onnx``, openvino for ``.xml``, litert for
-    ``.tflite``; torch refuses an ONNX artifact, an IR runs in openvino only and a ``.tflite`` in litert only."""
+    ``.tflite``, executorch for ``.pte``; torch refuses an ONNX artifact, and an IR, a ``.tflite`` or a ``.pte``
+    runs in its own engine only."""
     if engine not in ENGINES:
         raise ConfigError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    own = runtimes.for_suffix(art.path.suffix)
     if engine == "auto":
-        return "openvino" if is_ir(art) else "litert" if is_tflite(art) else "onnxruntime" if is_onnx(art) \
-            else "torch"
+        return "openvino" if is_ir(art) else own.engine if own else "onnxruntime" if is_onnx(art) else "torch"
     if is_ir(art) and engine != "openvino":
         raise ConfigError(f"{art.path}: an OpenVINO IR runs with --engine openvino only (not {engine})")
-    if is_tflite(art) and engine != "litert":
-        raise ConfigError(f"{art.path}: a .tflite file runs with --engine litert only (not {engine})")
-    if engine == "litert" and is_onnx(art):
-        raise ConfigError(f"{art.path}: engine litert runs .tflite files and torch artifacts (.pt, .evz), not .onnx; "
-                          f"export one with `edgevision export --format tflite`")
+    if own and engine != own.engine:
+        raise ConfigError(f"{art.path}: a {own.suffix} file runs with --engine {own.engine} only (not {engine})")
+    rt = runtimes.for_engine(engine)
+    if rt and is_onnx(art):
+        raise ConfigError(f"{art.path}: engine {engine} runs {rt.suffix} files and torch artifacts (.pt, .evz), not "
+                          f".onnx; export one with `edgevision export --format {rt.format}`")
     if engine == "torch" and is_onnx(art):
         raise ConfigError(f"{art.path}: engine torch needs a .pt or .evz artifact; run an .onnx file with "
                           f"--engine onnxruntime or --engine cv2")
@@ -92,8 +89,8 @@ def make_engine(art: Artifact, engine: str = "auto", threads: int = 1) -> Engine
         return Engine(name, threads, _torch_runner(art.model, threads))
     if name == "openvino" and is_ir(art):
         return Engine(name, threads, _ov_runner(art.path, threads, str(art.meta.get("precision", "fp32"))))
-    if name == "litert":
-        return _litert_engine(art, threads)
+    if rt := runtimes.for_engine(name):
+        return _file_engine(rt, art, threads)
     tmp = None
     path = art.path
     if not is_onnx(art) or name == "cv2":
@@ -109,17 +106,17 @@ def make_engine(art: Artifact, engine: str = "auto", threads: int = 1) -> Engine
     return Engine(name, threads, run, path, tmp)
 
 
-def _litert_engine(art: Artifact, threads: int) -> Engine:
-    """A ``.tflite`` artifact as is; a torch artifact converted once to a temporary fp32 file (litert-torch)."""
-    if is_tflite(art):
-        return Engine("litert", threads, LiteRTRunner(art.path, threads))
-    if not litert.available():
-        raise ConfigError(f"--engine litert on {art.path.name}: converting it to .tflite needs litert-torch; install "
-                          f"it with: {litert.INSTALL} (or export it once with `edgevision export --format tflite`)")
+def _file_engine(rt: runtimes.FileRuntime, art: Artifact, threads: int) -> Engine:
+    """A ``.tflite`` / ``.pte`` artifact as is; a torch artifact converted once to a temporary fp32 file."""
+    if art.path.suffix == rt.suffix:
+        return Engine(rt.engine, threads, rt.runner(art.path, threads))
+    if not rt.can_convert():
+        raise ConfigError(f"--engine {rt.engine} on {art.path.name}: {rt.convert_hint()}, or export it once with "
+                          f"`edgevision export --format {rt.format}`")
     tmp = Path(tempfile.mkdtemp(prefix="edgevision-demo-"))
     try:
-        path = litert.convert_fp32(art.model, art.input_shape, tmp / "model.tflite")
-        return Engine("litert", threads, LiteRTRunner(path, threads), None, tmp)
+        path = rt.convert(art.model, art.input_shape, tmp / f"model{rt.suffix}")
+        return Engine(rt.engine, threads, rt.runner(path, threads), None, tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -3,9 +3,10 @@
 Each row gives accuracy on the data, size on disk, params, MACs, latency p50/p90 at batch 1, throughput at a
 larger batch, the achieved GMAC/s and its fraction of this machine's peak (measured in the same run with a
 large GEMM on the same thread count, see :mod:`.peak`). Engines: torch eager (fp32, optionally bf16 compute),
-onnxruntime, OpenCV ``cv2.dnn`` and OpenVINO (its extra); a ``.pt`` artifact is exported to ONNX on the fly for
-the others, an ``.onnx`` file (int8 QDQ included) runs in OpenVINO as well, and an OpenVINO ``.xml`` runs there
-only, at its precision.
+onnxruntime, OpenCV ``cv2.dnn``, OpenVINO, LiteRT and ExecuTorch (their extras); a ``.pt`` artifact is exported
+to ONNX on the fly for onnxruntime, cv2 and OpenVINO, and converted to an fp32 ``.tflite`` / ``.pte`` for the
+on-device runtimes when their converters are installed; an ``.onnx`` file (int8 QDQ included) runs in OpenVINO as
+well, and an OpenVINO ``.xml``, a ``.tflite`` or a ``.pte`` runs in its own engine only, at its precision.
 
 Latency is measured in interleaved rounds (every runner of a thread count gets a slice of the budget per
 round) and the pooled median is quoted, so background load hits every row alike and ratios within one table
@@ -33,13 +34,13 @@ from ..artifacts import Artifact, load_artifact
 from ..config import dump
 from ..configs.bench import BenchConfig
 from ..data import BatchLoader, BatchTransform
-from ..deploy import litert
 from ..deploy import openvino as ovx
+from ..deploy import runtimes
 from ..deploy.export import cv2_compatible, cv2_outputs
 from ..deploy.foreign import FOREIGN_ARCH
-from ..deploy.litert_runtime import LiteRTModule, Runner
 from ..deploy.onnx import OnnxModule, cv2_net, cv2_run, export_onnx, ort_session, run_session
 from ..deploy.onnxstats import onnx_macs, onnx_params
+from ..deploy.runtimes import FileRuntime
 from ..errors import DataError, EdgevisionError
 from ..models.base import build_from_spec, count_params
 from ..models.complexity import count_macs
@@ -140,47 +141,45 @@ def _ov_target(art: Artifact, label: str, path: Path, precision: str) -> Target:
     return t
 
 
-def _litert_runner(path: Path) -> Callable[[int], Callable[[np.ndarray], Any]]:
-    def make(threads: int) -> Callable[[np.ndarray], Any]:
-        return Runner(path, threads)
-    return make
-
-
-def _litert_target(art: Artifact, label: str, path: Path | None, precision: str, error: str | None = None) -> Target:
-    """LiteRT's interpreter on a ``.tflite`` file (an exported one, or the torch model converted on the fly)."""
+def _file_target(rt: FileRuntime, art: Artifact, label: str, path: Path | None, precision: str,
+                 error: str | None = None) -> Target:
+    """An on-device runtime (LiteRT, ExecuTorch) on its file (an exported one, or the model converted on the fly)."""
     if path is None:
-        return Target(label, art, "litert", precision, art.path, nn.Identity(), lambda n: None, error)
-    return Target(label, art, "litert", precision, path, LiteRTModule(path), _litert_runner(path))
+        return Target(label, art, rt.engine, precision, art.path, nn.Identity(), lambda n: None, error)
+    return Target(label, art, rt.engine, precision, path, rt.module(path), lambda n: rt.runner(path, n))
 
 
-def _litert_convert(art: Artifact, label: str, cfg: BenchConfig, tmp: Path) -> list[Target]:
-    """A torch artifact converted to fp32 ``.tflite`` (needs litert-torch); asked for without it: an error row."""
-    if isinstance(art.model, OnnxModule) or not litert.available():
+def _converted(rt: FileRuntime, art: Artifact, label: str, cfg: BenchConfig, tmp: Path) -> list[Target]:
+    """A torch artifact converted to an fp32 file of ``rt``; without its converter, an error row when the engine
+    was asked for by name (the default engine list does not ask for what cannot be built here)."""
+    if isinstance(art.model, OnnxModule) or not rt.can_convert():
         if "engines" not in cfg.model_fields_set:
-            return []  # the default engine list does not ask for what cannot be built here
-        why = "an .onnx file cannot be converted to .tflite here" if isinstance(art.model, OnnxModule) else \
-            f"converting to .tflite needs litert-torch ({litert.INSTALL})"
-        return [_litert_target(art, label, None, "fp32", why)]
-    path = tmp / f"{len(list(tmp.iterdir()))}-{art.path.stem}.tflite"
+            return []
+        why = f"an .onnx file does not convert to {rt.suffix}" if isinstance(art.model, OnnxModule) else \
+            rt.convert_hint()
+        return [_file_target(rt, art, label, None, "fp32", why)]
+    path = tmp / f"{len(list(tmp.iterdir()))}-{art.path.stem}{rt.suffix}"
     try:
-        litert.convert_fp32(art.model, art.input_shape, path)
+        rt.convert(art.model, art.input_shape, path)
     except EdgevisionError as e:
-        return [_litert_target(art, label, None, "fp32", str(e))]
-    return [_litert_target(art, label, path, "fp32")]
+        return [_file_target(rt, art, label, None, "fp32", str(e))]
+    return [_file_target(rt, art, label, path, "fp32")]
 
 
 def targets(art: Artifact, label: str, cfg: BenchConfig, tmp: Path) -> list[Target]:
-    """Every (engine, precision) this artifact can run on, exporting a .pt to ONNX (or .tflite) when needed."""
+    """Every (engine, precision) this artifact can run on, exporting a .pt to ONNX (or converting it for an
+    on-device runtime) when needed."""
 
     precision = str(art.meta.get("precision", "fp32"))
     if art.path.suffix == ".xml":
         return [_ov_target(art, label, art.path, precision)] if "openvino" in cfg.engines else []
-    if art.path.suffix == ".tflite":
-        return [_litert_target(art, label, art.path, precision)] if "litert" in cfg.engines else []
+    if rt := runtimes.for_suffix(art.path.suffix):
+        return [_file_target(rt, art, label, art.path, precision)] if rt.engine in cfg.engines else []
     out: list[Target] = []
     is_onnx = isinstance(art.model, OnnxModule)
-    if "litert" in cfg.engines:
-        out += _litert_convert(art, label, cfg, tmp)
+    for rt in runtimes.RUNTIMES.values():
+        if rt.engine in cfg.engines:
+            out += _converted(rt, art, label, cfg, tmp)
     if not is_onnx and "torch" in cfg.engines:
         out.append(Target(label, art, "torch", precision, art.path, art.model, _torch_runner(art.model)))
         if cfg.torch_bf16:
@@ -394,7 +393,7 @@ def expand(path: str | Path) -> list[str | Path]:
     if card.get("stage") != "export" or not card.get("files") or (p.is_file() and card.get("artifact") != p.name):
         return [path]
     files = [folder / f["file"] for f in card["files"]]
-    return [f for f in files if f.suffix in (".onnx", ".xml", ".tflite")] or [path]
+    return [f for f in files if f.suffix in (".onnx", ".xml", *runtimes.suffixes())] or [path]
 
 
 def _label(art: Artifact) -> str:

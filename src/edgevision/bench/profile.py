@@ -23,10 +23,9 @@ from .. import shipped
 from ..artifacts import load_artifact
 from ..config import dump
 from ..configs.bench import PROFILE_ENGINES, ProfileConfig
-from ..deploy import litert
 from ..deploy import openvino as ovx
+from ..deploy import runtimes
 from ..deploy.foreign import FOREIGN_ARCH, graph_input, is_foreign
-from ..deploy.litert_runtime import Runner as LiteRTRunner
 from ..deploy.onnx import export_onnx, ort_session, read_metadata, run_session
 from ..deploy.onnxstats import onnx_macs, onnx_params
 from ..errors import ConfigError, EdgevisionError, suggest
@@ -66,7 +65,7 @@ def _open(cfg: ProfileConfig) -> tuple[nn.Module | None, tuple[int, ...], dict[s
     shape = parse_shape(input_text, 3) if input_text else art.input_shape
     size = ovx.ir_bytes(art.path) if art.path.suffix == ".xml" else art.path.stat().st_size
     desc = {"name": art.arch.label, "kind": art.path.suffix, "file_bytes": size, "path": str(art.path)}
-    if art.path.suffix in FILE_ENGINES:  # run the file itself; count params/MACs on the architecture it records
+    if file_engines(art.path.suffix):  # run the file itself; count params/MACs on the architecture it records
         return build_from_spec(art.arch).eval(), shape, {**desc, "file": art.path,
                                                            "precision": art.meta.get("precision", "fp32")}
     return art.model, shape, desc
@@ -90,18 +89,22 @@ def _open_foreign(path: Path, input_text: str | None) -> tuple[None, tuple[int, 
                          "path": str(path), "file": path, "counts": counts}
 
 
-FILE_ENGINES = {".onnx": ("onnxruntime", "openvino"), ".xml": ("openvino",), ".tflite": ("litert",)}
+def file_engines(suffix: str) -> tuple[str, ...]:
+    """The engines that run a file kind: an .onnx in onnxruntime and openvino, an .xml in openvino, a .tflite in
+    litert, a .pte in executorch."""
+    rt = runtimes.for_suffix(suffix)
+    return (rt.engine,) if rt else {".onnx": ("onnxruntime", "openvino"), ".xml": ("openvino",)}.get(suffix, ())
 
 
 def _engines(cfg: ProfileConfig, file: Path | None) -> list[str]:
-    """The engines to time: litert on a model needs litert-torch to convert it, and is dropped from the default
-    list without it (asked for by name, the missing extra is one line)."""
+    """The engines to time: an on-device runtime on a model needs its converter, and is dropped from the default
+    list without it (asked for by name, the missing converter is one line)."""
     engines = list(cfg.engines)
-    if "litert" in engines and file is None and not litert.available():
-        if "engines" in cfg.model_fields_set:
-            raise ConfigError(f"--engines litert: a model is converted to .tflite first, which needs litert-torch; "
-                              f"install it with: {litert.INSTALL}")
-        engines.remove("litert")
+    for rt in runtimes.RUNTIMES.values():
+        if rt.engine in engines and file is None and not rt.can_convert():
+            if "engines" in cfg.model_fields_set:
+                raise ConfigError(f"--engines {rt.engine}: a model needs converting first, and {rt.convert_hint()}")
+            engines.remove(rt.engine)
     return engines
 
 
@@ -114,11 +117,11 @@ def _runner(eng: str, model: nn.Module | None, shape: tuple[int, ...], threads: 
     if file is not None and file.suffix == ".xml":
         run = ovx.runner(file, threads, precision)
         return lambda x: run(x.numpy())
-    if eng == "litert":
-        if file is None or file.suffix != ".tflite":
-            file = litert.convert_fp32(model, shape, tmp / "model.tflite")
-        lt = LiteRTRunner(file, threads)
-        return lambda x: lt(x.numpy())
+    if rt := runtimes.for_engine(eng):
+        if file is None or file.suffix != rt.suffix:
+            file = rt.convert(model, shape, tmp / f"model{rt.suffix}")
+        run = rt.runner(file, threads)
+        return lambda x: run(x.numpy())
     path = file or tmp / "model.onnx"
     if not path.exists():
         export_onnx(model, path, shape)
@@ -139,10 +142,11 @@ def profile_model(model: nn.Module | None, shape: tuple[int, ...], threads: int 
     A foreign ONNX file has no torch model: ``counts`` gives its params and MACs (:mod:`edgevision.deploy.onnxstats`).
     """
     if onnx_file is not None:
-        engines = [e for e in engines if e in FILE_ENGINES.get(onnx_file.suffix, ())]
+        engines = [e for e in engines if e in file_engines(onnx_file.suffix)]
         if not engines:
             raise EdgevisionError(f"{onnx_file}: none of the engines asked for runs this file (an .xml runs in "
-                                  f"openvino, an .onnx in onnxruntime or openvino, a .tflite in litert)")
+                                  f"openvino, an .onnx in onnxruntime or openvino, a .tflite in litert, a .pte in "
+                                  f"executorch)")
     threads = threads or torch.get_num_threads()
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)

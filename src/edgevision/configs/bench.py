@@ -12,9 +12,10 @@ from .foreign import ForeignOnnxOptions
 from .train import WEIGHTS_HELP, WEIGHTS_STRICT_HELP
 from .verb import Verb
 
-BENCH_ENGINES = ("torch", "onnxruntime", "cv2", "openvino", "litert")
-PROFILE_ENGINES = ("torch", "onnxruntime", "openvino", "litert")
-EXTRA_ENGINES = {"openvino": "openvino", "litert": "ai_edge_litert"}  # engine → the module its optional extra installs
+BENCH_ENGINES = ("torch", "onnxruntime", "cv2", "openvino", "litert", "executorch")
+PROFILE_ENGINES = ("torch", "onnxruntime", "openvino", "litert", "executorch")
+EXTRA_ENGINES = {"openvino": "openvino", "litert": "ai_edge_litert",  # engine → the module its optional extra installs
+                 "executorch": "executorch"}
 
 
 def installed(engines: tuple[str, ...]) -> list[str]:
@@ -45,10 +46,10 @@ class ProfileConfig(BaseModel):
     threads: int | None = Field(None, ge=1, le=256, description="threads of torch and onnxruntime (default: "
                                 "torch's current thread count)")
     batch: int = Field(8, ge=1, le=1024, description="batch size for the throughput measurement")
-    engines: list[Literal["torch", "onnxruntime", "openvino", "litert"]] = Field(
+    engines: list[Literal["torch", "onnxruntime", "openvino", "litert", "executorch"]] = Field(
         default_factory=lambda: installed(PROFILE_ENGINES), description="engines to time (default: those installed; "
-        "an .onnx target runs in onnxruntime and openvino, an .xml in openvino, a .tflite in litert; a model is "
-        "converted for litert when litert-torch is installed)")
+        "an .onnx target runs in onnxruntime and openvino, an .xml in openvino, a .tflite in litert, a .pte in "
+        "executorch; a model is converted for litert / executorch when their converters are installed)")
     budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per measurement")
 
 
@@ -58,7 +59,7 @@ class BenchConfig(ForeignOnnxOptions):
     cli: ClassVar[Verb] = Verb(
         "bench", "edgevision:bench",
         "one table: accuracy, size, params, MACs, latency p50/p90, throughput, GMAC/s and % of peak, per artifact × "
-        "engine (torch, onnxruntime, cv2.dnn, OpenVINO, LiteRT) × precision × threads",
+        "engine (torch, onnxruntime, cv2.dnn, OpenVINO, LiteRT, ExecuTorch) × precision × threads",
         examples=("edgevision bench runs/t runs/t-export --threads 1,2",), args=("artifacts",),
         show="edgevision.bench.bench:describe", aliases=(("--data", "data.source"), ("--budget", "budget_s")),
         json="bench")
@@ -73,10 +74,11 @@ class BenchConfig(ForeignOnnxOptions):
     threads: list[Annotated[int, Field(ge=1, le=256)]] = Field(default_factory=lambda: [1], min_length=1,
                                                                description="thread counts, one set of rows each "
                                                                "(torch, onnxruntime and cv2 alike)")
-    engines: list[Literal["torch", "onnxruntime", "cv2", "openvino", "litert"]] = Field(
+    engines: list[Literal["torch", "onnxruntime", "cv2", "openvino", "litert", "executorch"]] = Field(
         default_factory=lambda: installed(BENCH_ENGINES), description="torch (eager), onnxruntime, cv2 (cv2.dnn), "
-        "openvino and litert (their extras; default: those installed); a .pt is exported to ONNX for the others, "
-        "converted from it for openvino, and converted to .tflite for litert when litert-torch is installed")
+        "openvino, litert and executorch (their extras; default: those installed); a .pt is exported to ONNX for "
+        "onnxruntime and cv2, converted from it for openvino, and converted to .tflite / .pte for litert / "
+        "executorch when their converters are installed")
     torch_bf16: bool = Field(False, description="also run torch in bf16 (channels-last, AMX/AVX-512 BF16)")
     batch: int = Field(32, ge=1, le=1024, description="batch size of the throughput measurement")
     budget_s: float = Field(1.0, gt=0, le=120, description="seconds of timing per row, for batch 1 and again for "

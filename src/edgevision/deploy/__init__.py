@@ -1,5 +1,17 @@
 """Deployment: the export table (:mod:`.export`), ONNX and engine runtimes (:mod:`.onnx`), int8 graph quantization
-(:mod:`.int8`) and the ``quantize`` stage. Importing this package registers the exporters, the ``.onnx`` and ``.xml``
-(OpenVINO IR, :mod:`.openvino`) artifact loaders and the stages."""
+(:mod:`.int8`) and the ``quantize`` stage. Importing this package registers the exporters, the ``.onnx``, ``.xml``
+(OpenVINO IR, :mod:`.openvino`), ``.tflite`` (:mod:`.litert_runtime`) and ``.pte`` (:mod:`.executorch`) artifact
+loaders, the on-device runtimes (:mod:`.runtimes`) and the stages."""
 
-from . import best, export, foreign, litert, litert_runtime, onnx, openvino, ov_export, quantize  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    best,
+    executorch,
+    export,
+    foreign,
+    litert,
+    litert_runtime,
+    onnx,
+    openvino,
+    ov_export,
+    quantize,
+)

@@ -1,8 +1,9 @@
 """``export --format best``: build every installed candidate, keep the fastest that passes parity and accuracy.
 
 Candidates are the formats whose extra is installed: ``onnx`` (fp32 and int8 QDQ, run in onnxruntime),
-``openvino`` (fp32 IR, int8 through NNCF, and bf16 compute where the CPU has bf16 units) and ``tflite`` (fp32 and
-full-integer int8, run in LiteRT's interpreter). Each file is checked as its format checks it; then
+``openvino`` (fp32 IR, int8 through NNCF, and bf16 compute where the CPU has bf16 units), ``tflite`` (fp32 and
+full-integer int8, run in LiteRT's interpreter) and ``executorch`` (fp32 and PT2E int8 with XNNPACK). Each file is
+checked as its format checks it; then
 
 1. a file that failed its parity check is rejected (and removed), with the rule it missed;
 2. every remaining file is evaluated on (the first :data:`~.ov_export.TEST_LIMIT` samples of) the test split, and a
@@ -26,13 +27,19 @@ from ..errors import EdgevisionError
 from ..utils.threads import compute_threads
 from ..utils.timing import interleaved
 from . import openvino as ovx
+from . import runtimes
 from .export import EXPORTERS, ExportFormat, ExportJob, remove_file
-from .litert_runtime import LiteRTModule, Runner
 from .onnx import OnnxModule, ort_session
 from .ov_export import metric_on_test_split
 
-CANDIDATES = ("onnx", "openvino", "tflite")
-ENGINE = {".onnx": "onnxruntime", ".xml": "openvino", ".tflite": "litert"}  # file suffix → the engine that runs it
+CANDIDATES = ("onnx", "openvino", "tflite", "executorch")
+
+
+def engine_of(file: str, fmt: str) -> str:
+    """The engine that runs an exported file."""
+    suffix = Path(file).suffix
+    rt = runtimes.for_suffix(suffix)
+    return rt.engine if rt else {".onnx": "onnxruntime", ".xml": "openvino"}.get(suffix, fmt)
 
 
 def candidate_formats() -> list[str]:
@@ -63,16 +70,16 @@ def build(job: ExportJob) -> list[dict[str, Any]]:
 
 
 def _module(path: Path, precision: str) -> nn.Module:
-    if path.suffix == ".tflite":
-        return LiteRTModule(path)
+    if rt := runtimes.for_suffix(path.suffix):
+        return rt.module(path)
     return ovx.OpenVinoModule(path, precision) if path.suffix == ".xml" else OnnxModule(path)
 
 
 def _runner(path: Path, precision: str, threads: int):
     if path.suffix == ".xml":
         return ovx.runner(path, threads, precision)
-    if path.suffix == ".tflite":
-        return Runner(path, threads)
+    if rt := runtimes.for_suffix(path.suffix):
+        return rt.runner(path, threads)
     s = ort_session(path, threads)
     name = s.get_inputs()[0].name
     return lambda x: s.run(None, {name: x})
@@ -90,7 +97,7 @@ def choose(job: ExportJob, files: list[dict[str, Any]]) -> tuple[list[dict[str, 
     cands = []
     for f in files:
         c = {"file": f["file"], "format": f["format"], "precision": f["precision"],
-             "engine": ENGINE.get(Path(f["file"]).suffix, f["format"]), "bytes": f["bytes"]}
+             "engine": engine_of(f["file"], f["format"]), "bytes": f["bytes"]}
         if "build_error" in f:
             c["rejected"] = f["build_error"]
         elif not f["pass"]:
@@ -145,5 +152,5 @@ def _time(job: ExportJob, ok: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 EXPORTERS.register("best", ExportFormat("", frozenset(), build, "the fastest installed candidate (onnx, openvino, "
-                                        "tflite) "
-                                        "that passes parity and stays within --tolerance of fp32", choose=choose))
+                                        "tflite, executorch) that passes parity and stays within --tolerance of "
+                                        "fp32", choose=choose))

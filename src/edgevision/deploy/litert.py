@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import io
 import os
 import tempfile
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, DataError, EdgevisionError, cause_of
+from ..errors import ConfigError, EdgevisionError, cause_of
+from ..utils.quiet import quiet
 from ..utils.text import one_line
-from .export import EXPORTERS, ExportFormat, ExportJob, onnx_metadata, score, torch_outputs
-from .int8 import graph as q
-from .litert_runtime import Runner, write_metadata
+from .device_export import export_files
+from .export import EXPORTERS, ExportFormat, ExportJob
+from .litert_runtime import RUNTIME, write_metadata
 
 INSTALL = "pip install 'edgevision[litert]'"
 
@@ -54,13 +52,9 @@ def _require() -> Any:
     return litert_torch
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """The converter (and torchao, on import) print progress lines and warnings; the CLI prints its own summary."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-            warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+def _quiet() -> contextlib.AbstractContextManager[None]:
+    """The converter (and torchao, on import) print progress lines, warnings and native log lines."""
+    return quiet(native=True)
 
 
 def _write(edge: Any, path: Path) -> Path:
@@ -109,37 +103,18 @@ def convert_int8(model: nn.Module, shape: tuple[int, int, int], calib: np.ndarra
     return _write(edge, path)
 
 
-def _meta(job: ExportJob, precision: str, **extra: Any) -> dict[str, Any]:
-    """The export's self-description (as an ``.onnx`` export's), with the file's static batch-1 NCHW input."""
-    meta = onnx_metadata(job.art, job.model, precision, **extra)
-    meta["input"]["shape"][0] = 1
-    return {**meta, "format": "edgevision.tflite"}
+def _fp32(model: nn.Module, shape: tuple[int, int, int], path: Path, meta: dict[str, Any]) -> Path:
+    return write_metadata(convert_fp32(model, shape, path), meta)
 
 
-def _entry(path: Path, precision: str, x: np.ndarray, res: dict[str, Any]) -> dict[str, Any]:
-    return {"file": path.name, "precision": precision, "bytes": path.stat().st_size, "samples": len(x),
-            "engines": ["litert"], "litert": res, "pass": res["pass"]}
+def _int8(model: nn.Module, shape: tuple[int, int, int], calib: np.ndarray, path: Path, meta: dict[str, Any]
+          ) -> Path:
+    return write_metadata(convert_int8(model, shape, calib, path), meta)
 
 
 def _tflite(job: ExportJob) -> list[dict[str, Any]]:
-    cfg = job.cfg
     _require()
-    x, real = job.probe()
-    ref = torch_outputs(job.model, x)
-    fp32 = convert_fp32(job.model, job.shape, job.run.path / "model.tflite")
-    write_metadata(fp32, _meta(job, "fp32"))
-    files = [_entry(fp32, "fp32", x, score(Runner(fp32)(x), ref, cfg, "float"))]
-    if cfg.int8:
-        sp = job.splits()
-        if sp is None or not real or not len(sp.train):
-            raise DataError(f"{job.art.path}: int8 export needs calibration data; the artifact records none, pass "
-                            f"--data")
-        calib = q.sample_array(sp.train, sp, cfg.calib_samples)
-        path = convert_int8(job.model, job.shape, calib, job.run.path / "model.int8.tflite")
-        write_metadata(path, _meta(job, "int8", calib_samples=len(calib)))
-        files.append({**_entry(path, "int8", x, score(Runner(path)(x), ref, cfg, "agreement")),
-                      "calib_samples": len(calib)})
-    return files
+    return export_files(job, RUNTIME, _fp32, _int8)
 
 
 EXPORTERS.register("tflite", ExportFormat(

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from ..artifacts import LOADERS, Artifact
 from ..errors import ArtifactError, ConfigError, EdgevisionError, cause_of
-from ..models.base import ArchSpec
 from ..utils.io import atomic_open, to_jsonable
+from ..utils.quiet import quiet
 from ..utils.text import one_line
+from .runtimes import FileModule, FileRuntime, file_artifact, register
 
 INSTALL = "pip install 'edgevision[litert]'"
 META_NAME = "edgevision/meta"
@@ -108,8 +108,9 @@ class Runner:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
-            self.it = Interpreter(model_path=str(path), num_threads=int(threads or 1))
-            self.it.allocate_tensors()
+            with quiet(native=True):  # the interpreter logs its delegate on stderr
+                self.it = Interpreter(model_path=str(path), num_threads=int(threads or 1))
+                self.it.allocate_tensors()
         except Exception as e:  # the interpreter raises ValueError / RuntimeError with its own text
             raise EdgevisionError(f"{path}: LiteRT cannot load it ({one_line(cause_of(e))[:200]})") from None
         self.inp, self.out = self.it.get_input_details()[0], self.it.get_output_details()[0]
@@ -133,36 +134,34 @@ class Runner:
         return np.concatenate([self._one(x[i:i + 1]) for i in range(len(x))])
 
 
-class LiteRTModule(nn.Module):
+class LiteRTModule(FileModule):
     """Runs a ``.tflite`` file in LiteRT behind the module interface (``eval``, ``predict``, bench accuracy)."""
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
-        super().__init__()
-        self.path, self.threads = Path(path), threads
-        self._run: Runner | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._run is None:
-            self._run = Runner(self.path, self.threads)
-        return torch.from_numpy(self._run(x.detach().float().cpu().numpy()))
-
-    def __getstate__(self) -> dict:  # interpreters are not copyable; copies load the file again lazily
-        state = self.__dict__.copy()
-        state["_run"] = None
-        return state
+    def make_runner(self) -> Runner:
+        return Runner(self.path, self.threads)
 
 
 @LOADERS.register(".tflite", description="a LiteRT (TFLite) file written by `edgevision export --format tflite`")
 def load_tflite(path: Path) -> Artifact:
     """Load an exported ``.tflite`` as an :class:`Artifact` whose ``model`` runs in LiteRT's interpreter."""
     meta = read_metadata(path)
-    missing = [k for k in ("arch", "task", "preprocess") if k not in meta]
-    if missing:
-        raise ArtifactError(f"{path}: not an edgevision export (metadata {', '.join(missing)} missing); export it "
-                            f"with `edgevision export --format tflite`, or use it as a teacher file "
-                            f"(--teacher {path.name} --teacher-options.output ...)")
+    art = file_artifact(path, meta, LiteRTModule(path), "tflite", f", or use it as a teacher file (--teacher "
+                        f"{path.name} --teacher-options.output ...)")
     Runner(path)  # a file the interpreter rejects fails here, in one line
-    precision = str(meta.get("precision", "fp32"))
-    art_meta = {**dict(meta.get("meta") or {}), "precision": precision, "source": meta.get("source")}
-    return Artifact(LiteRTModule(path), ArchSpec.from_dict(meta["arch"]), meta["task"], meta["preprocess"], path,
-                    art_meta)
+    return art
+
+
+def _convert(model: nn.Module, shape: tuple[int, int, int], path: Path) -> Path:
+    from . import litert
+
+    return litert.convert_fp32(model, shape, path)
+
+
+def _can_convert() -> bool:
+    from . import litert
+
+    return litert.available()
+
+
+RUNTIME = register(FileRuntime("litert", ".tflite", "tflite", "litert", Runner, LiteRTModule, _convert, _can_convert,
+                               "litert-torch"))
