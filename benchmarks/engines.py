@@ -25,7 +25,9 @@ rounds. Ratios are onnxruntime fp32 p50 / p50. The trained people-presence ResNe
 its own training run (``benchmarks/speed.py`` makes one), so its int8 accuracy stays in ``speed.json``.
 
 Writes ``benchmarks/results/engines.json``: ``engines_tested``; per model ``latency_ms`` and ``vs_ort_fp32`` per
-thread count, ``file_bytes``, ``agreement``, ``best_engine`` (fastest at 1 thread), ``best_int8`` and
+thread count, ``file_bytes``, ``agreement`` (top-1 with onnxruntime fp32), ``cosine`` (of the outputs with it),
+``top2_margin_fp32`` (how far the reference's top-1 is from a tie), ``not_converted`` (a converter's refusal),
+``best_engine`` (fastest at 1 thread), ``best_int8`` and
 ``best_int8_speedup_vs_ort_fp32_1t``; ``target`` (SqueezeNet-1.1 best int8 ≥ 3.8× onnxruntime fp32 at 1 thread).
 """
 
@@ -45,6 +47,7 @@ from edgevision.deploy import openvino as ovx
 from edgevision.deploy.int8 import graph as q
 from edgevision.deploy.litert_runtime import Runner as LiteRTRunner
 from edgevision.deploy.onnx import export_onnx, ort_session
+from edgevision.errors import EdgevisionError
 from edgevision.models import build_model, count_params
 from edgevision.models.complexity import count_macs
 from edgevision.utils.threads import compute_threads
@@ -78,12 +81,16 @@ def build_files(name: str, kwargs: dict, size: int, images: np.ndarray, work: Pa
     files = {"model": model, "fp32": fp32, "int8": int8, "xml": work / "model.xml",
              "xml_int8": work / "model.int8.xml", "hold": hold, "ref": ref, "nncf": report}
     shape = (3, size, size)
-    if litert.available():
-        files["tflite"] = litert.convert_fp32(model, shape, work / "model.tflite")
-        files["tflite_int8"] = litert.convert_int8(model, shape, calib, work / "model.int8.tflite")
-    if etx.available():
-        files["pte"] = etx.convert_fp32(model, shape, work / "model.pte")
-        files["pte_int8"] = etx.convert_int8(model, shape, calib, work / "model.int8.pte")
+    files["not_converted"] = {}
+    for key, mod, available in (("tflite", litert, litert.available()), ("pte", etx, etx.available())):
+        if not available:
+            continue
+        try:  # a converter that rejects the model is a result, not a crash
+            files[key] = mod.convert_fp32(model, shape, work / f"model.{key}")
+            files[f"{key}_int8"] = mod.convert_int8(model, shape, calib, work / f"model.int8.{key}")
+        except EdgevisionError as e:
+            files["not_converted"][key] = str(e)[:400]
+            say(f"  {key}: {str(e)[:200]}")
     return files
 
 
@@ -114,15 +121,35 @@ def runners(f: dict, threads: int) -> dict:
             "openvino int8 (edgevision qdq)": ovx.runner(f["int8"], threads, "int8"), **device_runners(f, threads)}
 
 
-def agreements(f: dict) -> dict:
-    """Top-1 (per position for maps) agreement with onnxruntime fp32 on the 32 held-out photos."""
-    hold, ref = f["hold"], f["ref"]
-    return {"onnxruntime int8": q.agreement(q.run_onnx(f["int8"], hold), ref),
-            "openvino fp32": q.agreement(ovx.run_ir(f["xml"], hold, "fp32"), ref),
-            "openvino bf16": q.agreement(ovx.run_ir(f["xml"], hold, "bf16"), ref),
-            "openvino int8 (nncf)": q.agreement(ovx.run_ir(f["xml_int8"], hold, "int8"), ref),
-            "openvino int8 (edgevision qdq)": q.agreement(ovx.run_ir(f["int8"], hold, "int8"), ref),
-            **{k: q.agreement(run(hold), ref) for k, run in device_runners(f, 1).items()}}
+def outputs(f: dict) -> dict:
+    """label → the first output on the 32 held-out photos, for every file but onnxruntime fp32 (the reference)."""
+    hold = f["hold"]
+    return {"onnxruntime int8": q.run_onnx(f["int8"], hold), "openvino fp32": ovx.run_ir(f["xml"], hold, "fp32"),
+            "openvino bf16": ovx.run_ir(f["xml"], hold, "bf16"),
+            "openvino int8 (nncf)": ovx.run_ir(f["xml_int8"], hold, "int8"),
+            "openvino int8 (edgevision qdq)": ovx.run_ir(f["int8"], hold, "int8"),
+            **{k: run(hold) for k, run in device_runners(f, 1).items()}}
+
+
+def margin(ref: np.ndarray) -> float:
+    """Median gap between the two largest fp32 outputs (over the class axis), relative to their spread: near 0, top-1
+    agreement is a coin toss between ties."""
+    top = np.sort(ref.reshape(len(ref), ref.shape[1], -1), axis=1)
+    gap = (top[:, -1] - top[:, -2]) / (top.std(axis=1) + 1e-12)
+    return round(float(np.median(gap)), 4)
+
+
+def cosine(out: np.ndarray, ref: np.ndarray) -> float:
+    """Mean over photos of cos(output, reference), each flattened: how close the numbers are, which top-1 agreement
+    does not tell where an untrained model's logits are near ties."""
+    a, b = out.reshape(len(out), -1).astype(np.float64), ref.reshape(len(ref), -1).astype(np.float64)
+    return round(float(np.mean((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))), 6)
+
+
+def fidelity(f: dict) -> tuple[dict, dict]:
+    """Top-1 agreement (per position for maps) and output cosine with onnxruntime fp32 on the held-out photos."""
+    outs = outputs(f)
+    return ({k: q.agreement(o, f["ref"]) for k, o in outs.items()}, {k: cosine(o, f["ref"]) for k, o in outs.items()})
 
 
 def measure_model(key: str, images: np.ndarray, threads: list[int], round_s: float) -> dict:
@@ -136,7 +163,9 @@ def measure_model(key: str, images: np.ndarray, threads: list[int], round_s: flo
                "file_bytes": {"onnx fp32": f["fp32"].stat().st_size, "onnx int8": f["int8"].stat().st_size,
                               "openvino fp32": ovx.ir_bytes(f["xml"]), "openvino int8": ovx.ir_bytes(f["xml_int8"]),
                               **{k: f[key].stat().st_size for k, (key, _) in DEVICE.items() if key in f}},
-               "agreement": agreements(f), "nncf": f["nncf"]}
+               "nncf": f["nncf"], "not_converted": f["not_converted"]}
+        out["agreement"], out["cosine"] = fidelity(f)
+        out["top2_margin_fp32"] = margin(f["ref"])
         for n in threads:
             with compute_threads(n):
                 fns = {k: (lambda r=r: r(x)) for k, r in runners(f, n).items()}

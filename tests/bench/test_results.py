@@ -120,3 +120,19 @@ def test_the_shipped_cards_quote_their_benchmarks():
     seg, bench = shipped.card("person-segmenter")["metrics"], _load("person_segmenter.json")["shipped"]
     assert math.isclose(seg["test_miou"], bench["evz_test_miou"]) and seg["evz_bytes"] == bench["evz_bytes"]
     assert seg["evz_bytes"] == shipped.path("person-segmenter").stat().st_size
+
+
+def test_deploy_page_engine_tables_are_the_ones_engines_json_renders():
+    """docs/deploy.md quotes benchmarks/engines_table.py's rendering of engines.json verbatim."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("engines_table", RESULTS.parent / "engines_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    d = _load("engines.json")
+    doc = (RESULTS.parents[1] / "docs" / "deploy.md").read_text()
+    assert mod.latency_table(d) in doc and mod.size_table(d) in doc
+    assert set(d["engines_tested"]) >= {"onnxruntime", "openvino", "litert", "executorch"}
+    sq = d["models"]["squeezenet1_1@224"]
+    assert d["target"]["value"] == sq["best_int8_speedup_vs_ort_fp32_1t"] == max(
+        v for k, v in sq["vs_ort_fp32"]["1"].items() if "int8" in k)
