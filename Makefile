@@ -80,23 +80,23 @@ test-extras: install-extras  ## the openvino (export, engine, best) and dlib-fac
 	$(EXTRAS_PY) -m pytest -q -m "not slow" $(EXTRAS_TESTS) $(PYTEST_ARGS)
 
 # The on-device extras, litert (litert-torch converts, ai-edge-litert runs; it brings jax, torchao and TensorFlow's
-# converter) and executorch, take about 3 GB beside torch 2.13.0 CPU, so they have a venv of their own. Its tests
+# converter), executorch and ncnn (pnnx converts), take about 3 GB beside torch 2.13.0 CPU, so they have a venv of their own. Its tests
 # convert real models (fp32 and PT2E int8) and run them through every verb and `export --format best`.
 EDGE_VENV := .venv-edge
 EDGE_PY   := $(EDGE_VENV)/bin/python
 EDGE_TESTS := tests/deploy/test_litert.py tests/deploy/test_litert_runtime.py tests/deploy/test_executorch.py \
-              tests/deploy/test_export_best.py
+              tests/deploy/test_ncnn.py tests/deploy/test_export_best.py
 
 $(EDGE_VENV)/bin/python:
 	$(PYTHON) -m venv $(EDGE_VENV)
 
 $(EDGE_VENV)/.installed: pyproject.toml constraints.txt | $(EDGE_VENV)/bin/python
-	$(EDGE_PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,litert,executorch]"
+	$(EDGE_PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,litert,executorch,ncnn]"
 	touch $@
 
-install-edge: $(EDGE_VENV)/.installed  ## a venv with the litert and executorch extras (on-device formats and engines)
+install-edge: $(EDGE_VENV)/.installed  ## a venv with the litert, executorch and ncnn extras (on-device formats, engines)
 
-test-edge: install-edge  ## the tflite / executorch exporter and engine tests (slow ones included), in their own venv
+test-edge: install-edge  ## the tflite / executorch / ncnn exporter and engine tests (slow ones too), in their own venv
 	$(EDGE_PY) -m pytest -q $(EDGE_TESTS) $(PYTEST_ARGS)
 
 quickstart: install  ## train → eval → profile → report on the embedded synthetic dataset

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import edgevision as ev
+from conftest import tiny_data
 from edgevision.cli import main
 from edgevision.deploy import litert, litert_runtime
 from edgevision.deploy.litert_runtime import read_metadata
@@ -78,5 +79,16 @@ def test_a_converter_failure_rules_out_its_format_only(trained, tmp_path, monkey
     out = tmp_path / "best"
     best = ev.export(trained["plain"], format="best", min_agreement=0.8, tolerance=100, out=out).card["best"]
     lt = next(c for c in best["candidates"] if c["format"] == "tflite")
-    assert "aten.foo" in lt["rejected"] and best["engine"] != "litert"
+    assert "aten.foo" in lt["rejected"] and lt["engine"] == "litert" and best["engine"] != "litert"
     assert not list(out.glob("*.tflite"))
+
+
+@needs_litert
+def test_transposed_convolutions_are_named_when_litert_refuses_them(tmp_path, capsys):
+    art = ev.train(model="enet", model_kwargs={"width_mult": 0.25}, epochs=1, batch_size=16,
+                   data=tiny_data(n_train=16, size=32, classes=2), out=tmp_path / "seg").artifact
+    capsys.readouterr()
+    assert main(["export", str(art), "--format", "tflite", "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "transposed convolutions" in err[0] and "--format executorch" in err[0]
+    assert "mhlo" not in err[0]

@@ -113,3 +113,13 @@ def test_litert_on_a_model_without_the_converter_is_one_line(trained, tmp_path, 
     assert "litert-torch" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="litert-torch"):
         make_engine(load_artifact(trained), "litert")
+
+
+def test_bench_names_the_files_no_engine_runs(trained, tflite, tmp_path, capsys):
+    assert main(["bench", str(tflite), "--engines", "onnxruntime", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.tflite (a .tflite runs in litert)" in err[0]
+    res = ev.bench([trained, str(tflite)], engines=["onnxruntime"], threads=[1], budget_s=0.05, rounds=1, batch=2,
+                   peak=False, out=tmp_path / "b2")
+    assert {r["engine"] for r in res.card["bench"]["rows"]} == {"onnxruntime"}
+    assert "skipped" in capsys.readouterr().err

@@ -8,8 +8,9 @@
   (``deploy.export.cv2_compatible``). OpenCV may abort the process on a graph it misreads, so the file is
   probed in a child process first (``deploy.export.cv2_outputs``) and a failure becomes a one-line error;
 - ``openvino`` (its extra): an ``.xml`` IR at its precision, or the ONNX graph converted;
-- ``litert`` and ``executorch`` (their extras): a ``.tflite`` file in LiteRT's interpreter, a ``.pte`` program in
-  ExecuTorch, or a torch artifact converted to one first (when the converter is installed).
+- ``litert``, ``executorch`` and ``ncnn`` (their extras): a ``.tflite`` file in LiteRT's interpreter, a ``.pte``
+  program in ExecuTorch, an ncnn ``.param`` model, or a torch artifact converted to one first (when the converter
+  is installed).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ..deploy.export import cv2_compatible, cv2_outputs
 from ..deploy.onnx import cv2_net, cv2_run, export_onnx, ort_session
 from ..errors import ConfigError, EdgevisionError
 
-ENGINES = ("auto", "torch", "onnxruntime", "cv2", "openvino", "litert", "executorch")
+ENGINES = ("auto", "torch", "onnxruntime", "cv2", "openvino", "litert", "executorch", "ncnn")
 Runner = Callable[[np.ndarray], np.ndarray]
 
 

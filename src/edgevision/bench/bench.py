@@ -41,7 +41,7 @@ from ..deploy.foreign import FOREIGN_ARCH
 from ..deploy.onnx import OnnxModule, cv2_net, cv2_run, export_onnx, ort_session, run_session
 from ..deploy.onnxstats import onnx_macs, onnx_params
 from ..deploy.runtimes import FileRuntime
-from ..errors import DataError, EdgevisionError
+from ..errors import ConfigError, DataError, EdgevisionError
 from ..models.base import build_from_spec, count_params
 from ..models.complexity import count_macs
 from ..runs import RunDir, machine, make_card
@@ -275,7 +275,7 @@ def _row(t: Target, threads: int, timing: dict[str, Any], facts: dict[str, Any],
          peaks: dict[str, float] | None) -> dict[str, Any]:
     row = {"label": t.label, "artifact": str(t.artifact.path), "file": str(t.file), "engine": t.engine,
            "precision": t.precision, "threads": threads, "metric": acc[0], "accuracy": acc[1],
-           "file_bytes": ovx.ir_bytes(t.file) if t.file.suffix == ".xml" else t.file.stat().st_size, **facts,
+           "file_bytes": ovx.ir_bytes(t.file) if t.file.suffix == ".xml" else runtimes.file_bytes(t.file), **facts,
            "batch": cfg.batch}
     if "error" in timing:
         return {**row, "error": timing["error"]}
@@ -345,9 +345,18 @@ def bench_artifacts(cfg: BenchConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         ts: list[Target] = []
         paths = [p for a in cfg.artifacts for p in (expand(a) if cfg.expand_exports else [a])]
+        skipped = []
         for i, a in enumerate(paths):
             art = load_artifact(a, cfg.onnx_description() if Path(a).suffix == ".onnx" else None)
-            ts += targets(art, labels[i] if i < len(labels) else _label(art), cfg, Path(tmp))
+            got = targets(art, labels[i] if i < len(labels) else _label(art), cfg, Path(tmp))
+            if not got:
+                skipped.append(f"{art.path} ({_runs_in(art)})")
+            ts += got
+        if skipped:
+            line = f"none of --engines {','.join(cfg.engines)} runs " + "; ".join(skipped)
+            if not ts:
+                raise ConfigError(f"bench: {line}")
+            console.print(f"note: skipped: {line}", highlight=False, soft_wrap=True)
         data_cache: dict[str, Any] = {}
         accs = {id(t): _accuracy(t, cfg, data_cache) if t.error is None else ("", None, {}) for t in ts}
         facts = {id(t): _model_facts(t.artifact) for t in ts}
@@ -396,6 +405,16 @@ def expand(path: str | Path) -> list[str | Path]:
     return [f for f in files if f.suffix in (".onnx", ".xml", *runtimes.suffixes())] or [path]
 
 
+def _runs_in(art: Artifact) -> str:
+    """Which engines run an artifact's file kind, for the skip note."""
+    if rt := runtimes.for_suffix(art.path.suffix):
+        return f"a {rt.suffix} runs in {rt.engine}"
+    if art.path.suffix == ".xml":
+        return "an .xml runs in openvino"
+    return "an .onnx runs in onnxruntime, cv2 and openvino" if art.path.suffix == ".onnx" else \
+        "a torch artifact runs in every engine"
+
+
 def _label(art: Artifact) -> str:
     p = art.path
     return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
@@ -428,11 +447,13 @@ def format_table(res: dict[str, Any]) -> str:
             lines.append(base + f"error: {r['error'][:60]}")
             continue
         frac = f"{100 * r['peak_fraction_b1']:.1f}" if "peak_fraction_b1" in r else "-"
+        first, ort = (f"{r[k]:.2f}" if k in r else "-" for k in ("vs_first", "vs_ort_fp32"))
         lines.append(base + f"{r['p50_ms']:>8.3f} {r['p90_ms']:>8.3f} {r['img_s']:>8.1f} {r['gmacs_b1']:>7.2f} "
-                     f"{frac:>6} {r.get('vs_first', float('nan')):>6.2f} {r.get('vs_ort_fp32', float('nan')):>6.2f}")
+                     f"{frac:>6} {first:>6} {ort:>6}")
     peaks = "; ".join(f"{k} thr: fp32 {v['fp32']}, int8 {v['int8']} GMAC/s" for k, v in res["peak_gmacs"].items()
                       if v)
-    lines.append("* fastest of its model, precision and thread count; ×ort32 = onnxruntime fp32 p50 / this p50")
+    lines.append("* fastest of its model, precision and thread count; ×first = the first artifact's p50 on the same "
+                 "engine / this p50; ×ort32 = onnxruntime fp32 p50 of the same model / this p50")
     lines += res.get("verdicts", [])
     return "\n".join(lines) + (f"\npeak (large GEMM, same run): {peaks}" if peaks else "")
 

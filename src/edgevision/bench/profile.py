@@ -63,7 +63,7 @@ def _open(cfg: ProfileConfig) -> tuple[nn.Module | None, tuple[int, ...], dict[s
         return _open_foreign(p, input_text)
     art = load_artifact(p)
     shape = parse_shape(input_text, 3) if input_text else art.input_shape
-    size = ovx.ir_bytes(art.path) if art.path.suffix == ".xml" else art.path.stat().st_size
+    size = ovx.ir_bytes(art.path) if art.path.suffix == ".xml" else runtimes.file_bytes(art.path)
     desc = {"name": art.arch.label, "kind": art.path.suffix, "file_bytes": size, "path": str(art.path)}
     if file_engines(art.path.suffix):  # run the file itself; count params/MACs on the architecture it records
         return build_from_spec(art.arch).eval(), shape, {**desc, "file": art.path,

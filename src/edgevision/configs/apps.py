@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .foreign import ForeignOnnxOptions
-from .train import THREADS_HELP
+from .train import ARTIFACT_HELP, THREADS_HELP
 from .verb import Verb
 
 
@@ -20,7 +20,7 @@ class PredictConfig(ForeignOnnxOptions):
         json="edgevision.apps.predict:read_predictions")
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    artifact: str = Field(..., description="model file (.pt/.evz/.onnx/.xml/.tflite/.pte) or run folder")
+    artifact: str = Field(..., description=ARTIFACT_HELP)
     inputs: list[str] = Field(..., min_length=1, description="image files and/or folders of images")
     batch_size: int = Field(32, ge=1, description="images per forward pass")
     draw: bool = Field(True, description="also write each image with its predictions drawn (<name>.png)")
@@ -38,11 +38,12 @@ class DemoConfig(BaseModel):
         out=False, json="metrics")
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    artifact: str = Field(..., description="model file (.pt/.evz/.onnx/.xml/.tflite/.pte) or run folder")
+    artifact: str = Field(..., description=ARTIFACT_HELP)
     source: str = Field(..., description="camera index (0), video file, folder of images, or rtsp:// URL")
-    engine: Literal["auto", "torch", "onnxruntime", "cv2", "openvino", "litert", "executorch"] = Field(
-        "auto", description="inference engine (cv2 = cv2.dnn; openvino, litert and executorch need their extras); "
-        "auto = torch for .pt/.evz, onnxruntime for .onnx, openvino for .xml, litert for .tflite, executorch for .pte")
+    engine: Literal["auto", "torch", "onnxruntime", "cv2", "openvino", "litert", "executorch", "ncnn"] = Field(
+        "auto", description="inference engine (cv2 = cv2.dnn; openvino, litert, executorch and ncnn need their "
+        "extras); auto = torch for .pt/.evz, onnxruntime for .onnx, openvino for .xml, litert for .tflite, "
+        "executorch for .pte, ncnn for .param")
     threads: int = Field(1, ge=1, le=256, description="torch/onnxruntime/OpenCV inference threads (default 1: a "
                          "steady frame rate beside the capture thread)")
     headless: bool = Field(False, description="no window; write files instead")

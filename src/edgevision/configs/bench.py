@@ -12,10 +12,10 @@ from .foreign import ForeignOnnxOptions
 from .train import WEIGHTS_HELP, WEIGHTS_STRICT_HELP
 from .verb import Verb
 
-BENCH_ENGINES = ("torch", "onnxruntime", "cv2", "openvino", "litert", "executorch")
-PROFILE_ENGINES = ("torch", "onnxruntime", "openvino", "litert", "executorch")
+BENCH_ENGINES = ("torch", "onnxruntime", "cv2", "openvino", "litert", "executorch", "ncnn")
+PROFILE_ENGINES = ("torch", "onnxruntime", "openvino", "litert", "executorch", "ncnn")
 EXTRA_ENGINES = {"openvino": "openvino", "litert": "ai_edge_litert",  # engine → the module its optional extra installs
-                 "executorch": "executorch"}
+                 "executorch": "executorch", "ncnn": "ncnn"}
 
 
 def installed(engines: tuple[str, ...]) -> list[str]:
@@ -30,7 +30,7 @@ class ProfileConfig(BaseModel):
 
     cli: ClassVar[Verb] = Verb(
         "profile", "edgevision:profile",
-        "params, MACs, latency p50/p90 (torch and onnxruntime), throughput and memory of a model",
+        "params, MACs, latency p50/p90 (on each installed engine), throughput and memory of a model",
         examples=("edgevision profile squeezenet1_1 --input-size 3x224x224 --threads 1",), args=("target",),
         show="edgevision.bench.profile:describe", aliases=(("--input", "input_size"),), json="profile")
 
@@ -46,10 +46,10 @@ class ProfileConfig(BaseModel):
     threads: int | None = Field(None, ge=1, le=256, description="threads of torch and onnxruntime (default: "
                                 "torch's current thread count)")
     batch: int = Field(8, ge=1, le=1024, description="batch size for the throughput measurement")
-    engines: list[Literal["torch", "onnxruntime", "openvino", "litert", "executorch"]] = Field(
+    engines: list[Literal["torch", "onnxruntime", "openvino", "litert", "executorch", "ncnn"]] = Field(
         default_factory=lambda: installed(PROFILE_ENGINES), description="engines to time (default: those installed; "
         "an .onnx target runs in onnxruntime and openvino, an .xml in openvino, a .tflite in litert, a .pte in "
-        "executorch; a model is converted for litert / executorch when their converters are installed)")
+        "executorch, a .param in ncnn; a model is converted for them when their converters are installed)")
     budget_s: float = Field(1.0, gt=0, le=60, description="seconds of timed runs per measurement")
 
 
@@ -59,7 +59,7 @@ class BenchConfig(ForeignOnnxOptions):
     cli: ClassVar[Verb] = Verb(
         "bench", "edgevision:bench",
         "one table: accuracy, size, params, MACs, latency p50/p90, throughput, GMAC/s and % of peak, per artifact × "
-        "engine (torch, onnxruntime, cv2.dnn, OpenVINO, LiteRT, ExecuTorch) × precision × threads",
+        "engine (torch, onnxruntime, cv2.dnn, OpenVINO, LiteRT, ExecuTorch, ncnn) × precision × threads",
         examples=("edgevision bench runs/t runs/t-export --threads 1,2",), args=("artifacts",),
         show="edgevision.bench.bench:describe", aliases=(("--data", "data.source"), ("--budget", "budget_s")),
         json="bench")
@@ -74,11 +74,11 @@ class BenchConfig(ForeignOnnxOptions):
     threads: list[Annotated[int, Field(ge=1, le=256)]] = Field(default_factory=lambda: [1], min_length=1,
                                                                description="thread counts, one set of rows each "
                                                                "(torch, onnxruntime and cv2 alike)")
-    engines: list[Literal["torch", "onnxruntime", "cv2", "openvino", "litert", "executorch"]] = Field(
+    engines: list[Literal["torch", "onnxruntime", "cv2", "openvino", "litert", "executorch", "ncnn"]] = Field(
         default_factory=lambda: installed(BENCH_ENGINES), description="torch (eager), onnxruntime, cv2 (cv2.dnn), "
-        "openvino, litert and executorch (their extras; default: those installed); a .pt is exported to ONNX for "
+        "openvino, litert, executorch and ncnn (their extras; default: those installed); a .pt is exported to ONNX for "
         "onnxruntime and cv2, converted from it for openvino, and converted to .tflite / .pte for litert / "
-        "executorch when their converters are installed")
+        "executorch / ncnn when their converters are installed")
     torch_bf16: bool = Field(False, description="also run torch in bf16 (channels-last, AMX/AVX-512 BF16)")
     batch: int = Field(32, ge=1, le=1024, description="batch size of the throughput measurement")
     budget_s: float = Field(1.0, gt=0, le=120, description="seconds of timing per row, for batch 1 and again for "

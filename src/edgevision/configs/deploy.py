@@ -43,7 +43,8 @@ class ExportConfig(ForeignOnnxOptions):
     format: str = Field("onnx", description="export format (`edgevision list exporters`): onnx; pt (16-bit weight "
                         "storage with --fp16/--bf16); openvino (IR: fp32, --bf16 compute, --int8 via NNCF; extra "
                         "[openvino]); tflite (LiteRT: fp32, --int8; extra [litert]); executorch (.pte with XNNPACK: "
-                        "fp32, --int8; extra [executorch]); best (the fastest installed "
+                        "fp32, --int8; extra [executorch]); ncnn (via pnnx: fp32; extra [ncnn]); best (the fastest "
+                        "installed "
                         "candidate within --tolerance)")
     int8: bool = Field(False, description="also write an int8 (QDQ, static, calibrated) file")
     fp16: bool = Field(False, description="also write a file with fp16 weight storage")

@@ -70,6 +70,7 @@ class TrainConfig(BaseModel):
     threads: int | None = Field(None, ge=1, le=256, description=THREADS_HELP)
 
 
+ARTIFACT_HELP = "model file (.pt, .evz, .onnx, .xml, .tflite, .pte, .ncnn.param) or run folder"
 WEIGHTS_HELP = ("initial weights: a state_dict file (.pt/.pth read without running code, or .safetensors) whose "
                 "names and shapes match the model")
 WEIGHTS_STRICT_HELP = ("every tensor of --weights must match the model by name and shape; false (or "
@@ -128,7 +129,7 @@ class EvalConfig(ForeignOnnxOptions):
                                          "0.5 --input-size 28"), args=("artifact",))
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    artifact: str = Field(..., description="model file (.pt/.evz/.onnx) or run folder")
+    artifact: str = Field(..., description=ARTIFACT_HELP)
     data: DataConfig | None = Field(None, description="default: the data the artifact was trained on")
     split: Literal["train", "val", "test"] = Field("test", description="split to evaluate")
     batch_size: int = Field(128, ge=1, description="evaluation batch size")

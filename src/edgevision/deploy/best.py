@@ -2,8 +2,8 @@
 
 Candidates are the formats whose extra is installed: ``onnx`` (fp32 and int8 QDQ, run in onnxruntime),
 ``openvino`` (fp32 IR, int8 through NNCF, and bf16 compute where the CPU has bf16 units), ``tflite`` (fp32 and
-full-integer int8, run in LiteRT's interpreter) and ``executorch`` (fp32 and PT2E int8 with XNNPACK). Each file is
-checked as its format checks it; then
+full-integer int8, run in LiteRT's interpreter), ``executorch`` (fp32 and PT2E int8 with XNNPACK) and ``ncnn``
+(fp32). Each file is checked as its format checks it; then
 
 1. a file that failed its parity check is rejected (and removed), with the rule it missed;
 2. every remaining file is evaluated on (the first :data:`~.ov_export.TEST_LIMIT` samples of) the test split, and a
@@ -32,12 +32,12 @@ from .export import EXPORTERS, ExportFormat, ExportJob, remove_file
 from .onnx import OnnxModule, ort_session
 from .ov_export import metric_on_test_split
 
-CANDIDATES = ("onnx", "openvino", "tflite", "executorch")
+CANDIDATES = ("onnx", "openvino", "tflite", "executorch", "ncnn")
 
 
 def engine_of(file: str, fmt: str) -> str:
-    """The engine that runs an exported file."""
-    suffix = Path(file).suffix
+    """The engine that runs an exported file (or the files a format would have written)."""
+    suffix = Path(file).suffix or EXPORTERS.get(fmt).suffix
     rt = runtimes.for_suffix(suffix)
     return rt.engine if rt else {".onnx": "onnxruntime", ".xml": "openvino"}.get(suffix, fmt)
 
@@ -152,5 +152,5 @@ def _time(job: ExportJob, ok: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 EXPORTERS.register("best", ExportFormat("", frozenset(), build, "the fastest installed candidate (onnx, openvino, "
-                                        "tflite, executorch) that passes parity and stays within --tolerance of "
+                                        "tflite, executorch, ncnn) that passes parity and stays within --tolerance of "
                                         "fp32", choose=choose))

@@ -51,7 +51,7 @@ def _require() -> None:
 
 
 def _lower(program: Any, meta: dict[str, Any] | None) -> bytes:
-    """An exported program lowered to XNNPACK, with the metadata method, as ``.pte`` bytes."""
+    """An exported program lowered to XNNPACK, with the metadata method, as ``.pte`` bytes (called quietly)."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
@@ -97,10 +97,10 @@ def convert_int8(model: nn.Module, shape: tuple[int, int, int], calib: np.ndarra
 
 def _program(path: Path) -> Any:
     _require()
-    from executorch.runtime import Runtime
-
     try:
-        with quiet(native=True):  # the runtime logs its CPU probing on stderr
+        with quiet(native=True):  # importing it logs torchao's missing CUDA kernels, and it logs its CPU probing
+            from executorch.runtime import Runtime
+
             return Runtime.get().load_program(Path(path))
     except Exception as e:  # the runtime raises RuntimeError / ValueError with its own text
         raise ArtifactError(f"{path}: ExecuTorch cannot load it ({one_line(cause_of(e))[:200]})") from None
@@ -149,12 +149,12 @@ _POOL: dict[str, int] = {"generation": 0, "threads": 0}
 
 def _pool_size(threads: int) -> None:
     """Size XNNPACK's shared thread pool to ``threads`` (a new pool: loaded methods must be loaded again)."""
-    from executorch.extension.pybindings import portable_lib
+    with quiet(native=True):  # the pool logs its CPU probing and every resize on stderr
+        from executorch.extension.pybindings import portable_lib
 
-    if portable_lib._threadpool_get_thread_count() != threads or _POOL["threads"] != threads:
-        with quiet(native=True):  # it logs the resize on stderr
+        if portable_lib._threadpool_get_thread_count() != threads or _POOL["threads"] != threads:
             portable_lib._unsafe_reset_threadpool(threads)
-        _POOL.update(generation=_POOL["generation"] + 1, threads=threads)
+            _POOL.update(generation=_POOL["generation"] + 1, threads=threads)
 
 
 def _load_forward(path: Path) -> Any:

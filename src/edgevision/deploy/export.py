@@ -234,6 +234,21 @@ def agreement_check(path: Path | None, agreement: float, samples: int, threshold
     return out if path is None else {"file": path.name, **out}
 
 
+def checked(f: dict[str, Any]) -> str:
+    """``engine: metric value vs threshold on N samples`` for each engine a file passed in."""
+    parts = []
+    for eng in f["engines"]:
+        r = f.get(eng) or {}
+        if "metric" not in r:
+            parts.append(eng)
+            continue
+        value = r[r["metric"]]
+        text = f"max_rel_err {value:.2g} ≤ {r['threshold']:g}" if r["metric"] == "max_rel_err" else \
+            f"{r['metric']} {value:.3f} ≥ {r['threshold']:g}"
+        parts.append(f"{eng}: {text}" + (f" on {r['samples']} samples" if r.get("samples") else ""))
+    return "; ".join(parts)
+
+
 def parity_failure(path: Path, res: dict[str, Any], engine: str = "onnxruntime") -> str:
     """One line: the file, the engine, the metric against its threshold, and that the file was removed."""
     if res.get("error"):
@@ -394,7 +409,7 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
                                           "phases_s": phases.as_dict(), **({"best": best} if best else {})})
     for f in passed:
         console.print(f"exported {run.path / f['file']}  ({f['precision']}, {f['bytes']:,} bytes; checked in "
-                      f"{', '.join(f['engines'])})", highlight=False)
+                      f"{checked(f)})", highlight=False)
     if passed:
         _write_card(cfg, art, run, passed, rejected, best)
     if best:
@@ -412,9 +427,10 @@ def best_line(report: dict[str, Any]) -> str:
     rej = [c for c in report["candidates"] if "rejected" in c]
     vs = f", {report['vs_ort_fp32']:.2f}× onnxruntime fp32" if report.get("vs_ort_fp32") else ""
     up = f", {report['vs_runner_up']:.2f}× the runner-up {report['runner_up']}" if report.get("runner_up") else ""
+    why = "".join(f"\n  rejected {c['file']} ({c['engine']}): {c['rejected']}" for c in rej)
     return (f"best: {report['winner']} ({report['engine']} {report['precision']}, {report['p50_ms']:.3f} ms at batch 1 "
             f"on {report['threads']} thread(s){vs}{up}); {len(rej)} of {len(report['candidates'])} candidates "
-            f"rejected")
+            f"rejected{why}")
 
 
 def model_facts(art: Artifact) -> dict[str, Any]:

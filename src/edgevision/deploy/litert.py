@@ -71,13 +71,25 @@ def _write(edge: Any, path: Path) -> Path:
     return path
 
 
+def refusal(model: nn.Module, e: BaseException, what: str = "convert") -> EdgevisionError:
+    """The converter's failure as one sentence: the transposed convolutions it cannot lower are named (the MLIR
+    text stays for ``--debug``), anything else keeps the converter's first line."""
+    transposed = [n for n, m in model.named_modules() if isinstance(m, nn.ConvTranspose1d | nn.ConvTranspose2d)]
+    text = one_line(cause_of(e))
+    if transposed and ("legalize" in text or "mhlo" in text):
+        names = ", ".join(transposed[:3]) + (f" and {len(transposed) - 3} more" if len(transposed) > 3 else "")
+        return EdgevisionError(f"LiteRT's converter cannot {what} the model's transposed convolutions ({names}: "
+                               f"nn.ConvTranspose2d); use --format executorch, ncnn, openvino or onnx for it")
+    return EdgevisionError(f"LiteRT cannot {what} the model ({text[:300]})")
+
+
 def convert_fp32(model: nn.Module, shape: tuple[int, int, int], path: Path) -> Path:
     lt = _require()
     try:
         with _quiet():
             edge = lt.convert(model.eval(), (torch.zeros(1, *shape),))
     except Exception as e:
-        raise EdgevisionError(f"LiteRT cannot convert the model ({one_line(cause_of(e))[:300]})") from None
+        raise refusal(model, e) from None
     return _write(edge, path)
 
 
@@ -99,7 +111,7 @@ def convert_int8(model: nn.Module, shape: tuple[int, int, int], calib: np.ndarra
             edge = lt.convert(convert_pt2e(prepared, fold_quantize=False), (x,),
                               quant_config=QuantConfig(pt2e_quantizer=quantizer))
     except Exception as e:
-        raise EdgevisionError(f"LiteRT cannot quantize the model ({one_line(cause_of(e))[:300]})") from None
+        raise refusal(model, e, "quantize") from None
     return _write(edge, path)
 
 

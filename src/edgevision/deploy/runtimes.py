@@ -34,6 +34,7 @@ class FileRuntime:
     convert: Callable[[nn.Module, tuple[int, int, int], Path], Path]  # torch model -> fp32 file
     can_convert: Callable[[], bool]  # whether the converter is installed
     converter: str = ""  # the package that converts (litert-torch)
+    companions: tuple[str, ...] = ()  # suffixes of the files that hold the rest of the model (ncnn's .bin)
 
     @property
     def install(self) -> str:
@@ -64,6 +65,13 @@ def suffixes() -> tuple[str, ...]:
     return tuple(r.suffix for r in RUNTIMES.values())
 
 
+def file_bytes(path: Path) -> int:
+    """Bytes on disk of a model file with the companions that hold the rest of it."""
+    rt = for_suffix(path.suffix)
+    extra = [path.with_suffix(s) for s in (rt.companions if rt else ())]
+    return sum(p.stat().st_size for p in (path, *extra) if p.is_file())
+
+
 class FileModule(nn.Module):
     """A file behind the module interface (``eval``, ``predict``, bench accuracy): :meth:`make_runner` builds its
     runner on first use; copies build their own (runtimes' loaded programs are not copyable)."""
@@ -91,8 +99,8 @@ def file_artifact(path: Path, meta: dict[str, Any], model: nn.Module, fmt: str, 
     """An exported file as an :class:`Artifact`, from the metadata it carries (one line when it has none)."""
     missing = [k for k in ("arch", "task", "preprocess") if k not in meta]
     if missing:
-        raise ArtifactError(f"{path}: not an edgevision export (metadata {', '.join(missing)} missing); export it "
-                            f"with `edgevision export --format {fmt}`{hint}")
+        raise ArtifactError(f"{path}: not an edgevision export (metadata {', '.join(missing)} missing); edgevision "
+                            f"runs the files that `edgevision export --format {fmt}` writes from a model{hint}")
     art_meta = {**dict(meta.get("meta") or {}), "precision": str(meta.get("precision", "fp32")),
                 "source": meta.get("source")}
     return Artifact(model, ArchSpec.from_dict(meta["arch"]), meta["task"], meta["preprocess"], path, art_meta)
