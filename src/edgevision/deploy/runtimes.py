@@ -1,7 +1,8 @@
-"""On-device runtimes that run one file kind each: LiteRT (``.tflite``, :mod:`.litert_runtime`) and ExecuTorch
-(``.pte``, :mod:`.executorch`). One table, read by ``bench``, ``profile``, ``demo`` and ``export --format best``:
-each entry says how to run a file, how to wrap it as a module (for accuracy), and how to convert a torch model to
-an fp32 file on the fly (which needs the converter, a larger install than the runtime)."""
+"""On-device runtimes that run one file kind each: LiteRT (``.tflite``, :mod:`.litert_runtime`), ExecuTorch
+(``.pte``, :mod:`.executorch`) and ncnn (``.ncnn.param``, :mod:`.ncnn`). One table, read by ``bench``,
+``profile``, ``demo`` and ``export --format best``: each entry says how to run a file, how to wrap it as a module
+(for accuracy), and how to convert a torch model to an fp32 file on the fly (which needs the converter, a larger
+install than the runtime)."""
 
 from __future__ import annotations
 
