@@ -73,9 +73,10 @@ def _card_artifact(stage_dir: Path) -> str:
 
 def export_trials(study: optuna.Study, p: Plan) -> dict[str, Any]:
     """Write ``<out>/trials.json`` and return its summary (counts, best trial, best artifact)."""
+    front = _front(study)  # first: trials only move on from running, so the front's trials are complete below too
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS)]
     rows = {t.number: trial_row(t) for t in trials}
-    front = _front(study)
+    front = [n for n in front if n in rows and rows[n]["values"]]
     counts = {s: sum(r["state"] == s for r in rows.values()) for s in ("complete", "pruned", "fail", "running")}
     counts["trials"] = len(rows)
     # "best": the front's best on the first objective (for one objective, the best trial)
