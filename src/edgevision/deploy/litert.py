@@ -75,8 +75,8 @@ def refusal(model: nn.Module, e: BaseException, what: str = "convert") -> Edgevi
     """The converter's failure as one sentence: the transposed convolutions it cannot lower are named (the MLIR
     text stays for ``--debug``), anything else keeps the converter's first line."""
     transposed = [n for n, m in model.named_modules() if isinstance(m, nn.ConvTranspose1d | nn.ConvTranspose2d)]
-    text = one_line(cause_of(e))
-    if transposed and ("legalize" in text or "mhlo" in text):
+    full, text = str(e), one_line(cause_of(e))  # the shortened line may have cut the words out of a long path
+    if transposed and ("legalize" in full or "mhlo" in full):
         names = ", ".join(transposed[:3]) + (f" and {len(transposed) - 3} more" if len(transposed) > 3 else "")
         return EdgevisionError(f"LiteRT's converter cannot {what} the model's transposed convolutions ({names}: "
                                f"nn.ConvTranspose2d); use --format executorch, ncnn, openvino or onnx for it")
