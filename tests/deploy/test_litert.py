@@ -3,7 +3,10 @@ concatenating one, parity-checked in LiteRT's interpreter (slow: each conversion
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import torch
 
 import edgevision as ev
 from conftest import tiny_data
@@ -84,11 +87,20 @@ def test_a_converter_failure_rules_out_its_format_only(trained, tmp_path, monkey
 
 
 @needs_litert
-def test_transposed_convolutions_are_named_when_litert_refuses_them(tmp_path, capsys):
+@pytest.mark.slow
+def test_segmentation_models_with_transposed_convolutions_export(tmp_path, capsys):
+    """ENet's transposed convolutions are converted as sub-pixel convolutions and the file passes parity."""
     art = ev.train(model="enet", model_kwargs={"width_mult": 0.25}, epochs=1, batch_size=16,
                    data=tiny_data(n_train=16, size=32, classes=2), out=tmp_path / "seg").artifact
-    capsys.readouterr()
-    assert main(["export", str(art), "--format", "tflite", "--out", str(tmp_path / "e")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "transposed convolutions" in err[0] and "--format executorch" in err[0]
-    assert "mhlo" not in err[0]
+    assert main(["export", str(art), "--format", "tflite", "--out", str(tmp_path / "e")]) == 0
+    report = json.loads((tmp_path / "e" / "export.json").read_text())
+    f = next(f for f in report["files"] if f["file"] == "model.tflite")
+    assert f["pass"] and f["litert"]["max_rel_err"] < 1e-4
+
+
+def test_transposed_convolutions_it_cannot_rewrite_are_named():
+    """A grouped transposed convolution stays one; the converter's refusal then names it in one line."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.ConvTranspose2d(4, 4, 2, 2, groups=2))
+    err = str(litert.refusal(model, RuntimeError("failed to legalize operation 'mhlo.convolution'\n" + "x" * 500)))
+    assert "transposed convolutions (1: nn.ConvTranspose2d)" in err and "--format executorch" in err
+    assert "mhlo" not in err and "\n" not in err

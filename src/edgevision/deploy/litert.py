@@ -20,6 +20,7 @@ import contextlib
 import importlib.util
 import os
 import tempfile
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from ..utils.text import one_line
 from .device_export import export_files
 from .export import EXPORTERS, ExportFormat, ExportJob
 from .litert_runtime import RUNTIME, write_metadata
+from .subpixel import rewrite_transposed
 
 INSTALL = "pip install 'edgevision[litert]'"
 
@@ -83,11 +85,21 @@ def refusal(model: nn.Module, e: BaseException, what: str = "convert") -> Edgevi
     return EdgevisionError(f"LiteRT cannot {what} the model ({text[:300]})")
 
 
+def lowerable(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` the converter can lower: transposed convolutions become sub-pixel convolutions
+    (``deploy.subpixel``, the same function), since LiteRT cannot legalize them."""
+    if not any(type(m) is nn.ConvTranspose2d for m in model.modules()):
+        return model.eval()
+    copy = deepcopy(model).eval()
+    rewrite_transposed(copy)
+    return copy
+
+
 def convert_fp32(model: nn.Module, shape: tuple[int, int, int], path: Path) -> Path:
     lt = _require()
     try:
         with _quiet():
-            edge = lt.convert(model.eval(), (torch.zeros(1, *shape),))
+            edge = lt.convert(lowerable(model), (torch.zeros(1, *shape),))
     except Exception as e:
         raise refusal(model, e) from None
     return _write(edge, path)
@@ -105,7 +117,7 @@ def convert_int8(model: nn.Module, shape: tuple[int, int, int], calib: np.ndarra
     quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
     try:
         with _quiet(), torch.no_grad():
-            prepared = prepare_pt2e(torch.export.export(model.eval(), (x,)).module(), quantizer)
+            prepared = prepare_pt2e(torch.export.export(lowerable(model), (x,)).module(), quantizer)
             for i in range(len(calib)):
                 prepared(torch.from_numpy(calib[i:i + 1]))
             edge = lt.convert(convert_pt2e(prepared, fold_quantize=False), (x,),
