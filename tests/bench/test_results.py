@@ -131,8 +131,14 @@ def test_deploy_page_engine_tables_are_the_ones_engines_json_renders():
     spec.loader.exec_module(mod)
     d = _load("engines.json")
     doc = (RESULTS.parents[1] / "docs" / "deploy.md").read_text()
-    assert mod.latency_table(d) in doc and mod.size_table(d) in doc
-    assert set(d["engines_tested"]) >= {"onnxruntime", "openvino", "litert", "executorch"}
+    assert mod.latency_table(d) in doc and mod.size_table(d) in doc and mod.accuracy_table(d) in doc
+    assert set(d["engines_tested"]) >= {"onnxruntime", "openvino", "litert", "executorch", "ncnn"}
     sq = d["models"]["squeezenet1_1@224"]
     assert d["target"]["value"] == sq["best_int8_speedup_vs_ort_fp32_1t"] == max(
         v for k, v in sq["vs_ort_fp32"]["1"].items() if "int8" in k)
+    pr = d["models"]["presence_resnet18_0.5@96"]  # the trained model: accuracy of every file on its test split
+    assert pr["trained"] and pr["test_samples"] > 500 and set(pr["accuracy"]) == set(pr["latency_ms"]["1"])
+    drops = pr["accuracy_drop_points"]
+    assert all(abs(drops[k] - 100 * (pr["accuracy"]["torch fp32"] - v)) < 0.011 for k, v in pr["accuracy"].items())
+    t = d["trained_target"]
+    assert t["fastest_int8"] == pr["best_int8"] and t["met"] == (drops[t["fastest_int8"]] <= 1.0)

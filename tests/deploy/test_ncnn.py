@@ -5,6 +5,8 @@ elsewhere; the missing-extra test runs everywhere."""
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -34,13 +36,25 @@ def test_ncnn_export_passes_parity_and_runs_like_the_torch_model(trained, kind, 
     res = ev.export(trained[kind], format="ncnn", out=tmp_path / "e")
     (f,) = res.card["files"]
     assert f["file"] == "model.ncnn.param" and res.card["rejected"] == []
-    assert f["ncnn"]["agreement"] >= 0.99 and f["ncnn"]["max_rel_err"] <= 5e-3
+    assert f["ncnn"]["metric"] == "max_rel_err" and f["ncnn"]["max_rel_err"] <= 1e-4  # fp32 weights: a float file
     folder = tmp_path / "e"
     assert {p.name for p in folder.glob("model.ncnn.*")} == {"model.ncnn.param", "model.ncnn.bin", "model.ncnn.json"}
     assert f["bytes"] == sum((folder / n).stat().st_size for n in ("model.ncnn.param", "model.ncnn.bin"))
     art, ref = load_artifact(folder / "model.ncnn.param"), load_artifact(trained[kind])
     x = torch.rand(3, *ref.input_shape)
-    assert isinstance(art.model, ncnn.NcnnModule) and torch.allclose(art.model(x), ref.model.eval()(x), atol=5e-3)
+    assert isinstance(art.model, ncnn.NcnnModule) and torch.allclose(art.model(x), ref.model.eval()(x), atol=1e-4)
+
+
+@needs_ncnn
+def test_ncnn_fp16_storage_is_half_the_bytes_and_held_to_agreement(trained, tmp_path):
+    res = ev.export(trained["plain"], format="ncnn", fp16=True, out=tmp_path / "e")
+    f32, f16 = res.card["files"]
+    assert (f32["precision"], f16["precision"], f16["file"]) == ("fp32", "fp16", "model.fp16.ncnn.param")
+    assert f16["ncnn"]["metric"] == "agreement" and f16["ncnn"]["agreement"] >= 0.99
+    assert 0 < f16["ncnn"]["max_rel_err"] < 1e-2 and f16["bytes"] < 0.6 * f32["bytes"]
+    desc = json.loads((tmp_path / "e" / "model.fp16.ncnn.json").read_text())
+    assert desc["precision"] == "fp16" and desc["format"] == "edgevision.ncnn"
+    assert isinstance(load_artifact(tmp_path / "e" / "model.fp16.ncnn.param").model, ncnn.NcnnModule)
 
 
 @needs_ncnn

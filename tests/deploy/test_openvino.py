@@ -3,6 +3,8 @@ a residual network and a concatenating one; the ``.xml`` artifact; missing extra
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -151,3 +153,21 @@ def test_an_operator_openvino_lacks_is_named_with_its_node(tmp_path):
     with pytest.raises(EdgevisionError, match=r"bad\.onnx: OpenVINO cannot convert it \(.*FooBar.*\); node\(s\): "
                        r"my_node"):
         ovx.convert(tmp_path / "bad.onnx")
+
+
+def test_openvino_and_nncf_send_no_telemetry_and_fork_nothing(tmp_path, monkeypatch):
+    """Converting and NNCF-quantizing start no child process (the telemetry sender) and leave consent off."""
+    import multiprocessing.popen_fork as popen_fork
+
+    forks = []
+    real = popen_fork.Popen._launch
+    monkeypatch.setattr(popen_fork.Popen, "_launch", lambda self, obj: forks.append(obj) or real(self, obj))
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
+    fp32 = export_onnx(model, tmp_path / "m.onnx", (3, 16, 16))
+    x = np.random.default_rng(0).standard_normal((8, 3, 16, 16)).astype(np.float32)
+    ovx.quantize_int8(ovx.convert(fp32), x, x, model(torch.from_numpy(x)).detach().numpy(), max_drop=100.0)
+    from openvino_telemetry.main import Telemetry
+
+    time.sleep(0.5)  # the sender forks from a worker thread
+    assert forks == [] and Telemetry().consent is False

@@ -6,12 +6,13 @@ no other dependency). The model goes through the same ONNX graph as ``--format o
 for metadata in either file, so edgevision's self-description (task, classes, preprocessing, architecture spec)
 sits beside them in ``model.ncnn.json``; the three files travel together.
 
-- fp32 only: the runner switches off ncnn's fp16 / bf16 storage and arithmetic (on by default where the CPU has
-  them). Its fp32 kernels still differ from torch by 6e-4 to 2e-3 of the output's scale on our graphs (with or
-  without Winograd and sgemm convolutions), above the 1e-4 float bar, so the file is checked as reduced-precision
-  files are: top-1 agreement (per position for maps) ≥ ``min_agreement``, with ``max |ncnn − torch| / max |torch|``
-  recorded beside it. ncnn's int8 needs its calibration tools (``ncnn2table``, ``ncnn2int8``), which its wheel does
-  not ship.
+- ``model.ncnn.param``: fp32 weights (pnnx's ``fp16=0``), checked like every float file: ``max |ncnn − torch| /
+  max |torch| ≤ rtol``. The runner switches off ncnn's fp16 / bf16 storage and arithmetic (on by default where the
+  CPU has them), so the file computes in fp32.
+- ``model.fp16.ncnn.param`` (``--fp16``): the weights stored in fp16 (pnnx's default; half the bytes), widened to
+  fp32 when ncnn loads them; checked by top-1 agreement (per position for maps) ≥ ``min_agreement``, with the
+  relative error recorded beside it (6e-4 to 2e-3 of the output's scale on our graphs).
+- ncnn's int8 needs its calibration tools (``ncnn2table``, ``ncnn2int8``), which its wheel does not ship.
 - ncnn has no batch axis: the runner feeds one C×H×W sample at a time and stacks the outputs.
 """
 
@@ -61,13 +62,14 @@ def _pnnx() -> Path:
     return exe
 
 
-def convert_fp32(model: nn.Module, shape: tuple[int, int, int], path: Path) -> Path:
-    """``model`` → ONNX → pnnx → ``path`` (``*.ncnn.param``) and its ``.bin`` (moved in place together)."""
+def convert_fp32(model: nn.Module, shape: tuple[int, int, int], path: Path, fp16: bool = False) -> Path:
+    """``model`` → ONNX → pnnx → ``path`` (``*.ncnn.param``) and its ``.bin`` (moved in place together); the weights
+    are stored in fp32 unless ``fp16``."""
     exe = _pnnx()
     with tempfile.TemporaryDirectory(prefix="edgevision-ncnn-") as tmp:
         onnx_file = export_onnx(model, Path(tmp) / "model.onnx", shape, dynamic_batch=False)
-        r = subprocess.run([str(exe), str(onnx_file), f"inputshape=[1,{','.join(map(str, shape))}]"], cwd=tmp,
-                           capture_output=True, text=True, timeout=600)
+        r = subprocess.run([str(exe), str(onnx_file), f"inputshape=[1,{','.join(map(str, shape))}]",
+                            f"fp16={int(fp16)}"], cwd=tmp, capture_output=True, text=True, timeout=600)
         made = Path(tmp) / "model.ncnn.param", Path(tmp) / "model.ncnn.bin"
         if r.returncode != 0 or not all(p.is_file() for p in made):
             why = next((ln for ln in reversed((r.stderr + r.stdout).splitlines()) if ln.strip()), "no output")
@@ -141,15 +143,21 @@ def _export(job: ExportJob) -> list[dict[str, Any]]:
         raise ConfigError(f"pnnx / ncnn are not installed (the ncnn extra); install them with: {INSTALL}")
     x, _ = job.probe()
     ref = torch_outputs(job.model, x)
-    path = convert_fp32(job.model, job.shape, job.run.path / f"model.ncnn{SUFFIX}")
-    write_json(path.with_suffix(".json"), static_metadata(job, "fp32", "edgevision.ncnn"))
-    res = score(Runner(path)(x), ref, job.cfg, "agreement")  # with max_rel_err recorded beside it
-    return [{"file": path.name, "precision": "fp32", "bytes": file_bytes(path), "samples": len(x),
-             "engines": ["ncnn"], "ncnn": res, "pass": res["pass"]}]
+    files = []
+    for precision, name, rule in (("fp32", "model", "float"), ("fp16", "model.fp16", "agreement")):
+        if precision == "fp16" and not job.cfg.fp16:
+            continue
+        path = convert_fp32(job.model, job.shape, job.run.path / f"{name}.ncnn{SUFFIX}", fp16=precision == "fp16")
+        write_json(path.with_suffix(".json"), static_metadata(job, precision, "edgevision.ncnn"))
+        res = score(Runner(path)(x), ref, job.cfg, rule)
+        files.append({"file": path.name, "precision": precision, "bytes": file_bytes(path), "samples": len(x),
+                      "engines": ["ncnn"], "ncnn": res, "pass": res["pass"]})
+    return files
 
 
 EXPORTERS.register("ncnn", ExportFormat(
-    SUFFIX, frozenset(), _export, "ncnn (model.ncnn.param + .bin, via pnnx), fp32", extra="ncnn",
+    SUFFIX, frozenset({"fp16"}), _export, "ncnn (model.ncnn.param + .bin, via pnnx), fp32 and fp16 storage",
+    extra="ncnn",
     available=lambda: available(), companions=(".bin", ".json")))
 
 RUNTIME = register(FileRuntime("ncnn", SUFFIX, "ncnn", "ncnn", Runner, NcnnModule, convert_fp32,

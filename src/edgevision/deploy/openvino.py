@@ -39,6 +39,7 @@ from ..errors import ArtifactError, ConfigError, EdgevisionError, cause_of
 from ..models.base import ArchSpec
 from ..utils.io import temp_dir_beside, to_jsonable
 from ..utils.text import one_line
+from . import telemetry
 from .int8.graph import agreement
 from .sigstack import keep_signal_stack
 
@@ -56,6 +57,7 @@ def require(what: str = "openvino") -> Any:
     """Import and return ``openvino`` (or ``nncf``); a missing extra is a ConfigError naming the install command."""
     if importlib.util.find_spec(what) is None:
         raise ConfigError(f"{what} is not installed (the openvino extra); install it with: {INSTALL}")
+    telemetry.decline()
     return __import__(what)
 
 
