@@ -53,3 +53,13 @@ def test_the_accuracy_gate_rejects_and_no_survivor_is_one_error(trained, tmp_pat
                        r"is 50\.00 points below fp32 \(tolerance 1\)"):
         ev.export(trained, format="best", min_agreement=0.8, out=tmp_path / "c")
     assert not list((tmp_path / "c").glob("model*"))
+
+
+def test_the_card_records_the_kept_files_test_metric(trained, tmp_path):
+    """The winner's test metric goes into the card's ``metrics`` (as other stages' cards), with its drop vs fp32."""
+    res = ev.export(trained, format="best", min_agreement=0.8, tolerance=100, out=tmp_path / "m")
+    best, metrics = res.card["best"], res.card["metrics"]
+    win = next(c for c in best["candidates"] if c["file"] == best["winner"])
+    assert metrics["test"] == {"top1": win["value"]} and metrics["fp32_test"] == {"top1": best["reference"]["value"]}
+    assert metrics["drop_points"] == win["drop_points"]
+

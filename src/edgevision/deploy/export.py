@@ -422,6 +422,34 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
     return StageResult(run.path, run.path / main, json.loads(run.card_path.read_text()))
 
 
+def card_metrics(passed: list[dict[str, Any]], rejected: list[dict[str, Any]], best: dict[str, Any] | None
+                 ) -> dict[str, Any]:
+    """The test metric the export measured of the files it kept, as other stages' cards hold it: ``test`` (the main
+    file's primary metric), ``fp32_test`` and ``drop_points`` against fp32, and ``files`` (each kept file's)."""
+    if best is not None:
+        return _best_metrics(best)
+    test = next((r["test"] for f in passed + rejected for e in f["engines"] if "test" in (r := f.get(e) or {})), None)
+    if test is None:
+        return {}
+    metric, main = test["metric"], passed[-1]
+    files = {f["file"]: {metric: test[f["precision"]]} for f in passed if f["precision"] in test}
+    if main["file"] not in files:
+        return {"files": files} if files else {}
+    value = test[main["precision"]]
+    return {"test": {metric: value}, "fp32_test": {metric: test["fp32"]},
+            "drop_points": round(100 * (test["fp32"] - value), 4), "files": files}
+
+
+def _best_metrics(best: dict[str, Any]) -> dict[str, Any]:
+    """``--format best``: the winner's metric on the test split against the torch fp32 model's."""
+    win = next(c for c in best["candidates"] if c["file"] == best["winner"])
+    ref = best.get("reference")
+    if ref is None or "metric" not in win:
+        return {}
+    return {"test": {win["metric"]: win["value"]}, "fp32_test": {ref["metric"]: ref["value"]},
+            "drop_points": win["drop_points"], "files": {win["file"]: {win["metric"]: win["value"]}}}
+
+
 def best_line(report: dict[str, Any]) -> str:
     """One line: the winner of ``--format best``, by how much, and how many candidates were rejected."""
     rej = [c for c in report["candidates"] if "rejected" in c]
@@ -447,7 +475,8 @@ def _write_card(cfg: ExportConfig, art: Artifact, run: RunDir, passed: list[dict
     """The card lists the files that passed (the last is the main artifact) and those rejected (removed)."""
     main = passed[-1]
     card = make_card("export", task=art.task, artifact=run.path / main["file"],
-                     parent=str(art.path), format=cfg.format, files=passed,
+                     metrics=card_metrics(passed, rejected, best), parent=str(art.path), format=cfg.format,
+                     files=passed,
                      rejected=[{"file": f["file"], "precision": f["precision"]} for f in rejected],
                      **model_facts(art), input_shape=list(art.input_shape), preprocess=art.preprocess,
                      data=art.meta.get("data"),
