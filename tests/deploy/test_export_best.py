@@ -63,3 +63,16 @@ def test_the_card_records_the_kept_files_test_metric(trained, tmp_path):
     assert metrics["test"] == {"top1": win["value"]} and metrics["fp32_test"] == {"top1": best["reference"]["value"]}
     assert metrics["drop_points"] == win["drop_points"]
 
+
+def test_export_json_lists_the_candidates_best_rejected_with_their_reason(trained, tmp_path, monkeypatch):
+    """Every rejected candidate of the card's ``best.candidates`` is in export.json's ``rejected``, with why; the
+    card itself stays complete (its kept files all passed)."""
+    real = best_mod._metric
+    monkeypatch.setattr(best_mod, "_metric", lambda job, model: real(job, model) if model is job.model or
+                        "int8" not in str(getattr(model, "path", "")) else ("top1", -1.0))
+    res = ev.export(trained, format="best", min_agreement=0.8, tolerance=5, out=tmp_path / "r")
+    lost = [c for c in res.card["best"]["candidates"] if "rejected" in c]
+    rejected = json.loads((tmp_path / "r" / "export.json").read_text())["rejected"]
+    assert lost and {(r["file"], r["reason"]) for r in rejected} == {(c["file"], c["rejected"]) for c in lost}
+    assert all("points below fp32" in r["reason"] for r in rejected) and res.card["status"] == "complete"
+

@@ -28,7 +28,7 @@ from ..utils.threads import compute_threads
 from ..utils.timing import interleaved
 from . import openvino as ovx
 from . import runtimes
-from .export import EXPORTERS, ExportFormat, ExportJob, remove_file
+from .export import EXPORTERS, ExportFormat, ExportJob, rejection_reason, remove_file
 from .onnx import OnnxModule, ort_session
 from .ov_export import metric_on_test_split
 
@@ -98,12 +98,8 @@ def choose(job: ExportJob, files: list[dict[str, Any]]) -> tuple[list[dict[str, 
     for f in files:
         c = {"file": f["file"], "format": f["format"], "precision": f["precision"],
              "engine": engine_of(f["file"], f["format"]), "bytes": f["bytes"]}
-        if "build_error" in f:
-            c["rejected"] = f["build_error"]
-        elif not f["pass"]:
-            eng = next(e for e in f["engines"] if not f[e]["pass"])
-            r = f[eng]
-            c["rejected"] = r.get("error") or f"{r['metric']} {r[r['metric']]:.4g} vs threshold {r['threshold']:g}"
+        if "build_error" in f or not f["pass"]:
+            c["rejected"] = rejection_reason(f)
         elif ref is not None:
             got = _metric(job, _module(run.path / f["file"], f["precision"]))
             c.update(metric=got[0], value=got[1], drop_points=round(100 * (ref[1] - got[1]), 4))

@@ -405,7 +405,9 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
         if not f["pass"]:
             remove_file(run, f["file"])  # all-or-nothing per file
     passed, rejected = [f for f in files if f["pass"]], [f for f in files if not f["pass"]]
-    write_json(run.path / "export.json", {"format": cfg.format, "files": passed, "rejected": rejected,
+    write_json(run.path / "export.json", {"format": cfg.format, "files": passed,
+                                          "rejected": [*({**f, "reason": rejection_reason(f)} for f in rejected),
+                                                       *best_rejections(best)],
                                           "phases_s": phases.as_dict(), **({"best": best} if best else {})})
     for f in passed:
         console.print(f"exported {run.path / f['file']}  ({f['precision']}, {f['bytes']:,} bytes; checked in "
@@ -420,6 +422,22 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
     console.print(phases.line("export"), highlight=False)
     main = passed[-1]["file"]
     return StageResult(run.path, run.path / main, json.loads(run.card_path.read_text()))
+
+
+def rejection_reason(f: dict[str, Any]) -> str:
+    """Why a file was rejected: its converter's refusal, or its first failing engine with the rule it missed."""
+    if "build_error" in f:
+        return str(f["build_error"])
+    eng = next(e for e in f["engines"] if not f[e]["pass"])
+    r = f[eng]
+    return r.get("error") or f"{eng}: {r['metric']} {r[r['metric']]:.4g} vs threshold {r['threshold']:g}"
+
+
+def best_rejections(report: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The candidates ``--format best`` rejected (parity, accuracy or a converter's refusal), each with its reason."""
+    keys = ("file", "format", "precision", "engine", "bytes")
+    return [{**{k: c[k] for k in keys if k in c}, "reason": c["rejected"]} for c in (report or {}).get("candidates", [])
+            if "rejected" in c]
 
 
 def card_metrics(passed: list[dict[str, Any]], rejected: list[dict[str, Any]], best: dict[str, Any] | None
