@@ -76,3 +76,9 @@ def test_export_json_lists_the_candidates_best_rejected_with_their_reason(traine
     assert lost and {(r["file"], r["reason"]) for r in rejected} == {(c["file"], c["rejected"]) for c in lost}
     assert all("points below fp32" in r["reason"] for r in rejected) and res.card["status"] == "complete"
 
+
+def test_best_prints_a_line_as_each_candidate_format_starts_and_ends(trained, tmp_path, capsys):
+    ev.export(trained, format="best", min_agreement=0.8, tolerance=100, out=tmp_path / "p")
+    err = capsys.readouterr().err
+    for name in candidate_formats():
+        assert f"best: building {name} " in err and f"best: {name} built" in err, err
