@@ -173,4 +173,4 @@ def _time(job: ExportJob, ok: list[dict[str, Any]]) -> dict[str, Any]:
 
 EXPORTERS.register("best", ExportFormat("", frozenset(), build, "the fastest installed candidate (onnx, openvino, "
                                         "tflite, executorch, ncnn) that passes parity and stays within --tolerance of "
-                                        "fp32", choose=choose))
+                                        "fp32", choose=choose, settings=None))

@@ -190,7 +190,7 @@ def _pte(job: ExportJob) -> list[dict[str, Any]]:
 
 EXPORTERS.register("executorch", ExportFormat(
     ".pte", frozenset({"int8"}), _pte, "ExecuTorch program with the XNNPACK delegate, fp32 and PT2E int8",
-    extra="executorch", available=lambda: available()))
+    extra="executorch", available=lambda: available(), settings=frozenset({"calib_samples"})))
 
 
 def _convert(model: nn.Module, shape: tuple[int, int, int], path: Path) -> Path:

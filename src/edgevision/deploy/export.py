@@ -78,7 +78,15 @@ class ExportFormat:
     onnx_input: bool = False  # converts an ONNX artifact (an edgevision export or a foreign file), not only torch
     # picks among the files ``fn`` wrote (``best``): returns the files kept and a report for the card
     choose: Callable[[ExportJob, list[dict[str, Any]]], tuple[list[dict[str, Any]], dict[str, Any]]] | None = None
+    # the options it reads beyond COMMON_SETTINGS and its precision flags (None: every option, as ``best`` does)
+    settings: frozenset[str] | None = frozenset()
 
+
+COMMON_SETTINGS = frozenset({"artifact", "format", "holdout", "rtol", "min_agreement", "data", "threads"})
+INT8_SETTINGS = frozenset({"calibration", "calib_samples", "per_channel", "reduce_range", "exclude", "stem",
+                           "tolerance"})  # recorded only with --int8
+ONNX_SETTINGS = frozenset({"opset", "dynamic_batch", "engines", "calibration", "calib_samples", "per_channel",
+                           "reduce_range", "exclude", "stem"})
 
 EXPORTERS: Registry = Registry("export format", builtins=("edgevision.deploy",), plural="exporters")
 
@@ -97,6 +105,20 @@ def export_format(name: str) -> ExportFormat:
     missing = [f"{n} (pip install 'edgevision[{f.extra}]')" for n, f in rows.items() if not f.available()]
     raise ConfigError(f"unknown export format {name!r}; installed: {', '.join(have)}"
                       + (f"; missing: {', '.join(missing)}" if missing else ""))
+
+
+def saved_config(cfg: ExportConfig) -> dict[str, Any]:
+    """The resolved config as the run folder records it: the options the format reads (the common ones, its
+    precision flags, its own settings, the int8 ones only with ``--int8``) and the foreign-ONNX description when
+    one was given; the options of other formats (an ONNX opset in a ``.tflite`` export) are left out."""
+    fmt, d = export_format(cfg.format), dump(cfg)
+    if fmt.settings is None:
+        return d
+    keep = COMMON_SETTINGS | fmt.options | fmt.settings
+    if not cfg.int8:
+        keep -= INT8_SETTINGS
+    described = set(cfg.onnx_description())
+    return {k: v for k, v in d.items() if k in keep or k in described}
 
 
 def remove_file(run: RunDir, name: str) -> list[str]:
@@ -331,7 +353,8 @@ def _pt(job: ExportJob) -> list[dict[str, Any]]:
 
 
 EXPORTERS.register("onnx", ExportFormat(".onnx", frozenset(PRECISION_FLAGS), _onnx,
-                                        "ONNX (opset ≥ 17, dynamic batch) for onnxruntime and cv2.dnn"))
+                                        "ONNX (opset ≥ 17, dynamic batch) for onnxruntime and cv2.dnn",
+                                        settings=ONNX_SETTINGS))
 EXPORTERS.register("pt", ExportFormat(".pt", frozenset({"fp16", "bf16"}), _pt,
                                       "edgevision .pt (spec + state_dict) with 16-bit weight storage"))
 
@@ -391,7 +414,7 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
     run = RunDir(out).mkdir()
     run.card_path.unlink(missing_ok=True)
     clear_previous(run, art.path)
-    run.write_config(dump(cfg))
+    run.write_config(saved_config(cfg))
     phases = Phases()
     job = ExportJob(cfg, art, run)
     with phases("export and parity checks"):
