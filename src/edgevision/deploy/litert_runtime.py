@@ -65,8 +65,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
             entry = model.Metadata(i)
             if entry.Name() == META_NAME.encode():
                 return json.loads(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
-    except (ValueError, IndexError, AttributeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"{path}: unreadable TFLite metadata ({one_line(cause_of(e))[:160]})") from None
+    except Exception as e:  # a damaged flatbuffer fails in the reader with any error (TypeError, struct.error, ...)
+        raise ArtifactError(f"{path}: not a readable TFLite model (its flatbuffer is damaged: "
+                            f"{one_line(cause_of(e))[:160]})") from None
     return {}
 
 
