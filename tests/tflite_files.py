@@ -59,3 +59,17 @@ def linear_classifier_tflite(w: np.ndarray, b: np.ndarray, chw: tuple[int, int, 
                buf(b.astype(np.float32)), buf()]
     return _finish(s, tensors, [reshape, fc], [code(s.BuiltinOperator.RESHAPE),
                                                code(s.BuiltinOperator.FULLY_CONNECTED)], buffers)
+
+
+def int8_input_tflite(hw: tuple[int, int], channels: int, scale: float | None, zero_point: int = 0) -> bytes:
+    """(1, H, W, C) int8 with ``(scale, zero_point)`` → DEQUANTIZE → (1, H, W, C) float32: a quantized-input graph
+    whose output is its input as the file reads it, ``s (q − z)``; with ``scale`` None, a raw int8 input → CAST."""
+    s, buf, tensor, code = _parts()
+    q = tensor((1, *hw, channels), 1, "input", s.TensorType.INT8)
+    if scale is not None:
+        q.quantization = s.QuantizationParametersT()
+        q.quantization.scale, q.quantization.zeroPoint = [scale], [zero_point]
+    op = s.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
+    kind = s.BuiltinOperator.DEQUANTIZE if scale is not None else s.BuiltinOperator.CAST
+    return _finish(s, [q, tensor((1, *hw, channels), 2, "output")], [op], [code(kind)], [buf(), buf(), buf()])

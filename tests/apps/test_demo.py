@@ -121,6 +121,15 @@ def test_folder_mode_writes_images_and_csv(artifacts, tmp_path, capsys):
     assert rows[0]["error"] == "unreadable image" and rows[1]["infer_ms"] and int(rows[1]["count"]) >= 0
     assert json.loads((out / "card.json").read_text())["metrics"]["unreadable"] == 1
     assert "1 unreadable images skipped" in " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert not (out / "results.jsonl").exists()  # JSON lines of a folder source only where --jsonl says
+
+
+def test_the_jsonl_help_says_what_a_folder_source_writes(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    jsonl = text[text.index("--jsonl JSONL one JSON"):text.index("--realtime, --no-realtime")]
+    assert "results.jsonl" in jsonl and "predictions.csv" in jsonl and "folder of images" in jsonl, jsonl
 
 
 def test_bad_sources_give_one_line_errors(artifacts, tmp_path, capsys):

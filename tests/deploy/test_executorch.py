@@ -91,10 +91,21 @@ def test_bench_profile_predict_and_demo_run_programs(trained, exported, tmp_path
 
 
 @needs_et
+@pytest.mark.parametrize("data", [b"a text file renamed .pte\n", b"", b"\x10\x00\x00\x00ET12" + b"garbage" * 8])
+def test_eval_of_a_file_that_is_no_program_is_one_line_without_the_runtime_code(tmp_path, capsys, data):
+    junk = tmp_path / "junk.pte"
+    junk.write_bytes(data)
+    assert main(["eval", str(junk)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {junk}: not a readable ExecuTorch program") and "\n" not in err, err
+    assert "0x:" not in err and "Traceback" not in err
+
+
+@needs_et
 def test_bad_programs_are_one_line(tmp_path, capsys):
     junk = tmp_path / "junk.pte"
     junk.write_text("not a program")
-    with pytest.raises(ArtifactError, match="ExecuTorch cannot load it"):
+    with pytest.raises(ArtifactError, match=r"junk\.pte: not a readable ExecuTorch program"):
         load_artifact(junk)
     bare = tmp_path / "bare.pte"
     etx.convert_fp32(torch.nn.Conv2d(3, 2, 1), (3, 8, 8), bare)  # no metadata: not an edgevision export

@@ -129,6 +129,36 @@ def test_pt_export_with_fp16_storage(trained, tmp_path):
     assert json.loads((res.run_dir / "export.json").read_text())["format"] == "pt"
 
 
+@pytest.mark.parametrize("fmt,int8,kept,left_out", [
+    ("tflite", True, {"int8", "calib_samples"}, {"opset", "dynamic_batch", "engines", "fp16", "bf16", "calibration",
+                                                 "per_channel", "reduce_range", "exclude", "stem", "tolerance"}),
+    ("executorch", False, {"int8"}, {"opset", "dynamic_batch", "engines", "calib_samples", "fp16"}),
+    ("ncnn", False, set(), {"opset", "engines", "int8", "calib_samples"}),
+    ("openvino", True, {"opset", "dynamic_batch", "bf16", "calib_samples", "tolerance"}, {"engines", "stem", "fp16"}),
+    ("onnx", False, {"opset", "dynamic_batch", "engines", "fp16", "int8"}, {"calibration", "calib_samples", "stem"}),
+    ("best", True, {"opset", "engines", "calibration", "tolerance"}, set()),
+])
+def test_the_saved_config_holds_only_the_options_of_the_format(fmt, int8, kept, left_out):
+    from edgevision.configs.deploy import ExportConfig
+    from edgevision.deploy.export import saved_config
+
+    d = saved_config(ExportConfig(artifact="m.pt", format=fmt, int8=int8))
+    common = {"artifact", "format", "holdout", "rtol", "min_agreement", "data", "threads"}
+    assert common | kept <= set(d) and not left_out & set(d), sorted(d)
+    assert ExportConfig.model_validate(d).format == fmt  # it still reads back as the export's config
+
+
+def test_a_pt_export_records_no_onnx_options(trained, tmp_path):
+    import yaml
+
+    import edgevision as ev
+
+    res = ev.export(trained, format="pt", fp16=True, out=tmp_path / "pt")
+    saved = yaml.safe_load((res.run_dir / "config.yaml").read_text())
+    assert saved["format"] == "pt" and saved["fp16"] is True
+    assert not {"opset", "dynamic_batch", "engines", "calibration", "int8"} & set(saved), sorted(saved)
+
+
 def test_profile_runs_an_onnx_file(exported, tmp_path):
     import edgevision as ev
 

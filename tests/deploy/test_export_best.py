@@ -53,3 +53,32 @@ def test_the_accuracy_gate_rejects_and_no_survivor_is_one_error(trained, tmp_pat
                        r"is 50\.00 points below fp32 \(tolerance 1\)"):
         ev.export(trained, format="best", min_agreement=0.8, out=tmp_path / "c")
     assert not list((tmp_path / "c").glob("model*"))
+
+
+def test_the_card_records_the_kept_files_test_metric(trained, tmp_path):
+    """The winner's test metric goes into the card's ``metrics`` (as other stages' cards), with its drop vs fp32."""
+    res = ev.export(trained, format="best", min_agreement=0.8, tolerance=100, out=tmp_path / "m")
+    best, metrics = res.card["best"], res.card["metrics"]
+    win = next(c for c in best["candidates"] if c["file"] == best["winner"])
+    assert metrics["test"] == {"top1": win["value"]} and metrics["fp32_test"] == {"top1": best["reference"]["value"]}
+    assert metrics["drop_points"] == win["drop_points"]
+
+
+def test_export_json_lists_the_candidates_best_rejected_with_their_reason(trained, tmp_path, monkeypatch):
+    """Every rejected candidate of the card's ``best.candidates`` is in export.json's ``rejected``, with why; the
+    card itself stays complete (its kept files all passed)."""
+    real = best_mod._metric
+    monkeypatch.setattr(best_mod, "_metric", lambda job, model: real(job, model) if model is job.model or
+                        "int8" not in str(getattr(model, "path", "")) else ("top1", -1.0))
+    res = ev.export(trained, format="best", min_agreement=0.8, tolerance=5, out=tmp_path / "r")
+    lost = [c for c in res.card["best"]["candidates"] if "rejected" in c]
+    rejected = json.loads((tmp_path / "r" / "export.json").read_text())["rejected"]
+    assert lost and {(r["file"], r["reason"]) for r in rejected} == {(c["file"], c["rejected"]) for c in lost}
+    assert all("points below fp32" in r["reason"] for r in rejected) and res.card["status"] == "complete"
+
+
+def test_best_prints_a_line_as_each_candidate_format_starts_and_ends(trained, tmp_path, capsys):
+    ev.export(trained, format="best", min_agreement=0.8, tolerance=100, out=tmp_path / "p")
+    err = capsys.readouterr().err
+    for name in candidate_formats():
+        assert f"best: building {name} " in err and f"best: {name} built" in err, err

@@ -45,6 +45,8 @@ def test_failed_file_is_deleted_and_named_and_the_card_lists_what_passed(trained
     card = json.loads((out / "card.json").read_text())
     assert [f["file"] for f in card["files"]] == ["model.int8.onnx"] and card["status"] == "partial"
     assert card["rejected"] == [{"file": "model.onnx", "precision": "fp32"}]
+    [why] = [r["reason"] for r in json.loads((out / "export.json").read_text())["rejected"]]
+    assert why.startswith("onnxruntime: max_rel_err") and "vs threshold 1e-12" in why
 
 
 def test_a_re_export_leaves_no_file_of_the_previous_one(trained, tmp_path):

@@ -92,6 +92,15 @@ def test_predict_and_the_demo_engine(tflite, tmp_path, capsys):
         make_engine(load_artifact(tflite), "onnxruntime")
 
 
+def test_a_damaged_flatbuffer_with_the_tflite_identifier_is_one_line(tmp_path, capsys):
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"\x10\x00\x00\x00TFL3" + b"garbage text" * 8)
+    assert main(["eval", str(junk)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {junk}: not a readable TFLite model") and "\n" not in err, err
+    assert "internal error" not in err
+
+
 def test_bad_tflite_files_are_one_line(tflite, tmp_path, capsys):
     junk = tmp_path / "junk.tflite"
     junk.write_text("not a model")

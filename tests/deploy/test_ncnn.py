@@ -86,8 +86,22 @@ def test_an_ncnn_model_without_its_description_is_one_line(tmp_path, capsys):
     assert "not an edgevision export" in err and "bare.ncnn.json" in err and "Traceback" not in err
     (tmp_path / "junk.ncnn.param").write_text("not a graph")
     (tmp_path / "junk.ncnn.json").write_text('{"arch": {"name": "student_cnn"}, "task": {}, "preprocess": {}}')
-    with pytest.raises(ArtifactError, match="ncnn cannot load it"):
+    with pytest.raises(ArtifactError, match=r"junk\.ncnn\.param: not a readable ncnn model"):
         load_artifact(tmp_path / "junk.ncnn.param")
+
+
+@needs_ncnn
+def test_eval_of_a_text_file_named_ncnn_param_is_one_line(tmp_path, capfd):
+    """ncnn itself prints a line of its own (on the process's stderr) when a graph is no ncnn graph; the file is
+    refused before ncnn reads it, so the error is the one line, with or without a description beside it."""
+    junk = tmp_path / "junk.ncnn.param"
+    junk.write_text("a text file renamed .ncnn.param\n")
+    for described in (False, True):
+        if described:
+            junk.with_suffix(".json").write_text('{"arch": {"name": "student_cnn"}, "task": {}, "preprocess": {}}')
+        assert main(["eval", str(junk)]) == 2
+        err = capfd.readouterr().err.strip()
+        assert err.startswith(f"error: {junk}: not a readable ncnn model") and "\n" not in err, err
 
 
 def test_missing_ncnn_extra_is_one_line(tmp_path, capsys, monkeypatch):

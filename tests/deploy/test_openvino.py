@@ -94,6 +94,17 @@ def test_parity_failure_removes_the_ir_and_its_weights(trained, tmp_path, capsys
     assert not (out / "model.xml").exists() and not (out / "model.bin").exists()
 
 
+def test_the_card_records_the_test_metric_the_int8_check_measured(trained, tmp_path):
+    """The fp32 and int8 IRs' test metrics, measured for the accuracy gate, are the card's ``metrics``."""
+    res = ev.export(trained["plain"], format="openvino", int8=True, min_agreement=0.5, tolerance=100,
+                    out=tmp_path / "e")
+    test = next(f for f in res.card["files"] if f["precision"] == "int8")["openvino"]["test"]
+    m = res.card["metrics"]
+    assert m["test"] == {"top1": test["int8"]} and m["fp32_test"] == {"top1": test["fp32"]}
+    assert m["drop_points"] == pytest.approx(test["drop_points"])
+    assert m["files"] == {"model.xml": {"top1": test["fp32"]}, "model.int8.xml": {"top1": test["int8"]}}
+
+
 def test_a_re_export_removes_the_previous_ir(trained, tmp_path):
     out = tmp_path / "e"
     ev.export(trained["plain"], format="openvino", int8=True, min_agreement=0.5, out=out)

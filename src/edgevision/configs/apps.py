@@ -33,7 +33,8 @@ class DemoConfig(BaseModel):
     cli: ClassVar[Verb] = Verb(
         "demo", "edgevision:demo",
         "live demo of any artifact (.pt/.evz/.onnx, every task) on a camera, video file, stream or image folder: "
-        "overlays, fps and per-stage times; --headless writes an annotated video and per-frame JSON lines",
+        "overlays, fps and per-stage times; --headless writes an annotated video and per-frame JSON lines (annotated "
+        "images and predictions.csv for a folder of images)",
         examples=("edgevision demo runs/t --source clip.mp4 --headless --out runs/demo",), args=("artifact",),
         out=False, json="metrics")
 
@@ -48,7 +49,9 @@ class DemoConfig(BaseModel):
                          "steady frame rate beside the capture thread)")
     headless: bool = Field(False, description="no window; write files instead")
     out: str | None = Field(None, description="annotated video (.mp4/.avi/.mkv) or output folder")
-    jsonl: str | None = Field(None, description="one JSON line per frame (default <out folder>/results.jsonl)")
+    jsonl: str | None = Field(None, description="one JSON line per frame; default: <out folder>/results.jsonl for a "
+                              "camera, video or stream written to a folder; a folder of images writes "
+                              "predictions.csv instead, and JSON lines only when --jsonl is given")
     realtime: bool = Field(False, description="video files behave like a camera: drop frames to keep up")
     max_frames: int = Field(0, ge=0, description="stop after this many frames (0: until the stream ends)")
     hud: bool = Field(True, description="draw fps and per-stage times on the frames")

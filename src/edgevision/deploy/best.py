@@ -17,6 +17,7 @@ every candidate with its latency, metric and, for the rejected ones, why. Only t
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,12 @@ import numpy as np
 from torch import nn
 
 from ..errors import EdgevisionError
+from ..utils.progress import console
 from ..utils.threads import compute_threads
 from ..utils.timing import interleaved
 from . import openvino as ovx
 from . import runtimes
-from .export import EXPORTERS, ExportFormat, ExportJob, remove_file
+from .export import EXPORTERS, ExportFormat, ExportJob, rejection_reason, remove_file
 from .onnx import OnnxModule, ort_session
 from .ov_export import metric_on_test_split
 
@@ -48,25 +50,47 @@ def candidate_formats() -> list[str]:
 
 
 def build(job: ExportJob) -> list[dict[str, Any]]:
-    """Every candidate file, checked by its format (failed ones are marked, not raised)."""
+    """Every candidate file, checked by its format (failed ones are marked, not raised); one line per format as it
+    starts and as it ends (a large model takes minutes per format)."""
     files = []
-    for name in candidate_formats():
-        opts: dict[str, Any] = {"format": name, "int8": job.splits() is not None, "fp16": False, "bf16": False}
-        if name == "onnx" and job.cfg.engines is None:
-            opts["engines"] = ["onnxruntime"]
-        if name == "openvino":
-            opts["bf16"] = ovx.has_bf16()
-        sub = ExportJob(job.cfg.model_copy(update=opts), job.art, job.run, job._splits, job._probe)
-        try:
-            files += [{**f, "format": name} for f in EXPORTERS.get(name).fn(sub)]
-        except EdgevisionError as e:  # a converter that rejects the model rules out its format, not the others
-            suffix = EXPORTERS.get(name).suffix
-            for p in job.run.path.glob(f"*{suffix}"):
-                if p.resolve() != job.art.path.resolve():
-                    remove_file(job.run, p.name)
-            files.append({"file": f"({name})", "format": name, "precision": "-", "bytes": 0, "pass": False,
-                          "engines": [], "build_error": str(e)})
+    names = candidate_formats()
+    for i, name in enumerate(names, 1):
+        say(f"best: building {name} ({i}/{len(names)}) …")
+        t0 = time.perf_counter()
+        made = _build_one(job, name)
+        say(f"best: {name} built in {time.perf_counter() - t0:.1f} s: {_built(made)}")
+        files += made
     return files
+
+
+def say(text: str) -> None:
+    console.print(text, highlight=False, soft_wrap=True)
+
+
+def _build_one(job: ExportJob, name: str) -> list[dict[str, Any]]:
+    """The files of one candidate format, or one entry naming its converter's refusal."""
+    opts: dict[str, Any] = {"format": name, "int8": job.splits() is not None, "fp16": False, "bf16": False}
+    if name == "onnx" and job.cfg.engines is None:
+        opts["engines"] = ["onnxruntime"]
+    if name == "openvino":
+        opts["bf16"] = ovx.has_bf16()
+    sub = ExportJob(job.cfg.model_copy(update=opts), job.art, job.run, job._splits, job._probe)
+    try:
+        return [{**f, "format": name} for f in EXPORTERS.get(name).fn(sub)]
+    except EdgevisionError as e:  # a converter that rejects the model rules out its format, not the others
+        suffix = EXPORTERS.get(name).suffix
+        for p in job.run.path.glob(f"*{suffix}"):
+            if p.resolve() != job.art.path.resolve():
+                remove_file(job.run, p.name)
+        return [{"file": f"({name})", "format": name, "precision": "-", "bytes": 0, "pass": False, "engines": [],
+                 "build_error": str(e)}]
+
+
+def _built(files: list[dict[str, Any]]) -> str:
+    """``model.onnx, model.int8.onnx (parity failed)`` or ``not built (<why>)``, kept short for the progress line."""
+    if len(files) == 1 and "build_error" in files[0]:
+        return f"not built ({files[0]['build_error'][:120]})"
+    return ", ".join(f["file"] + ("" if f["pass"] else " (parity failed)") for f in files)
 
 
 def _module(path: Path, precision: str) -> nn.Module:
@@ -98,12 +122,8 @@ def choose(job: ExportJob, files: list[dict[str, Any]]) -> tuple[list[dict[str, 
     for f in files:
         c = {"file": f["file"], "format": f["format"], "precision": f["precision"],
              "engine": engine_of(f["file"], f["format"]), "bytes": f["bytes"]}
-        if "build_error" in f:
-            c["rejected"] = f["build_error"]
-        elif not f["pass"]:
-            eng = next(e for e in f["engines"] if not f[e]["pass"])
-            r = f[eng]
-            c["rejected"] = r.get("error") or f"{r['metric']} {r[r['metric']]:.4g} vs threshold {r['threshold']:g}"
+        if "build_error" in f or not f["pass"]:
+            c["rejected"] = rejection_reason(f)
         elif ref is not None:
             got = _metric(job, _module(run.path / f["file"], f["precision"]))
             c.update(metric=got[0], value=got[1], drop_points=round(100 * (ref[1] - got[1]), 4))
@@ -153,4 +173,4 @@ def _time(job: ExportJob, ok: list[dict[str, Any]]) -> dict[str, Any]:
 
 EXPORTERS.register("best", ExportFormat("", frozenset(), build, "the fastest installed candidate (onnx, openvino, "
                                         "tflite, executorch, ncnn) that passes parity and stays within --tolerance of "
-                                        "fp32", choose=choose))
+                                        "fp32", choose=choose, settings=None))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -95,15 +96,43 @@ def convert_int8(model: nn.Module, shape: tuple[int, int, int], calib: np.ndarra
     return write_bytes(path, data)
 
 
+IDENTIFIER = b"ET"  # a program's flatbuffer identifier at bytes 4-8: "ET" and a two-digit schema version ("ET12")
+# the runtime's error codes (executorch/runtime/core/error.h) that a damaged or foreign file gives when it loads
+LOAD_ERRORS = {0x12: "invalid argument", 0x13: "invalid type", 0x20: "not found", 0x22: "access failed",
+               0x23: "invalid program", 0x24: "invalid external data"}
+
+
+def _check_header(path: Path) -> None:
+    """One line for a file that is no ExecuTorch program at all (a text file renamed ``.pte``, an empty file)."""
+    try:
+        with Path(path).open("rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise ArtifactError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if len(head) < 8 or head[4:6] != IDENTIFIER:
+        raise ArtifactError(f"{path}: not a readable ExecuTorch program (no {IDENTIFIER.decode()}.. identifier in "
+                            f"its header; a .pte comes from `edgevision export --format executorch`)")
+
+
+def load_failure(path: Path, err: BaseException) -> str:
+    """``<path>: not a readable ExecuTorch program (<why>)``, the runtime's numeric code named in words."""
+    why = one_line(cause_of(err))[:200]
+    if (m := re.search(r"error: 0x:?([0-9a-fA-F]+)", why)) is not None:
+        code = int(m.group(1), 16)
+        why = f"the runtime rejects it: {LOAD_ERRORS.get(code, 'error')} (code 0x{code:02x})"
+    return f"{path}: not a readable ExecuTorch program ({why})"
+
+
 def _program(path: Path) -> Any:
     _require()
+    _check_header(path)
     try:
         with quiet(native=True):  # importing it logs torchao's missing CUDA kernels, and it logs its CPU probing
             from executorch.runtime import Runtime
 
             return Runtime.get().load_program(Path(path))
     except Exception as e:  # the runtime raises RuntimeError / ValueError with its own text
-        raise ArtifactError(f"{path}: ExecuTorch cannot load it ({one_line(cause_of(e))[:200]})") from None
+        raise ArtifactError(load_failure(path, e)) from None
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -190,7 +219,7 @@ def _pte(job: ExportJob) -> list[dict[str, Any]]:
 
 EXPORTERS.register("executorch", ExportFormat(
     ".pte", frozenset({"int8"}), _pte, "ExecuTorch program with the XNNPACK delegate, fp32 and PT2E int8",
-    extra="executorch", available=lambda: available()))
+    extra="executorch", available=lambda: available(), settings=frozenset({"calib_samples"})))
 
 
 def _convert(model: nn.Module, shape: tuple[int, int, int], path: Path) -> Path:

@@ -78,7 +78,15 @@ class ExportFormat:
     onnx_input: bool = False  # converts an ONNX artifact (an edgevision export or a foreign file), not only torch
     # picks among the files ``fn`` wrote (``best``): returns the files kept and a report for the card
     choose: Callable[[ExportJob, list[dict[str, Any]]], tuple[list[dict[str, Any]], dict[str, Any]]] | None = None
+    # the options it reads beyond COMMON_SETTINGS and its precision flags (None: every option, as ``best`` does)
+    settings: frozenset[str] | None = frozenset()
 
+
+COMMON_SETTINGS = frozenset({"artifact", "format", "holdout", "rtol", "min_agreement", "data", "threads"})
+INT8_SETTINGS = frozenset({"calibration", "calib_samples", "per_channel", "reduce_range", "exclude", "stem",
+                           "tolerance"})  # recorded only with --int8
+ONNX_SETTINGS = frozenset({"opset", "dynamic_batch", "engines", "calibration", "calib_samples", "per_channel",
+                           "reduce_range", "exclude", "stem"})
 
 EXPORTERS: Registry = Registry("export format", builtins=("edgevision.deploy",), plural="exporters")
 
@@ -97,6 +105,20 @@ def export_format(name: str) -> ExportFormat:
     missing = [f"{n} (pip install 'edgevision[{f.extra}]')" for n, f in rows.items() if not f.available()]
     raise ConfigError(f"unknown export format {name!r}; installed: {', '.join(have)}"
                       + (f"; missing: {', '.join(missing)}" if missing else ""))
+
+
+def saved_config(cfg: ExportConfig) -> dict[str, Any]:
+    """The resolved config as the run folder records it: the options the format reads (the common ones, its
+    precision flags, its own settings, the int8 ones only with ``--int8``) and the foreign-ONNX description when
+    one was given; the options of other formats (an ONNX opset in a ``.tflite`` export) are left out."""
+    fmt, d = export_format(cfg.format), dump(cfg)
+    if fmt.settings is None:
+        return d
+    keep = COMMON_SETTINGS | fmt.options | fmt.settings
+    if not cfg.int8:
+        keep -= INT8_SETTINGS
+    described = set(cfg.onnx_description())
+    return {k: v for k, v in d.items() if k in keep or k in described}
 
 
 def remove_file(run: RunDir, name: str) -> list[str]:
@@ -331,7 +353,8 @@ def _pt(job: ExportJob) -> list[dict[str, Any]]:
 
 
 EXPORTERS.register("onnx", ExportFormat(".onnx", frozenset(PRECISION_FLAGS), _onnx,
-                                        "ONNX (opset ≥ 17, dynamic batch) for onnxruntime and cv2.dnn"))
+                                        "ONNX (opset ≥ 17, dynamic batch) for onnxruntime and cv2.dnn",
+                                        settings=ONNX_SETTINGS))
 EXPORTERS.register("pt", ExportFormat(".pt", frozenset({"fp16", "bf16"}), _pt,
                                       "edgevision .pt (spec + state_dict) with 16-bit weight storage"))
 
@@ -391,7 +414,7 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
     run = RunDir(out).mkdir()
     run.card_path.unlink(missing_ok=True)
     clear_previous(run, art.path)
-    run.write_config(dump(cfg))
+    run.write_config(saved_config(cfg))
     phases = Phases()
     job = ExportJob(cfg, art, run)
     with phases("export and parity checks"):
@@ -405,7 +428,9 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
         if not f["pass"]:
             remove_file(run, f["file"])  # all-or-nothing per file
     passed, rejected = [f for f in files if f["pass"]], [f for f in files if not f["pass"]]
-    write_json(run.path / "export.json", {"format": cfg.format, "files": passed, "rejected": rejected,
+    write_json(run.path / "export.json", {"format": cfg.format, "files": passed,
+                                          "rejected": [*({**f, "reason": rejection_reason(f)} for f in rejected),
+                                                       *best_rejections(best)],
                                           "phases_s": phases.as_dict(), **({"best": best} if best else {})})
     for f in passed:
         console.print(f"exported {run.path / f['file']}  ({f['precision']}, {f['bytes']:,} bytes; checked in "
@@ -420,6 +445,50 @@ def run_export(cfg: ExportConfig, out: Path) -> StageResult:
     console.print(phases.line("export"), highlight=False)
     main = passed[-1]["file"]
     return StageResult(run.path, run.path / main, json.loads(run.card_path.read_text()))
+
+
+def rejection_reason(f: dict[str, Any]) -> str:
+    """Why a file was rejected: its converter's refusal, or its first failing engine with the rule it missed."""
+    if "build_error" in f:
+        return str(f["build_error"])
+    eng = next(e for e in f["engines"] if not f[e]["pass"])
+    r = f[eng]
+    return r.get("error") or f"{eng}: {r['metric']} {r[r['metric']]:.4g} vs threshold {r['threshold']:g}"
+
+
+def best_rejections(report: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The candidates ``--format best`` rejected (parity, accuracy or a converter's refusal), each with its reason."""
+    keys = ("file", "format", "precision", "engine", "bytes")
+    return [{**{k: c[k] for k in keys if k in c}, "reason": c["rejected"]} for c in (report or {}).get("candidates", [])
+            if "rejected" in c]
+
+
+def card_metrics(passed: list[dict[str, Any]], rejected: list[dict[str, Any]], best: dict[str, Any] | None
+                 ) -> dict[str, Any]:
+    """The test metric the export measured of the files it kept, as other stages' cards hold it: ``test`` (the main
+    file's primary metric), ``fp32_test`` and ``drop_points`` against fp32, and ``files`` (each kept file's)."""
+    if best is not None:
+        return _best_metrics(best)
+    test = next((r["test"] for f in passed + rejected for e in f["engines"] if "test" in (r := f.get(e) or {})), None)
+    if test is None:
+        return {}
+    metric, main = test["metric"], passed[-1]
+    files = {f["file"]: {metric: test[f["precision"]]} for f in passed if f["precision"] in test}
+    if main["file"] not in files:
+        return {"files": files} if files else {}
+    value = test[main["precision"]]
+    return {"test": {metric: value}, "fp32_test": {metric: test["fp32"]},
+            "drop_points": round(100 * (test["fp32"] - value), 4), "files": files}
+
+
+def _best_metrics(best: dict[str, Any]) -> dict[str, Any]:
+    """``--format best``: the winner's metric on the test split against the torch fp32 model's."""
+    win = next(c for c in best["candidates"] if c["file"] == best["winner"])
+    ref = best.get("reference")
+    if ref is None or "metric" not in win:
+        return {}
+    return {"test": {win["metric"]: win["value"]}, "fp32_test": {ref["metric"]: ref["value"]},
+            "drop_points": win["drop_points"], "files": {win["file"]: {win["metric"]: win["value"]}}}
 
 
 def best_line(report: dict[str, Any]) -> str:
@@ -447,7 +516,8 @@ def _write_card(cfg: ExportConfig, art: Artifact, run: RunDir, passed: list[dict
     """The card lists the files that passed (the last is the main artifact) and those rejected (removed)."""
     main = passed[-1]
     card = make_card("export", task=art.task, artifact=run.path / main["file"],
-                     parent=str(art.path), format=cfg.format, files=passed,
+                     metrics=card_metrics(passed, rejected, best), parent=str(art.path), format=cfg.format,
+                     files=passed,
                      rejected=[{"file": f["file"], "precision": f["precision"]} for f in rejected],
                      **model_facts(art), input_shape=list(art.input_shape), preprocess=art.preprocess,
                      data=art.meta.get("data"),

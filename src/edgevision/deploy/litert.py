@@ -143,4 +143,4 @@ def _tflite(job: ExportJob) -> list[dict[str, Any]]:
 
 EXPORTERS.register("tflite", ExportFormat(
     ".tflite", frozenset({"int8"}), _tflite, "LiteRT (TFLite) flatbuffer, fp32 and full-integer int8 (PT2E)",
-    extra="litert", available=lambda: available()))
+    extra="litert", available=lambda: available(), settings=frozenset({"calib_samples"})))

@@ -6,8 +6,9 @@ metadata as an ``.onnx`` export (task, class names, preprocessing, architecture 
 entry of the flatbuffer's ``metadata`` table, named :data:`META_NAME`, so ``eval``, ``predict``, ``demo``,
 ``profile`` and ``bench`` run the file alone, in the interpreter with its XNNPACK delegate.
 
-Full-integer files take and give int8: the runner quantizes the input and dequantizes the output with the
-file's own ``(s, z)``, ``q = clamp(round(x / s) + z, −128, 127)``, ``x̂ = s (q − z)`` (Jacob et al., 2018).
+Files run in :class:`edgevision.utils.litert.Runner`, the interpreter runner teacher files use too: full-integer
+files take and give int8, and the runner quantizes the input and dequantizes the output with the file's own
+``(s, z)``, ``q = clamp(round(x / s) + z, −128, 127)``, ``x̂ = s (q − z)`` (Jacob et al., 2018).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import numpy as np
 from torch import nn
 
 from ..artifacts import LOADERS, Artifact
-from ..errors import ArtifactError, ConfigError, EdgevisionError, cause_of
+from ..errors import ArtifactError, ConfigError, cause_of
 from ..utils.io import atomic_open, to_jsonable
-from ..utils.quiet import quiet
+from ..utils.litert import Runner as InterpreterRunner
 from ..utils.text import one_line
 from .runtimes import FileModule, FileRuntime, file_artifact, register
 
@@ -65,8 +66,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
             entry = model.Metadata(i)
             if entry.Name() == META_NAME.encode():
                 return json.loads(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
-    except (ValueError, IndexError, AttributeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"{path}: unreadable TFLite metadata ({one_line(cause_of(e))[:160]})") from None
+    except Exception as e:  # a damaged flatbuffer fails in the reader with any error (TypeError, struct.error, ...)
+        raise ArtifactError(f"{path}: not a readable TFLite model (its flatbuffer is damaged: "
+                            f"{one_line(cause_of(e))[:160]})") from None
     return {}
 
 
@@ -97,41 +99,13 @@ def _name(m: Any) -> str:
     return m.name.decode() if isinstance(m.name, bytes) else str(m.name)
 
 
-class Runner:
-    """``run(x (B, C, H, W) float32) -> first output (B, ...) float32`` in LiteRT's interpreter (XNNPACK).
-
-    A file with a static batch of 1 (what litert-torch writes) runs one sample at a time; int8 inputs and outputs
-    are (de)quantized with the file's ``(scale, zero_point)``."""
+class Runner(InterpreterRunner):
+    """``run(x (B, C, H, W) float32) -> first output (B, ...) float32`` in LiteRT's interpreter (XNNPACK): the one
+    runner of :mod:`edgevision.utils.litert`, which says first that the litert extra is missing."""
 
     def __init__(self, path: str | Path, threads: int | None = 1) -> None:
         _schema()
-        from ai_edge_litert.interpreter import Interpreter
-
-        try:
-            with quiet(native=True):  # the interpreter logs its delegate on stderr
-                self.it = Interpreter(model_path=str(path), num_threads=int(threads or 1))
-                self.it.allocate_tensors()
-        except Exception as e:  # the interpreter raises ValueError / RuntimeError with its own text
-            raise EdgevisionError(f"{path}: LiteRT cannot load it ({one_line(cause_of(e))[:200]})") from None
-        self.inp, self.out = self.it.get_input_details()[0], self.it.get_output_details()[0]
-
-    def _one(self, x: np.ndarray) -> np.ndarray:
-        d = self.inp
-        if d["dtype"] != np.float32:
-            s, z = d["quantization"]
-            info = np.iinfo(d["dtype"])
-            x = np.clip(np.round(x / s) + z, info.min, info.max).astype(d["dtype"])
-        self.it.set_tensor(d["index"], x)
-        self.it.invoke()
-        y = self.it.get_tensor(self.out["index"])
-        if self.out["dtype"] != np.float32:
-            s, z = self.out["quantization"]
-            y = (y.astype(np.float32) - z) * s
-        return y
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, np.float32)
-        return np.concatenate([self._one(x[i:i + 1]) for i in range(len(x))])
+        super().__init__(path, threads)
 
 
 class LiteRTModule(FileModule):

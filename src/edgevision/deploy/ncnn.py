@@ -80,6 +80,21 @@ def convert_fp32(model: nn.Module, shape: tuple[int, int, int], path: Path, fp16
     return path
 
 
+MAGIC = "7767517"  # the first line of every ncnn .param graph
+
+
+def check_param(path: Path) -> None:
+    """One line for a file that is no ncnn graph (ncnn would print its own ``parse magic failed`` line too)."""
+    try:
+        with Path(path).open("rb") as f:
+            first = f.readline(64).strip()
+    except OSError as e:
+        raise ArtifactError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if first != MAGIC.encode():
+        raise ArtifactError(f"{path}: not a readable ncnn model (its first line is not ncnn's magic number {MAGIC}; "
+                            f"a .ncnn.param comes from `edgevision export --format ncnn`)")
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The description beside an ncnn file (``{}`` when there is none)."""
     side = Path(path).with_suffix(".json")
@@ -99,6 +114,7 @@ class Runner:
         import ncnn
 
         path = Path(path)
+        check_param(path)
         self.net = ncnn.Net()
         o = self.net.opt
         o.num_threads = int(threads or 1)
@@ -132,6 +148,7 @@ class NcnnModule(FileModule):
                   "--format ncnn`, described by the .json beside it")
 def load_ncnn(path: Path) -> Artifact:
     """Load an exported ncnn model as an :class:`Artifact` whose ``model`` runs in ncnn."""
+    check_param(path)
     art = file_artifact(path, read_metadata(path), NcnnModule(path), "ncnn",
                         f" (its description {path.with_suffix('.json').name} travels beside it)")
     Runner(path)

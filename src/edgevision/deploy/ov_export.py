@@ -112,4 +112,5 @@ def _test_accuracy(job: ExportJob, fp32: Path, int8: Path) -> dict[str, Any] | N
 EXPORTERS.register("openvino", ExportFormat(
     ".xml", frozenset({"int8", "bf16"}), _openvino,
     "OpenVINO IR (.xml + .bin): fp32, bf16 compute, int8 via NNCF", extra="openvino",
-    available=lambda: ovx.available(), companions=(".bin",), onnx_input=True))
+    available=lambda: ovx.available(), companions=(".bin",), onnx_input=True,
+    settings=frozenset({"opset", "dynamic_batch", "calib_samples", "tolerance"})))

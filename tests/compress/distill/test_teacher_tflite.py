@@ -135,6 +135,48 @@ def test_a_tflite_output_not_matching_the_adapter_is_one_line(tmp_path, tflite_f
 
 
 @needs_litert
+def test_a_tflite_teacher_runs_in_the_runner_of_exported_files_quietly(tflite_file, capfd):
+    """The teacher's file runs in the one LiteRT runner (:mod:`edgevision.utils.litert`, as ``eval`` of a
+    ``.tflite`` does): the interpreter's native log lines stay off the terminal, a batch of 3 runs through the
+    batch-1 file, and the card names the interpreter's version."""
+    from edgevision.deploy.litert_runtime import Runner as ExportRunner
+    from edgevision.utils.litert import Runner
+
+    capfd.readouterr()
+    t = FileTeacher(tflite_file, TeacherOptions(output="probability_map", class_map=[0, 1, 2]))
+    t.prepare(None, ["a", "b", "c"])
+    x01 = torch.rand(3, 3, *HW)
+    assert np.allclose(t.raw(x01), reference(x01), atol=1e-5)
+    assert type(t.runner) is Runner and issubclass(ExportRunner, Runner)
+    assert t.info()["runtime"] == f"ai-edge-litert {t.runner.version}"
+    assert capfd.readouterr().err == ""
+
+
+@needs_litert
+def test_a_quantized_input_is_fed_at_the_files_scale(tmp_path):
+    """An int8-input teacher (once refused: float32 inputs only) gets ``q = round(x / s) + z``, clamped to int8."""
+    from tflite_files import int8_input_tflite
+
+    path = tmp_path / "q.tflite"
+    path.write_bytes(int8_input_tflite(HW, 3, 1 / 64, -10))
+    t = FileTeacher(path, TeacherOptions(output="probability_map", class_map=[0, 1, 2]))
+    x01 = torch.rand(2, 3, *HW)
+    x = torch.nn.functional.interpolate(x01, size=HW, mode="bilinear", antialias=True).permute(0, 2, 3, 1).numpy()
+    want = (np.clip(np.round(x * 64) - 10, -128, 127) + 10) / 64
+    assert np.allclose(t.raw(x01), want, atol=1e-6)
+
+
+@needs_litert
+def test_an_integer_input_without_quantization_parameters_is_one_line(tmp_path):
+    from tflite_files import int8_input_tflite
+
+    path = tmp_path / "raw.tflite"
+    path.write_bytes(int8_input_tflite(HW, 3, None))
+    with pytest.raises(ConfigError, match=r"raw\.tflite: its input is int8 without quantization parameters"):
+        FileTeacher(path, TeacherOptions(output="probability_map"))
+
+
+@needs_litert
 def test_a_file_that_is_not_a_tflite_model_is_one_line(tmp_path):
     bad = tmp_path / "x.tflite"
     bad.write_bytes(b"\x00" * 64)

@@ -3,7 +3,8 @@ adapter (``teacher_options``) that says how to feed it and what its first output
 
 Input: the student's batch (B, C, H, W) in [0, 1] → ``channels`` (luma or replicated grey) → ``input_size``
 (bilinear, antialiased) → ``(x − mean) / std`` → ``layout`` (NCHW or NHWC). A file whose batch dimension is fixed
-(often at 1) runs in chunks of that batch, the last one padded with zeros.
+(often at 1) runs in chunks of that batch, the last one padded with zeros. A ``.tflite`` file runs in the LiteRT
+runner of exported files (:class:`edgevision.utils.litert.Runner`).
 
 Output (``teacher_options.output``), turned into the student's logits:
 
@@ -20,7 +21,6 @@ Probability targets become logits ``log p`` so temperature softening stays ``sof
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,9 @@ import torch
 
 from ...configs.distill import TeacherOptions
 from ...data.base import SampleDataset
-from ...errors import ConfigError
+from ...errors import ConfigError, EdgevisionError
 from ...tasks.kd import probs_to_logits
+from ...utils import litert
 from .teacher import Teacher
 
 INSTALL = 'pip install "edgevision[teachers]" (in a checkout: pip install -e ".[teachers]")'
@@ -62,40 +63,19 @@ class OnnxRunner:
         self.input, self.version = inp.name, ort.__version__
         self.shape = tuple(d if isinstance(d, int) else -1 for d in inp.shape)
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.sess.run(None, {self.input: x})[0])
 
 
-class TFLiteRunner:
-    """LiteRT's interpreter (``ai_edge_litert``), float32 input; ``shape`` is the input's signature."""
-
-    runtime = "ai-edge-litert"
-
-    def __init__(self, path: Path, threads: int = 1) -> None:
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:
-            raise ConfigError(f"teacher {path}: .tflite teachers run on LiteRT (ai-edge-litert): {INSTALL}") from None
-        try:
-            self.it = Interpreter(model_path=str(path), num_threads=threads)
-            self.it.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            raise ConfigError(f"teacher {path}: not a TFLite model LiteRT can load ({_first_line(e)})") from None
-        d = self.it.get_input_details()[0]
-        if d["dtype"] != np.float32:
-            raise ConfigError(f"teacher {path}: its input is {np.dtype(d['dtype']).name}; float32 inputs only")
-        self.input, self.output = d["index"], self.it.get_output_details()[0]["index"]
-        sig = d.get("shape_signature")
-        self.shape = tuple(int(v) for v in (sig if sig is not None and len(sig) else d["shape"]))
-        self.version = importlib.metadata.version("ai-edge-litert")
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        if tuple(x.shape) != tuple(self.it.get_input_details()[0]["shape"]):
-            self.it.resize_tensor_input(self.input, list(x.shape))
-            self.it.allocate_tensors()
-        self.it.set_tensor(self.input, np.ascontiguousarray(x, np.float32))
-        self.it.invoke()
-        return self.it.get_tensor(self.output).copy()
+def tflite_runner(path: Path, threads: int = 1) -> litert.Runner:
+    """LiteRT's interpreter through the one runner of exported files (:class:`edgevision.utils.litert.Runner`: quiet
+    native logs, (de)quantized int8 inputs and outputs, fixed and dynamic shapes); its refusals name the teacher."""
+    if not litert.available():
+        raise ConfigError(f"teacher {path}: .tflite teachers run on LiteRT (ai-edge-litert): {INSTALL}")
+    try:
+        return litert.Runner(path, threads)
+    except EdgevisionError as e:
+        raise ConfigError(f"teacher {e}") from None
 
 
 def _dims(shape: tuple[int, ...]) -> str:
@@ -168,7 +148,7 @@ class FileTeacher(Teacher):
                               f"{'|'.join(OUTPUTS)}")
         if not self.path.is_file():
             raise ConfigError(f"teacher {self.path}: no such file")
-        runner = TFLiteRunner if self.path.suffix.lower() == ".tflite" else OnnxRunner
+        runner = tflite_runner if self.path.suffix.lower() == ".tflite" else OnnxRunner
         self.runner = runner(self.path, max(1, torch.get_num_threads()))
         self.layout, self.channels, self.size = input_geometry(self.runner.shape, opt, self.name)
         self.mean, self.std = (_stats(opt.mean, self.channels, "mean", self.name),
@@ -201,7 +181,7 @@ class FileTeacher(Teacher):
         if n < batch:
             x = np.concatenate([x, np.zeros((batch - n, *x.shape[1:]), x.dtype)])
         try:
-            return self.runner.run(x)[:n]
+            return self.runner(x)[:n]
         except Exception as e:  # onnxruntime and LiteRT raise their own exception types
             raise ConfigError(f"teacher {self.name}: {self.runner.runtime} cannot run it on a {_dims(x.shape)} input "
                               f"(its input is {_dims(self.runner.shape)}; {_first_line(e)})") from None
