@@ -7,9 +7,12 @@ disturbed by other benchmarks::
     flock /tmp/edgevision-bench.lock ../.venv-bench/bin/python engines.py
 
 Models: SqueezeNet-1.1 224² and MobileNetV1-0.5 224² (1000 classes), FastLinkNet 256² (2-class masks) and
-SqueezeDet-small 256² (1 class; the first output, the ConvDet map, is compared) are untrained (there is no ImageNet
-here), so their files are calibrated on real COCO128 photos, 96 for calibration and the other 32 held out for the
-agreement with fp32. The people-presence ResNet-18 ×0.5 at 96² is trained in the run (``speed.py``'s recipe: 24
+SqueezeDet-small 256² (1 class; the first output, the ConvDet map, is compared) and timm's
+``mobilenetv3_small_100`` 224² (a user's own architecture, through the ``timm:`` reference) are untrained (there is
+no ImageNet here), so their files are calibrated on real COCO128 photos, 96 for calibration and the other 32 held
+out for the agreement with fp32. timm needs torch 2.14.1, so its row comes from a second run in a venv with the zoo
+extra beside the others (``--models timm_mobilenetv3_small_100@224 --merge``); each model records its ``torch``.
+The people-presence ResNet-18 ×0.5 at 96² is trained in the run (``speed.py``'s recipe: 24
 epochs on ``presence:pennfudan+coco128``, resumable in ``--work``); its files are calibrated on 256 of its training
 images and every file's top-1 accuracy is measured on the whole test split (``accuracy``, ``accuracy_drop_points``
 against torch fp32). Per model:
@@ -40,6 +43,8 @@ and ``trained_target`` (the trained model's fastest int8 file within 1 point of 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import tempfile
 from pathlib import Path
 
@@ -47,7 +52,7 @@ import numpy as np
 import torch
 
 import edgevision as ev
-from _common import save
+from _common import RESULTS, save
 from edgevision.artifacts import load_artifact
 from edgevision.data.loader import BatchLoader, BatchTransform
 from edgevision.deploy import executorch as etx
@@ -68,7 +73,9 @@ from speed import CLASSIFIERS, coco_images
 MODELS = {"squeezenet1_1@224": ("squeezenet1_1", {"num_classes": 1000}, 224),
           "mobilenet_v1_0.5@224": ("mobilenet_v1", {"width_mult": 0.5, "num_classes": 1000}, 224),
           "fastlinknet@256": ("fastlinknet", {"num_classes": 2}, 256),
-          "squeezedet_small@256": ("squeezedet_small", {"num_classes": 1}, 256)}
+          "squeezedet_small@256": ("squeezedet_small", {"num_classes": 1}, 256),
+          "timm_mobilenetv3_small_100@224": ("timm:mobilenetv3_small_100", {"num_classes": 1000}, 224)}
+FOREIGN = {k for k, v in MODELS.items() if ":" in v[0]}  # built by timm: measured in the zoo venv (torch 2.14.1)
 PRESENCE = "presence_resnet18_0.5@96"
 TARGET = 3.8
 
@@ -216,7 +223,7 @@ def best_of(out: dict, n: str) -> dict:
 
 
 def untrained(key: str, images: np.ndarray) -> dict:
-    """A registered model with seeded random weights, calibrated on 96 COCO128 photos, 32 held out."""
+    """A registered (or timm) model with seeded random weights, calibrated on 96 COCO128 photos, 32 held out."""
     name, kwargs, size = MODELS[key]
     torch.manual_seed(0)
     photos = images if size == 224 else coco_images(128, size)
@@ -251,19 +258,30 @@ def presence(work: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="*", default=[*MODELS, PRESENCE])
+    ap.add_argument("--models", nargs="*", default=None,
+                    help="default: every model this venv can build (timm's only where timm imports)")
+    ap.add_argument("--merge", action="store_true", help="keep the other models of the results file (a second venv "
+                    "adds its rows: the timm model needs torch 2.14.1)")
     ap.add_argument("--threads", nargs="*", type=int, default=[1, 2])
     ap.add_argument("--round-s", type=float, default=0.15)
     ap.add_argument("--work", type=Path, default=Path(__file__).resolve().parents[1] / "runs" / "bench-engines")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    has_timm = importlib.util.find_spec("timm") is not None
+    args.models = args.models or [k for k in [*MODELS, PRESENCE] if k not in FOREIGN or has_timm]
     images = coco_images(128, 224)
     cases = {k: (lambda k=k: presence(args.work / "presence") if k == PRESENCE else untrained(k, images))
              for k in args.models}
-    models = {k: measure_model(k, make(), args.threads, args.round_s) for k, make in cases.items()}
-    sq, pr = models.get("squeezenet1_1@224"), models.get(PRESENCE)
+    models = {k: {**measure_model(k, make(), args.threads, args.round_s), "torch": torch.__version__}
+              for k, make in cases.items()}
     tested = ["torch", "onnxruntime", "openvino"] + [e for e, m in (("litert", litert), ("executorch", etx),
                                                                      ("ncnn", ncnn)) if m.available()]
+    path = args.out or RESULTS / "engines.json"
+    if args.merge and path.is_file():
+        old = json.loads(path.read_text())
+        models = {**{k: v for k, v in old["models"].items() if k not in models}, **models}
+        tested = list(dict.fromkeys(old["engines_tested"] + tested))
+    sq, pr = models.get("squeezenet1_1@224"), models.get(PRESENCE)
     result = {"engines_tested": tested, "threads": args.threads,
               "bf16_units": ovx.has_bf16(), "openvino": ovx.require().__version__,
               "nncf": ovx.require("nncf").__version__, "batch": 1, "models": models,
@@ -271,7 +289,7 @@ def main() -> None:
                          "value": sq["best_int8_speedup_vs_ort_fp32_1t"] if sq else None,
                          "met": bool(sq and sq["best_int8_speedup_vs_ort_fp32_1t"] >= TARGET)},
               "trained_target": trained_target(pr)}
-    save("engines", result, args.out)
+    save("engines", result, path)
 
 
 def trained_target(m: dict | None) -> dict | None:

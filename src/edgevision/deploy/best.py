@@ -30,7 +30,8 @@ from ..utils.threads import compute_threads
 from ..utils.timing import interleaved
 from . import openvino as ovx
 from . import runtimes
-from .export import EXPORTERS, ExportFormat, ExportJob, rejection_reason, remove_file
+from .export import EXPORTERS, ExportFormat, ExportJob, remove_file
+from .export_report import rejection_reason
 from .onnx import OnnxModule, ort_session
 from .ov_export import metric_on_test_split
 
