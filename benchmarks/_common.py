@@ -32,6 +32,11 @@ def save(name: str, result: dict[str, Any], path: str | Path | None = None) -> P
     return path
 
 
+def repo_relative(text: str) -> str:
+    """``text`` with this checkout's absolute path removed (``/home/x/edgevision/runs/a`` → ``runs/a``)."""
+    return str(text).replace(str(Path(__file__).resolve().parents[1]) + "/", "")
+
+
 def ship(name: str, source: str | Path, card: dict[str, Any]) -> Path:
     """Pack ``source`` (a run folder, ``.pt`` or ``.evz``) and install it as the shipped model ``name``.
 
@@ -62,6 +67,8 @@ def ship(name: str, source: str | Path, card: dict[str, Any]) -> Path:
         part.replace(dest / f"{name}.evz")
     full = {**base, **card, "name": name, "artifact": f"{name}.evz", "file_bytes": size,
             "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+    if "parent" in full:  # the card travels in the wheel: no path of the machine that trained it
+        full["parent"] = repo_relative(full["parent"])
     write_json(dest / f"{name}.card.json", full)
     print(f"shipped {name}: {size:,} bytes → {dest / (name + '.evz')}")
     return dest / f"{name}.evz"

@@ -120,6 +120,10 @@ def test_the_shipped_cards_quote_their_benchmarks():
     seg, bench = shipped.card("person-segmenter")["metrics"], _load("person_segmenter.json")["shipped"]
     assert math.isclose(seg["test_miou"], bench["evz_test_miou"]) and seg["evz_bytes"] == bench["evz_bytes"]
     assert seg["evz_bytes"] == shipped.path("person-segmenter").stat().st_size
+    presence = shipped.card("person-presence")
+    run = _load(presence["benchmark"]["results"])["distilled"]["seeds"][0]
+    assert run["seed"] == presence["benchmark"]["seed"]
+    assert all(math.isclose(presence["metrics"][k], run[k]) for k in ("f1_at_0.5", "roc_auc", "top1"))
 
 
 def test_deploy_page_engine_tables_are_the_ones_engines_json_renders():
