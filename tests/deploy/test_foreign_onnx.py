@@ -219,6 +219,16 @@ def test_foreign_onnx_teaches_a_student(foreign, data, tmp_path):
     assert res.artifact.exists() and read_metadata(foreign)["task"]["class_names"] == NAMES
 
 
+def test_a_partly_described_onnx_teacher_names_the_teacher_flags(foreign, data, tmp_path):
+    """The description's messages speak of --teacher-onnx.std, not of eval's --std, when a teacher lacks it."""
+    with pytest.raises(ConfigError) as e:
+        edgevision.distill(foreign, out=tmp_path / "d", student="student_cnn", data=data, epochs=1,
+                           teacher_onnx={"mean": MEAN})
+    msg = str(e.value)
+    assert "--teacher-onnx.std" in msg and " --std" not in msg and "--teacher-onnx.mean" in msg
+    assert not (tmp_path / "d").exists()
+
+
 def test_training_verbs_convert_with_onnx2torch_or_say_what_is_missing(foreign, data, tmp_path):
     import importlib.util
 

@@ -18,6 +18,7 @@ Probability targets become logits ``log p``, so temperature softening is uniform
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -296,6 +297,11 @@ def load_teacher_artifact(spec: str, description: dict[str, Any] | None) -> Arti
         raise ConfigError(f"teacher {spec}: a teacher file needs to say what its first output holds: "
                           f"--teacher-options.output {'|'.join(OUTPUTS)} (or, to read it as a foreign ONNX "
                           f"artifact, --teacher-onnx.mean and --teacher-onnx.std)") from None
+    except ConfigError as e:  # a foreign file's description names eval's flags; a teacher's are --teacher-onnx.*
+        raise type(e)(FOREIGN_FLAG.sub(r"--teacher-onnx.\1", str(e))) from None
+
+
+FOREIGN_FLAG = re.compile(r"(?<![\w.-])--(input-size|channels|mean|std|task|classes|labels)\b")
 
 
 def build_ensemble(spec: str, opt: TeacherOptions, task: str | None) -> Teacher:
