@@ -18,6 +18,9 @@ def test_hinton_mnist_result_keys():
     e_t, e_s, e_d = d["teacher_errors"], d["student_errors"], d["distilled_errors"]
     assert all(isinstance(e, int) and 0 <= e <= 10_000 for e in (e_t, e_s, e_d))
     assert math.isclose(d["gap_closure"], (e_s - e_d) / (e_s - e_t))  # a fraction, derived from the counts
+    assert "online" in d["settings"]["distilled"] and "offline" in d["settings"]["paper_protocol"]
+    e_p = d["paper_protocol_distilled_errors"]
+    assert math.isclose(d["paper_protocol_gap_closure"], (e_s - e_p) / (e_s - e_t))
 
 
 def test_people_presence_result_keys():
@@ -76,6 +79,8 @@ def test_hinton_seed_replications_match_the_headline_protocol():
         assert d["seed"] == seed and d["settings"] == head["settings"] and d["epochs"] == head["epochs"]
         e_t, e_s, e_d = d["teacher_errors"], d["student_errors"], d["distilled_errors"]
         assert math.isclose(d["gap_closure"], (e_s - e_d) / (e_s - e_t))
+        e_p = d["paper_protocol_distilled_errors"]
+        assert math.isclose(d["paper_protocol_gap_closure"], (e_s - e_p) / (e_s - e_t))
 
 
 def test_squeezenet_init_results_back_the_readme():
