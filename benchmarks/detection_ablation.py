@@ -7,7 +7,10 @@ Trains the ``train`` stage of the packaged recipe ``pennfudan-detection`` (``squ
     baseline → +ema (Polyak averaging of the weights) → +mosaic (Bochkovskiy et al. 2020) → +mixup (Zhang et al.
     2018) → +letterbox (aspect-preserving resize) → +close_mosaic (no mosaic/mixup in the last quarter of the epochs)
 
-plus, with ``--rows``, ``afdet_on_ema``: the +ema row with the anchor-free AFDet head and its task-aligned
+With ``--recipe pennfudan-detection-afdet`` the baseline is the AFDet recipe (EMA included) and the rows are
+baseline → +mosaic → +close_mosaic (the last tenth of the epochs) → +letterbox, for long budgets (``--epochs 100``).
+
+Plus, with ``--rows``, ``afdet_on_ema``: the +ema row with the anchor-free AFDet head and its task-aligned
 assignment, CIoU and DFL (the model and task options of the ``pennfudan-detection-afdet`` recipe) instead of
 SqueezeDet; and ``yolo11n_afdet_recipe``: ultralytics' YOLO11n architecture (``ultralytics:yolo11n.yaml``, the zoo
 venv with ``make install-peer``) trained by the whole ``pennfudan-detection-afdet`` recipe at ``--epochs``.
@@ -54,6 +57,16 @@ def _with(opts: dict[str, Any], augment: dict[str, Any] | None = None, data: dic
             "data": {**opts["data"], **(data or {})}}
 
 
+def afdet_rows(base: dict[str, Any], epochs: int) -> dict[str, dict[str, Any]]:
+    """The cumulative rows on the AFDet recipe (which has its EMA already): baseline → +mosaic → +close_mosaic →
+    +letterbox (mixup, the piece that cost most on SqueezeDet, is left out)."""
+    out = {"baseline": base}
+    out["mosaic"] = _with(out["baseline"], {"mosaic": MOSAIC})
+    out["close_mosaic"] = _with(out["mosaic"], {"close_mosaic": max(1, epochs // 10)})
+    out["letterbox"] = _with(out["close_mosaic"], data={"resize": "letterbox"})
+    return out
+
+
 def rows(base: dict[str, Any], epochs: int) -> dict[str, dict[str, Any]]:
     """The cumulative rows: name → train options."""
     out = {"baseline": base}
@@ -93,6 +106,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=20, help="epochs of every row (the recipe trains 40)")
     ap.add_argument("--rows", help="comma-separated subset of the rows (default: all)")
+    ap.add_argument("--recipe", default="pennfudan-detection", choices=["pennfudan-detection",
+                    "pennfudan-detection-afdet"], help="the recipe whose train stage is the baseline row")
     ap.add_argument("--work", default=str(cache_dir() / "bench" / "detection_ablation"))
     ap.add_argument("--name", default="detection_ablation", help="results file benchmarks/results/NAME.json (rows "
                     "trained by several processes are collected by a last run without --rows: finished runs are "
@@ -100,16 +115,18 @@ def main() -> None:
     args = ap.parse_args()
     require("penn_fudan_ped")
     torch.set_num_threads(1)
-    base = {**recipe_train_options(), "epochs": args.epochs, "threads": 1}
-    table = rows(base, args.epochs)
+    base = {**recipe_train_options(args.recipe), "epochs": args.epochs, "threads": 1}
+    afdet = args.recipe == "pennfudan-detection-afdet"
+    table = (afdet_rows if afdet else rows)(base, args.epochs)
     wanted = args.rows.split(",") if args.rows else [r for r in table if r not in EXTRA_ROWS]
-    work = Path(args.work) / f"e{args.epochs}"
+    work = Path(args.work) / (f"afdet-e{args.epochs}" if afdet else f"e{args.epochs}")
     results = []
     for name in wanted:
         r = run_row(name, table[name], work)
         results.append(r)
         print({k: r[k] for k in ("row", "ap50", "coco_map", "ap75", "train_cpu_s", "train_wall_s")}, flush=True)
-    out = {"rows": results, "epochs": args.epochs, "model": base["model"], "input": base["data"]["input_size"],
+    out = {"rows": results, "recipe": args.recipe, "epochs": args.epochs, "model": base["model"],
+           "input": base["data"]["input_size"],
            "train_images": 100, "test_images": 50, "train_threads": 1, "seed": base.get("seed", 0),
            "budget": f"{args.epochs} epochs per row, one torch thread",
            "cumulative": True, "ema": EMA, "mosaic": MOSAIC, "mixup": MIXUP,

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ import cv2
 import numpy as np
 import torch
 
-from _common import require, save
+from _common import cpu_seconds, require, save
 from edgevision.artifacts import load_artifact
 from edgevision.data.detection import cache_dir
 from edgevision.data.pennfudan import fixed_split, read_pennfudan
@@ -79,21 +78,19 @@ def yolo_dataset(root: Path) -> tuple[Path, dict[str, list[Any]]]:
     return yaml_path, {"test": [recs[s] for s in parts["test"]]}
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and its finished children (all threads)."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def train_yolo(data: Path, work: Path, epochs: int, imgsz: int, threads: int, seed: int) -> tuple[Any, float, float]:
+def train_yolo(data: Path, work: Path, epochs: int, imgsz: int, threads: int, seed: int,
+               hours: float | None = None) -> tuple[Any, float, float]:
+    """Train YOLO11n from ``yolo11n.yaml`` with ultralytics' own recipe; ``hours`` (ultralytics' ``time``) replaces
+    ``epochs`` by a time budget: ultralytics then sizes the epochs, the schedule and close-mosaic to fit it."""
     from ultralytics import YOLO
 
     torch.set_num_threads(threads)
     model = YOLO("yolo11n.yaml")
     c0, t0 = cpu_seconds(), time.perf_counter()
+    tag = f"t{hours * 60:.1f}min" if hours else f"e{epochs}"
     model.train(data=str(data), epochs=epochs, imgsz=imgsz, batch=16, device="cpu", workers=0, seed=seed,
-                deterministic=True, project=str(work), name=f"yolo11n_e{epochs}_s{seed}", exist_ok=True, plots=False,
-                amp=False, verbose=False, cache=True)
+                deterministic=True, project=str(work), name=f"yolo11n_{tag}_s{seed}", exist_ok=True, plots=False,
+                amp=False, verbose=False, cache=True, **({"time": hours} if hours else {}))
     return model, (cpu_seconds() - c0) / 60, (time.perf_counter() - t0) / 60
 
 
