@@ -16,7 +16,8 @@ weights exist offline) on the fixed 100-image training split, then on the 50 hel
 - ``fps_1t`` = 1000 / (fp32 network ms + post-processing ms), and the same for int8;
 - AP of the exported fp32 and int8 graphs (so the int8 speed is quoted with its accuracy);
 - with ``--peer`` (in the zoo venv after ``make install-peer``): ultralytics YOLO11n from ``yolo11n.yaml`` trained
-  in the same run with our training's CPU seconds as its time budget (ultralytics' ``time=``), scored by the same
+  in the same run with our training's CPU seconds as its budget (epochs re-sized after each epoch, as ultralytics'
+  ``time=`` does with wall seconds), scored by the same
   AP code on the same test images, its network timed interleaved with ours: the ``peer`` key.
 
 The goal is AP@0.5 ≥ 0.80 at ≥ 30 fps at 320². The training run lives in ``--work`` (default
@@ -156,7 +157,7 @@ def train_counted(out: Path, **opts: Any):
 
 def peer_run(work: Path, cpu_s: float, imgsz: int, threads: int, seed: int) -> tuple[dict[str, Any], Any]:
     """YOLO11n from ``yolo11n.yaml`` (ultralytics' own recipe, benchmarks/yolo_peer.py) trained in this run with our
-    training's CPU seconds as its time budget; its scores on the same test images, and its ONNX network timed."""
+    training's CPU seconds as its budget; its scores on the same test images, and its ONNX network timed."""
     from ultralytics import YOLO
 
     from yolo_peer import timed as peer_timed
@@ -169,9 +170,10 @@ def peer_run(work: Path, cpu_s: float, imgsz: int, threads: int, seed: int) -> t
         info = json.loads(done.read_text())
         model = YOLO(info["weights"])
     else:
-        model, cpu_min, wall_min = train_yolo(data, root, 100, imgsz, threads, seed, hours=cpu_s / 3600)
+        model, cpu_min, wall_min = train_yolo(data, root, 100, imgsz, threads, seed, cpu_budget_s=cpu_s)
         info = {"model": "ultralytics YOLO11n (yolo11n.yaml, from scratch, its own recipe)",
-                "budget": "ultralytics time= our training's CPU seconds", "epochs_run": model.trainer.epoch + 1,
+                "budget": "our training's CPU seconds (epochs sized after each epoch)",
+                "epochs_run": model.trainer.epoch + 1,
                 "train_cpu_minutes": round(cpu_min, 2), "train_wall_minutes": round(wall_min, 2),
                 "train_threads": threads, "weights": str(model.trainer.best)}
         info["scores"] = yolo_scores(model, parts["test"], imgsz)
