@@ -16,7 +16,8 @@ SqueezeDet; and ``yolo11n_afdet_recipe``: ultralytics' YOLO11n architecture (``u
 venv with ``make install-peer``) trained by the whole ``pennfudan-detection-afdet`` recipe at ``--epochs``.
 
 and scores every row on the same 50 held-out test images like ``edgevision eval`` (top 300 before NMS, scores ≥
-0.01): AP50 (VOC all-point), COCO AP@[.5:.95], AP75. ``train_cpu_s`` is the process CPU time of the row's training
+0.01): AP50 (VOC all-point), COCO AP@[.5:.95], AP75; ``val_ap50`` is the best epoch's AP50 on the 20 validation
+images, the number a recipe choice is made on. ``train_cpu_s`` is the process CPU time of the row's training
 (one torch thread, so CPU seconds ≈ wall seconds on a quiet core). Rows are cumulative, so a row's gain is over the
 row above it; one seed per row, so differences of a few AP points are within noise at this budget.
 
@@ -96,7 +97,8 @@ def run_row(name: str, opts: dict[str, Any], work: Path) -> dict[str, Any]:
     ev = evaluate(res.artifact, out=work / f"{name}-eval", split="test")
     test = json.loads((ev.run_dir / "eval.json").read_text())
     train_s = round(sum(r.get("time_s", 0) for r in history), 1)
-    return {"row": name, "ap50": test["ap50"], "coco_map": test["map"], "ap75": test["map75"],
+    return {"row": name, "val_ap50": res.metrics.get("val", {}).get("ap50"), "ap50": test["ap50"],
+            "coco_map": test["map"], "ap75": test["map75"],
             "train_cpu_s": cpu, "train_wall_s": train_s,
             "best_epoch": res.metrics.get("best_epoch"), "augment": opts.get("augment"), "data": opts["data"],
             "ema": opts.get("ema", 0), "model": opts["model"]}

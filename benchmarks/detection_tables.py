@@ -78,12 +78,14 @@ ROW_NAMES = {"baseline": "baseline (the recipe's augmentations)", "ema": "+ EMA 
 
 
 def ablation(d: dict) -> list[str]:
-    rows = [f"| {d['model']}, {d['input']}², {d['epochs']} epochs, cumulative | AP50 | Δ AP50 | COCO AP | AP75 | "
-            "train CPU s |", "|---|---|---|---|---|---|"]
+    val = all(r.get("val_ap50") is not None for r in d["rows"])
+    rows = [f"| {d['model']}, {d['input']}², {d['epochs']} epochs, cumulative |{' val AP50 |' if val else ''} AP50 | "
+            "Δ AP50 | COCO AP | AP75 | train CPU s |", "|---|" + "---|" * (6 if val else 5)]
     prev = None
     for r in d["rows"]:
         delta = "—" if prev is None else f"{r['ap50'] - prev:+.3f}"
-        rows.append(f"| {ROW_NAMES.get(r['row'], r['row'])} | {r['ap50']:.3f} | {delta} | {r['coco_map']:.3f} | "
+        v = f" {r['val_ap50']:.3f} |" if val else ""
+        rows.append(f"| {ROW_NAMES.get(r['row'], r['row'])} |{v} {r['ap50']:.3f} | {delta} | {r['coco_map']:.3f} | "
                     f"{r['ap75']:.3f} | {r['train_cpu_s']:.0f} |")
         prev = r["ap50"]
     return rows
