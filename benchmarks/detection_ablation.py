@@ -59,9 +59,12 @@ def _with(opts: dict[str, Any], augment: dict[str, Any] | None = None, data: dic
 
 
 def afdet_rows(base: dict[str, Any], epochs: int) -> dict[str, dict[str, Any]]:
-    """The cumulative rows on the AFDet recipe (which has its EMA already): baseline → +mosaic → +close_mosaic →
-    +letterbox (mixup, the piece that cost most on SqueezeDet, is left out)."""
-    out = {"baseline": base}
+    """The cumulative rows on the AFDet recipe (which has its EMA already; its baseline without the recipe's mosaic
+    and letterbox): baseline → +mosaic → +close_mosaic → +letterbox (mixup, the piece that cost most on SqueezeDet,
+    is left out)."""
+    mixing = ("mosaic", "mixup", "close_mosaic")  # the recipe's own mixing is what the rows add back one by one
+    out = {"baseline": {**base, "augment": {k: v for k, v in base.get("augment", {}).items() if k not in mixing},
+                        "data": {k: v for k, v in base["data"].items() if k != "resize"}}}
     out["mosaic"] = _with(out["baseline"], {"mosaic": MOSAIC})
     out["close_mosaic"] = _with(out["mosaic"], {"close_mosaic": max(1, epochs // 10)})
     out["letterbox"] = _with(out["close_mosaic"], data={"resize": "letterbox"})

@@ -155,7 +155,7 @@ def train_counted(out: Path, **opts: Any):
     return res, (before + used if used > 5 else before)
 
 
-def peer_run(work: Path, cpu_s: float, imgsz: int, threads: int, seed: int) -> tuple[dict[str, Any], Any]:
+def peer_run(work: Path, ours: str, cpu_s: float, imgsz: int, threads: int, seed: int) -> tuple[dict[str, Any], Any]:
     """YOLO11n from ``yolo11n.yaml`` (ultralytics' own recipe, benchmarks/yolo_peer.py) trained in this run with our
     training's CPU seconds as its budget; its scores on the same test images, and its ONNX network timed."""
     from ultralytics import YOLO
@@ -165,8 +165,8 @@ def peer_run(work: Path, cpu_s: float, imgsz: int, threads: int, seed: int) -> t
 
     root = work / "peer"
     data, parts = yolo_dataset(root / "data")
-    done = root / f"peer_{imgsz}_s{seed}.json"
-    if done.exists():  # trained by an earlier call of this run's --train-only
+    done = root / f"peer_of_{ours}_s{seed}.json"  # one peer per run of ours: its budget is that run's CPU time
+    if done.exists():  # trained by an earlier call (--train-only)
         info = json.loads(done.read_text())
         model = YOLO(info["weights"])
     else:
@@ -224,7 +224,7 @@ def main() -> None:
     res, train_cpu_s = train_counted(work / name, **opts)
     peer = peer_fn = None
     if args.peer:
-        peer, peer_fn = peer_run(work, train_cpu_s, opts["data"]["input_size"], args.threads, opts["seed"])
+        peer, peer_fn = peer_run(work, name, train_cpu_s, opts["data"]["input_size"], args.threads, opts["seed"])
     if args.train_only:
         return
     art = load_artifact(res.artifact)
