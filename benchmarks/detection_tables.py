@@ -72,7 +72,8 @@ def localization(d: dict) -> list[str]:
     return rows
 
 
-ROW_NAMES = {"baseline": "baseline (the recipe's augmentations)", "ema": "+ EMA of the weights",
+ROW_NAMES = {"baseline": "baseline (the recipe's augmentations, no mosaic, stretched resize)",
+             "ema": "+ EMA of the weights",
              "mosaic": "+ mosaic", "mixup": "+ mixup", "letterbox": "+ letterbox resize",
              "close_mosaic": "+ close_mosaic", "afdet_on_ema": "AFDet head on the + EMA row"}
 
