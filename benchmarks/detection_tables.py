@@ -17,6 +17,13 @@ def load(name: str) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
+def cpu_minutes(d: dict) -> str:
+    """Training CPU minutes when the file has them, else the training's wall minutes."""
+    if "train_cpu_minutes" in d:
+        return f"{d['train_cpu_minutes']:.1f} CPU-minutes"
+    return f"{d['train_seconds'] / 60:.1f} wall minutes"
+
+
 def detection(d: dict) -> list[str]:
     h, w = d["input"][1:]
     g = d["goal"]
@@ -24,7 +31,7 @@ def detection(d: dict) -> list[str]:
         f"| `{d['model']}` on Penn-Fudan (50 held-out images) | ours | goal (SqueezeDet's doc, 320²) |",
         "|---|---|---|",
         f"| model, input | `{d['model']}`, {h}×{w}, from scratch, {d['epochs']} epochs on {d['train_images']} "
-        f"images ({d['train_cpu_minutes']:.1f} CPU-minutes, {d['train_threads']} thread) | 320² |",
+        f"images ({cpu_minutes(d)}, {d['train_threads']} thread{'s' * (d['train_threads'] > 1)}) | 320² |",
         f"| AP@0.5 (VOC all-point) | **{d['ap50']:.3f}** (11-point {d['ap50_11pt']:.3f}) | ≥ {g['ap50']:.2f} |",
         f"| COCO AP@[.5:.95] | {d['coco_map']:.3f} (AP75 {d['coco_map75']:.3f}) | — |",
         f"| params / MACs | {d['params'] / 1e6:.2f} M / {d['macs'] / 1e6:.0f} M | — |",
