@@ -54,7 +54,8 @@ def peer(d: dict) -> list[str]:
         f"| AP50, VOC all-point, NMS IoU 0.45 | **{d['ap50']:.3f}** | {p['ap50']:.3f} (own NMS: "
         f"{p['ap50_own_nms']:.3f}) | ≥ {g['ap50']:.2f} |",
         f"| COCO AP / AP75 | {d['coco_map']:.3f} / {d['coco_map75']:.3f} | {p['coco_map']:.3f} / {p['ap75']:.3f} | — |",
-        f"| params | {d['params'] / 1e6:.2f} M | {p['params'] / 1e6:.2f} M | — |",
+        f"| params / MACs | {d['params'] / 1e6:.2f} M / {d['macs'] / 1e6:.0f} M | {p['params'] / 1e6:.2f} M / "
+        f"{p['macs'] / 1e6:.0f} M | — |",
         f"| batch-1 one-thread ONNX network, interleaved | **{d['ms_fp32']:.2f} ms** | {p['ms_1t']:.2f} ms | "
         f"ours ≥ {g['speedup']:.0f}× faster: {p['our_speedup_network']:.2f}× |",
     ]

@@ -179,6 +179,7 @@ def peer_run(work: Path, ours: str, cpu_s: float, imgsz: int, threads: int, seed
         info["scores"] = yolo_scores(model, parts["test"], imgsz)
         info["params"] = sum(p.numel() for p in model.model.parameters())
         done.write_text(json.dumps(info, indent=1))
+    info["macs"] = count_macs(model.model, (3, imgsz, imgsz))
     return info, peer_timed(yolo_onnx(model, imgsz, root), (3, imgsz, imgsz))
 
 
