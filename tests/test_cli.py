@@ -210,16 +210,3 @@ def test_a_mistyped_model_kwarg_is_a_one_line_error(capsys, tmp_path):
                            "synthetic:shapes", "--input-size", "32", "--epochs", "1", "--out", tmp_path / "t")
     assert code == 2 and "model_kwargs for 'squeezenet1_1': bn='maybe': expected bool" in err
     assert "Traceback" not in err and not (tmp_path / "t" / "model.pt").exists()
-
-
-def test_entry_exits_with_mains_code_after_the_exit_handlers(monkeypatch, capsys):
-    """The console script leaves through os._exit (no native teardown that could abort a finished run) with main's
-    code, after the atexit handlers ran and the streams were flushed."""
-    import edgevision.cli as cli
-
-    seen = []
-    monkeypatch.setattr(cli, "main", lambda: print("done") or 3)
-    monkeypatch.setattr(cli.atexit, "_run_exitfuncs", lambda: seen.append("handlers"))  # not this process's own
-    monkeypatch.setattr(cli.os, "_exit", lambda code: seen.append(code))
-    cli.entry()
-    assert seen == ["handlers", 3] and capsys.readouterr().out == "done\n"

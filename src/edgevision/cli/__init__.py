@@ -8,7 +8,6 @@ interrupted run exits 130 and can be resumed. Nothing here imports torch: ``--he
 from __future__ import annotations
 
 import argparse
-import atexit
 import os
 import sys
 import traceback
@@ -89,19 +88,5 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def entry() -> None:
-    """The ``edgevision`` command: :func:`main`, then an exit that skips the interpreter's native teardown.
-
-    After a finished run, a native library's static destructors can abort the process ("terminate called without
-    an active exception", exit 134; seen after ``eval`` of an ONNX file in about 1 run in 12) although every file
-    was written. The exit handlers still run and the streams are flushed; then the process leaves with main's code.
-    """
-    code = main()
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 if __name__ == "__main__":  # pragma: no cover
-    entry()
+    sys.exit(main())
